@@ -1,0 +1,315 @@
+//! The History: every change the harness observed, every action it took and every
+//! write/read the workload made, in the order the harness saw them.
+//!
+//! It is the single source of truth for the checkers (`crate::checks`), which never talk
+//! to the cluster. Snapshots are small, already-extracted states (not raw objects), so
+//! checker tests can build histories by hand.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A shared, append-only, ordered log. Cloning shares the same log.
+#[derive(Clone, Debug)]
+pub struct History {
+    inner: Arc<Mutex<Vec<Entry>>>,
+    start: Instant,
+}
+
+/// One recorded event: its position, when it was observed (monotonic, since the
+/// history started) and what it was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: Duration,
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A watch observed an object being added/modified (`Applied`) or removed (`Deleted`).
+    Object { change: Change, object: Snapshot },
+    /// Something the harness did to the cluster, recorded just before doing it.
+    Action(Action),
+    /// A workload write, Jepsen style: `invoked` first, then exactly one of ok/fail/info.
+    Write(WriteEvent),
+    /// A full read of the rows table of one ordinal.
+    Read(ReadResult),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Applied,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Snapshot {
+    Pod(PodState),
+    PersistentVolumeClaim(PvcState),
+    PersistentVolume(PvState),
+    StatefulSet(StsState),
+    Node(NodeState),
+    Service(ServiceState),
+    EndpointSlice(EndpointSliceState),
+}
+
+impl Snapshot {
+    pub fn name(&self) -> &str {
+        match self {
+            Snapshot::Pod(s) => &s.name,
+            Snapshot::PersistentVolumeClaim(s) => &s.name,
+            Snapshot::PersistentVolume(s) => &s.name,
+            Snapshot::StatefulSet(s) => &s.name,
+            Snapshot::Node(s) => &s.name,
+            Snapshot::Service(s) => &s.name,
+            Snapshot::EndpointSlice(s) => &s.name,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodState {
+    pub name: String,
+    pub uid: String,
+    pub labels: BTreeMap<String, String>,
+    pub hostname: Option<String>,
+    pub subdomain: Option<String>,
+    pub node_name: Option<String>,
+    /// `status.phase` (Pending, Running, ...).
+    pub phase: Option<String>,
+    /// The `Ready` condition is True.
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub terminating: bool,
+    /// Sum of `containerStatuses[].restartCount`.
+    pub restart_count: i32,
+    /// volume name -> PVC claim name, for every PVC-backed volume.
+    pub claims: BTreeMap<String, String>,
+    /// The controller ownerReference's uid, if any.
+    pub owner_uid: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PvcState {
+    pub name: String,
+    pub uid: String,
+    /// `status.phase` (Pending, Bound, Lost).
+    pub phase: Option<String>,
+    /// `spec.volumeName`: the bound PV.
+    pub volume_name: Option<String>,
+    /// `spec.resources.requests.storage`, as written (e.g. `1Gi`).
+    pub storage_request: Option<String>,
+    pub access_modes: Vec<String>,
+    pub storage_class: Option<String>,
+    pub terminating: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PvState {
+    pub name: String,
+    pub uid: String,
+    pub phase: Option<String>,
+    /// `spec.claimRef` as `namespace/name`.
+    pub claim: Option<String>,
+    pub claim_uid: Option<String>,
+    pub reclaim_policy: Option<String>,
+    /// Node the PV is pinned to through `spec.nodeAffinity` (hostname term), if any.
+    pub node: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StsState {
+    pub name: String,
+    pub uid: String,
+    pub generation: Option<i64>,
+    pub observed_generation: Option<i64>,
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub current_replicas: i32,
+    pub pod_management_policy: Option<String>,
+    pub service_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    pub name: String,
+    pub ready: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub name: String,
+    /// `spec.clusterIP`; `None` (the string) for a headless Service.
+    pub cluster_ip: Option<String>,
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSliceState {
+    pub name: String,
+    /// The `kubernetes.io/service-name` label.
+    pub service: Option<String>,
+    pub endpoints: Vec<EndpointState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointState {
+    pub hostname: Option<String>,
+    pub ready: bool,
+    /// `targetRef.name` (the pod).
+    pub target: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+/// What the harness did. Checkers use these as window markers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Free-form phase marker ("scale 3->5 via scale subresource").
+    Mark { label: String },
+    Apply { objects: Vec<String> },
+    Scale { statefulset: String, from: i32, to: i32, via: String },
+    DeletePod { pod: String, uid: String, grace_seconds: Option<i64> },
+    CrashContainer { pod: String, uid: String },
+    StopNode { node: String },
+    StartNode { node: String },
+}
+
+/// A row as written and as read back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub id: u64,
+    pub ordinal: u32,
+    /// The uid of the pod that served the write.
+    pub pod_uid: String,
+    pub payload: String,
+    pub checksum: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WriteEvent {
+    Invoked { row: Row },
+    /// Acknowledged by MySQL (COMMIT returned OK).
+    Ok { id: u64 },
+    /// Definitely not applied.
+    Fail { id: u64, error: String },
+    /// Outcome unknown (timeout, dropped connection).
+    Info { id: u64, error: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadResult {
+    pub ordinal: u32,
+    pub pod: String,
+    pub pod_uid: String,
+    pub rows: Vec<Row>,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl History {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Vec::new())),
+            start: Instant::now(),
+        }
+    }
+
+    /// Appends an event and returns its sequence number.
+    pub fn record(&self, event: Event) -> u64 {
+        let at = self.start.elapsed();
+        let mut log = self.lock();
+        let seq = log.len() as u64;
+        log.push(Entry { seq, at, event });
+        seq
+    }
+
+    pub fn action(&self, action: Action) -> u64 {
+        self.record(Event::Action(action))
+    }
+
+    pub fn mark(&self, label: impl Into<String>) -> u64 {
+        self.action(Action::Mark {
+            label: label.into(),
+        })
+    }
+
+    /// A copy of every entry recorded so far.
+    pub fn snapshot(&self) -> Vec<Entry> {
+        self.lock().clone()
+    }
+
+    /// A copy of the entries with `seq >= from`.
+    pub fn since(&self, from: u64) -> Vec<Entry> {
+        self.lock()
+            .iter()
+            .filter(|e| e.seq >= from)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Builds a history from hand-made events (for checker tests), one per millisecond.
+    pub fn from_events(events: impl IntoIterator<Item = Event>) -> Vec<Entry> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Entry {
+                seq: i as u64,
+                at: Duration::from_millis(i as u64),
+                event,
+            })
+            .collect()
+    }
+
+    // A poisoned lock only means a recorder panicked mid-push of a complete entry;
+    // the log itself is still consistent, so keep using it.
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_in_order_with_sequence_numbers() {
+        let h = History::new();
+        let a = h.mark("first");
+        let b = h.mark("second");
+        assert_eq!((a, b), (0, 1));
+        let entries = h.snapshot();
+        assert_eq!(entries.len(), 2);
+        assert!(entries[0].at <= entries[1].at);
+        assert_eq!(h.since(1).len(), 1);
+    }
+
+    #[test]
+    fn serializes_to_tagged_json() {
+        let h = History::new();
+        h.record(Event::Write(WriteEvent::Ok { id: 7 }));
+        let json = serde_json::to_string(&h.snapshot()).expect("serialize");
+        assert!(json.contains(r#""type":"write""#), "{json}");
+        assert!(json.contains(r#""outcome":"ok""#), "{json}");
+    }
+}

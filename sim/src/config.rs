@@ -1,0 +1,153 @@
+//! Sim configuration and the fault switches that make it break one promise on purpose.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown fault {0:?}; known faults: {known}", known = Fault::ALL_NAMES.join(", "))]
+    UnknownFault(String),
+}
+
+/// One promise the sim can break on request (`--fault NAME` / `KUBE_SIM_FAULTS=a,b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// `names:random`: pods get random suffixes instead of ordinals.
+    NamesRandom,
+    /// `scale-up:parallel`: ignore OrderedReady on scale-up.
+    ScaleUpParallel,
+    /// `scale-down:forward`: delete condemned pods lowest ordinal first.
+    ScaleDownForward,
+    /// `pvc:delete-on-scale-down`: delete the PVCs of removed ordinals.
+    PvcDeleteOnScaleDown,
+    /// `pvc:new-on-recreate`: a recreated pod gets a fresh, empty PVC.
+    PvcNewOnRecreate,
+    /// `volume:wipe-on-restart`: empty the data dir whenever a pod's process restarts.
+    VolumeWipeOnRestart,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 6] = [
+        Fault::NamesRandom,
+        Fault::ScaleUpParallel,
+        Fault::ScaleDownForward,
+        Fault::PvcDeleteOnScaleDown,
+        Fault::PvcNewOnRecreate,
+        Fault::VolumeWipeOnRestart,
+    ];
+    pub const ALL_NAMES: [&'static str; 6] = [
+        "names:random",
+        "scale-up:parallel",
+        "scale-down:forward",
+        "pvc:delete-on-scale-down",
+        "pvc:new-on-recreate",
+        "volume:wipe-on-restart",
+    ];
+
+    pub fn name(self) -> &'static str {
+        let i = Fault::ALL
+            .iter()
+            .position(|f| *f == self)
+            .unwrap_or_default();
+        Fault::ALL_NAMES[i]
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Fault::ALL_NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Fault::ALL[i])
+            .ok_or_else(|| ConfigError::UnknownFault(s.to_string()))
+    }
+}
+
+/// The set of active faults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn has(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+
+    pub fn insert(&mut self, fault: Fault) {
+        self.0.insert(fault);
+    }
+
+    /// Parses a comma-separated list (`KUBE_SIM_FAULTS`); empty items are ignored.
+    pub fn parse_list(list: &str) -> Result<Self, ConfigError> {
+        let mut faults = Faults::none();
+        for item in list.split(',').filter(|s| !s.trim().is_empty()) {
+            faults.insert(item.parse()?);
+        }
+        Ok(faults)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// Everything the sim needs to run; built by `main` from flags and environment.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Number of worker nodes (`sim-worker`, `sim-worker2`, ...).
+    pub nodes: usize,
+    /// Root of all state: PV directories, pod run dirs, the MariaDB template.
+    pub state_dir: PathBuf,
+    /// Where to write a kubeconfig for clients (kubectl, kube-rs).
+    pub kubeconfig: Option<PathBuf>,
+    pub faults: Faults,
+    pub mariadbd: PathBuf,
+    pub install_db: PathBuf,
+    /// How long after `stop` a node turns NotReady.
+    pub node_grace: Duration,
+    /// Keep the state dir on exit (for debugging).
+    pub keep_state: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_fault_name_round_trip() {
+        for f in Fault::ALL {
+            assert_eq!(f.name().parse::<Fault>().expect("known"), f);
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_fault_naming_it() {
+        let err = Faults::parse_list("names:random, bogus").expect_err("bogus is unknown");
+        assert!(err.to_string().contains("\"bogus\""), "{err}");
+    }
+
+    #[test]
+    fn parses_comma_list() {
+        let f = Faults::parse_list("scale-down:forward,,pvc:new-on-recreate").expect("valid");
+        assert!(f.has(Fault::ScaleDownForward));
+        assert!(f.has(Fault::PvcNewOnRecreate));
+        assert!(!f.has(Fault::NamesRandom));
+    }
+}
