@@ -14,7 +14,8 @@ pub mod namespace;
 pub mod observe;
 pub mod portforward;
 pub mod report;
+// pub mod scenario; (enabled once its dependencies land)
 pub mod simtarget;
 pub mod target;
 pub mod wait;
-pub mod workload;
+// pub mod workload; (enabled once its dependencies land)

@@ -1,1 +1,651 @@
-//! TODO(observe)
+//! The observer: watch streams on a test namespace's Pods, PVCs, StatefulSets, Services,
+//! EndpointSlices, and on the cluster's PVs (those claimed from the namespace) and Nodes.
+//! Every change is appended to the [`History`] in the order observed.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::history::{
+    Change, EndpointSliceState, EndpointState, Event, History, NodeState, PodState, PvState,
+    PvcState, ServiceState, Snapshot, StsState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error(
+        "failed to start watches in namespace {namespace} within {timeout:?}: {pending} not yet listed"
+    )]
+    StartTimeout {
+        namespace: String,
+        timeout: Duration,
+        pending: String,
+    },
+    #[error("failed to list {kind} in namespace {namespace} while settling: {source}")]
+    List {
+        kind: &'static str,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "observer did not catch up with the cluster within {timeout:?}; last difference: {last}"
+    )]
+    SettleTimeout { timeout: Duration, last: String },
+}
+
+/// What the observer last saw of one object.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    uid: String,
+    resource_version: Option<String>,
+    deleted: bool,
+}
+
+type SeenMap = Arc<Mutex<HashMap<(&'static str, String), Seen>>>;
+
+/// Running watches; dropping it (or [`Observer::stop`]) ends them.
+pub struct Observer {
+    tasks: Vec<JoinHandle<()>>,
+    seen: SeenMap,
+    changed: Arc<Notify>,
+    namespace: String,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Shared plumbing every watch task records through.
+#[derive(Clone)]
+struct Recorder {
+    history: History,
+    seen: SeenMap,
+    changed: Arc<Notify>,
+}
+
+impl Recorder {
+    fn record(&self, kind: &'static str, change: Change, meta: Meta, snapshot: Snapshot) {
+        let key = (kind, snapshot.name().to_string());
+        self.history.record(Event::Object {
+            change,
+            object: snapshot,
+        });
+        let seen = Seen {
+            uid: meta.uid,
+            resource_version: meta.resource_version,
+            deleted: change == Change::Deleted,
+        };
+        lock(&self.seen).insert(key, seen);
+        self.changed.notify_waiters();
+    }
+}
+
+struct Meta {
+    uid: String,
+    resource_version: Option<String>,
+}
+
+fn meta_of<K: Resource>(obj: &K) -> Meta {
+    Meta {
+        uid: obj.meta().uid.clone().unwrap_or_default(),
+        resource_version: obj.meta().resource_version.clone(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Observer {
+    /// Starts every watch and returns once each has listed its initial state (so nothing
+    /// the test does afterwards can be missed).
+    pub async fn start(
+        client: &Client,
+        namespace: &str,
+        history: &History,
+        timeout: Duration,
+    ) -> Result<Observer, ObserveError> {
+        let recorder = Recorder {
+            history: history.clone(),
+            seen: Arc::default(),
+            changed: Arc::default(),
+        };
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<&'static str>();
+        let ns = namespace.to_string();
+        let claimed_here = move |pv: &PersistentVolume| pv_claimed_from(pv, &ns);
+        let tasks = vec![
+            spawn_watch(
+                Api::<Pod>::namespaced(client.clone(), namespace),
+                "Pod",
+                pod_state_snapshot,
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace),
+                "PersistentVolumeClaim",
+                |o| Snapshot::PersistentVolumeClaim(pvc_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<StatefulSet>::namespaced(client.clone(), namespace),
+                "StatefulSet",
+                |o| Snapshot::StatefulSet(sts_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<Service>::namespaced(client.clone(), namespace),
+                "Service",
+                |o| Snapshot::Service(service_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<EndpointSlice>::namespaced(client.clone(), namespace),
+                "EndpointSlice",
+                |o| Snapshot::EndpointSlice(endpoint_slice_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<PersistentVolume>::all(client.clone()),
+                "PersistentVolume",
+                |o| Snapshot::PersistentVolume(pv_state(o)),
+                claimed_here,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
+                Api::<Node>::all(client.clone()),
+                "Node",
+                |o| Snapshot::Node(node_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+        ];
+        let mut pending = vec![
+            "Pod",
+            "PersistentVolumeClaim",
+            "StatefulSet",
+            "Service",
+            "EndpointSlice",
+            "PersistentVolume",
+            "Node",
+        ];
+        let all_listed = async {
+            while let Some(kind) = ready_rx.recv().await {
+                pending.retain(|k| *k != kind);
+                if pending.is_empty() {
+                    break;
+                }
+            }
+        };
+        let observer = Observer {
+            tasks,
+            seen: recorder.seen.clone(),
+            changed: recorder.changed.clone(),
+            namespace: namespace.to_string(),
+        };
+        if tokio::time::timeout(timeout, all_listed).await.is_err() || !pending.is_empty() {
+            return Err(ObserveError::StartTimeout {
+                namespace: namespace.to_string(),
+                timeout,
+                pending: pending.join(", "),
+            });
+        }
+        Ok(observer)
+    }
+
+    /// Waits until the history holds the cluster's current state of the namespace's Pods,
+    /// PVCs and StatefulSets (same uid and resourceVersion as a fresh list), so checkers
+    /// judge the latest state and not a lagging watch.
+    pub async fn settle(&self, client: &Client, timeout: Duration) -> Result<(), ObserveError> {
+        let mut last;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            match self.difference(client).await? {
+                None => return Ok(()),
+                Some(diff) => last = diff,
+            }
+            // Re-check on the next observed change, or at the latest after a short
+            // interval: a change the watch already delivered needs no new event.
+            let wake = tokio::time::Instant::now() + Duration::from_millis(200);
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(wake.min(deadline)) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ObserveError::SettleTimeout { timeout, last });
+            }
+        }
+    }
+
+    async fn difference(&self, client: &Client) -> Result<Option<String>, ObserveError> {
+        let ns = &self.namespace;
+        let pods = list::<Pod>(client, ns, "Pod").await?;
+        let pvcs = list::<PersistentVolumeClaim>(client, ns, "PersistentVolumeClaim").await?;
+        let stss = list::<StatefulSet>(client, ns, "StatefulSet").await?;
+        let seen = lock(&self.seen).clone();
+        Ok(compare("Pod", &pods, &seen)
+            .or_else(|| compare("PersistentVolumeClaim", &pvcs, &seen))
+            .or_else(|| compare("StatefulSet", &stss, &seen)))
+    }
+
+    /// Ends every watch.
+    pub fn stop(self) {
+        drop(self)
+    }
+}
+
+async fn list<K>(client: &Client, ns: &str, kind: &'static str) -> Result<Vec<K>, ObserveError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|source| ObserveError::List {
+            kind,
+            namespace: ns.to_string(),
+            source,
+        })
+}
+
+/// The first way in which the observed state differs from a fresh list, if any.
+fn compare<K: Resource>(
+    kind: &'static str,
+    listed: &[K],
+    seen: &HashMap<(&'static str, String), Seen>,
+) -> Option<String> {
+    for obj in listed {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        let meta = meta_of(obj);
+        match seen.get(&(kind, name.clone())) {
+            Some(s)
+                if !s.deleted
+                    && s.uid == meta.uid
+                    && s.resource_version == meta.resource_version => {}
+            other => {
+                return Some(format!(
+                    "{kind} {name}: cluster has uid {} rv {:?}, observer last saw {:?}",
+                    meta.uid, meta.resource_version, other
+                ));
+            }
+        }
+    }
+    seen.iter()
+        .filter(|((k, _), s)| *k == kind && !s.deleted)
+        .find(|((_, name), _)| !listed.iter().any(|o| o.meta().name.as_deref() == Some(name)))
+        .map(|((_, name), s)| format!("{kind} {name} (uid {}) is gone from the cluster but its deletion was not observed yet", s.uid))
+}
+
+fn spawn_watch<K>(
+    api: Api<K>,
+    kind: &'static str,
+    snapshot: fn(&K) -> Snapshot,
+    keep: impl Fn(&K) -> bool + Send + 'static,
+    recorder: &Recorder,
+    ready: &mpsc::UnboundedSender<&'static str>,
+) -> JoinHandle<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let recorder = recorder.clone();
+    let ready = ready.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(event)) => handle(kind, event, snapshot, &keep, &recorder, &ready),
+                Ok(None) => break,
+                Err(e) => tracing::warn!(kind, error = %e, "watch error (retrying with backoff)"),
+            }
+        }
+    })
+}
+
+fn handle<K: Resource>(
+    kind: &'static str,
+    event: watcher::Event<K>,
+    snapshot: fn(&K) -> Snapshot,
+    keep: &impl Fn(&K) -> bool,
+    recorder: &Recorder,
+    ready: &mpsc::UnboundedSender<&'static str>,
+) {
+    let (change, obj) = match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (Change::Applied, o),
+        watcher::Event::Delete(o) => (Change::Deleted, o),
+        watcher::Event::InitDone => {
+            // The receiver is gone once start() returned; later relists need no signal.
+            let _ = ready.send(kind);
+            return;
+        }
+        watcher::Event::Init => return,
+    };
+    if keep(&obj) {
+        recorder.record(kind, change, meta_of(&obj), snapshot(&obj));
+    }
+}
+
+fn pod_state_snapshot(pod: &Pod) -> Snapshot {
+    Snapshot::Pod(pod_state(pod))
+}
+
+fn pv_claimed_from(pv: &PersistentVolume, namespace: &str) -> bool {
+    pv.spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.as_ref())
+        .and_then(|c| c.namespace.as_deref())
+        == Some(namespace)
+}
+
+pub fn pod_state(pod: &Pod) -> PodState {
+    let spec = pod.spec.as_ref();
+    let status = pod.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let restart_count = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| c.restart_count)
+        .sum();
+    let claims = spec
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .map(|c| (v.name.clone(), c.claim_name.clone()))
+        })
+        .collect();
+    let owner_uid = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.clone());
+    PodState {
+        name: pod.name_any(),
+        uid: pod.uid().unwrap_or_default(),
+        labels: pod.labels().clone(),
+        hostname: spec.and_then(|s| s.hostname.clone()),
+        subdomain: spec.and_then(|s| s.subdomain.clone()),
+        node_name: spec.and_then(|s| s.node_name.clone()),
+        phase: status.and_then(|s| s.phase.clone()),
+        ready,
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+        restart_count,
+        claims,
+        owner_uid,
+    }
+}
+
+pub fn pvc_state(pvc: &PersistentVolumeClaim) -> PvcState {
+    let spec = pvc.spec.as_ref();
+    PvcState {
+        name: pvc.name_any(),
+        uid: pvc.uid().unwrap_or_default(),
+        phase: pvc.status.as_ref().and_then(|s| s.phase.clone()),
+        volume_name: spec.and_then(|s| s.volume_name.clone()),
+        storage_request: spec
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .map(|q| q.0.clone()),
+        access_modes: spec
+            .and_then(|s| s.access_modes.clone())
+            .unwrap_or_default(),
+        storage_class: spec.and_then(|s| s.storage_class_name.clone()),
+        terminating: pvc.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+pub fn pv_state(pv: &PersistentVolume) -> PvState {
+    let spec = pv.spec.as_ref();
+    let claim = spec.and_then(|s| s.claim_ref.as_ref());
+    let node = spec
+        .and_then(|s| s.node_affinity.as_ref())
+        .and_then(|a| a.required.as_ref())
+        .and_then(|r| r.node_selector_terms.first())
+        .and_then(|t| t.match_expressions.as_ref())
+        .and_then(|e| e.iter().find(|e| e.key == "kubernetes.io/hostname"))
+        .and_then(|e| e.values.as_ref())
+        .and_then(|v| v.first().cloned());
+    PvState {
+        name: pv.name_any(),
+        uid: pv.uid().unwrap_or_default(),
+        phase: pv.status.as_ref().and_then(|s| s.phase.clone()),
+        claim: claim.map(|c| {
+            format!(
+                "{}/{}",
+                c.namespace.clone().unwrap_or_default(),
+                c.name.clone().unwrap_or_default()
+            )
+        }),
+        claim_uid: claim.and_then(|c| c.uid.clone()),
+        reclaim_policy: spec.and_then(|s| s.persistent_volume_reclaim_policy.clone()),
+        node,
+    }
+}
+
+pub fn sts_state(sts: &StatefulSet) -> StsState {
+    let spec = &sts.spec;
+    let status = sts.status.as_ref();
+    StsState {
+        name: sts.name_any(),
+        uid: sts.uid().unwrap_or_default(),
+        generation: sts.metadata.generation,
+        observed_generation: status.and_then(|s| s.observed_generation),
+        replicas: spec.replicas.unwrap_or(1),
+        ready_replicas: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        current_replicas: status.and_then(|s| s.current_replicas).unwrap_or(0),
+        pod_management_policy: spec.pod_management_policy.clone(),
+        service_name: spec.service_name.clone(),
+    }
+}
+
+pub fn node_state(node: &Node) -> NodeState {
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    NodeState {
+        name: node.name_any(),
+        ready,
+    }
+}
+
+pub fn service_state(svc: &Service) -> ServiceState {
+    let spec = svc.spec.as_ref();
+    ServiceState {
+        name: svc.name_any(),
+        cluster_ip: spec.and_then(|s| s.cluster_ip.clone()),
+        selector: spec.and_then(|s| s.selector.clone()).unwrap_or_default(),
+        ports: spec
+            .and_then(|s| s.ports.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|p| p.port)
+            .collect(),
+    }
+}
+
+pub fn endpoint_slice_state(slice: &EndpointSlice) -> EndpointSliceState {
+    let endpoints = slice
+        .endpoints
+        .iter()
+        .flatten()
+        .map(|e| EndpointState {
+            hostname: e.hostname.clone(),
+            ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false),
+            target: e.target_ref.as_ref().and_then(|t| t.name.clone()),
+            addresses: e.addresses.clone(),
+        })
+        .collect();
+    EndpointSliceState {
+        name: slice.name_any(),
+        service: slice.labels().get("kubernetes.io/service-name").cloned(),
+        endpoints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_yaml<K: DeserializeOwned>(yaml: &str) -> K {
+        serde_yaml::from_str(yaml).expect("test YAML is valid")
+    }
+
+    #[test]
+    fn pod_state_extracts_identity_readiness_and_claims() {
+        let pod: Pod = from_yaml(
+            r#"
+metadata:
+  name: mysql-1
+  uid: u-1
+  labels: {statefulset.kubernetes.io/pod-name: mysql-1}
+  ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: mysql, uid: sts-1, controller: true}]
+spec:
+  hostname: mysql-1
+  subdomain: mysql
+  nodeName: w2
+  containers: [{name: mysql, image: mysql:5.7}]
+  volumes:
+  - name: mysql-persistent-storage
+    persistentVolumeClaim: {claimName: mysql-persistent-storage-mysql-1}
+status:
+  phase: Running
+  conditions: [{type: Ready, status: "True"}]
+  containerStatuses: [{name: mysql, ready: true, restartCount: 2, image: mysql, imageID: x}]
+"#,
+        );
+        let s = pod_state(&pod);
+        assert_eq!(s.name, "mysql-1");
+        assert!(s.ready);
+        assert!(!s.terminating);
+        assert_eq!(s.restart_count, 2);
+        assert_eq!(s.owner_uid.as_deref(), Some("sts-1"));
+        assert_eq!(
+            s.claims.get("mysql-persistent-storage").map(String::as_str),
+            Some("mysql-persistent-storage-mysql-1")
+        );
+    }
+
+    #[test]
+    fn pod_without_ready_condition_is_not_ready_and_terminating_is_seen() {
+        let pod: Pod = from_yaml(
+            r#"
+metadata: {name: mysql-0, uid: u, deletionTimestamp: "2026-01-01T00:00:00Z"}
+status:
+  phase: Running
+  conditions: [{type: Ready, status: "False"}]
+"#,
+        );
+        let s = pod_state(&pod);
+        assert!(!s.ready);
+        assert!(s.terminating);
+    }
+
+    #[test]
+    fn pv_state_reads_node_affinity_and_claim() {
+        let pv: PersistentVolume = from_yaml(
+            r#"
+metadata: {name: pvc-1, uid: pv-u}
+spec:
+  persistentVolumeReclaimPolicy: Delete
+  claimRef: {namespace: ns1, name: data-mysql-0, uid: c-1}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [kind-worker2]}]
+status: {phase: Bound}
+"#,
+        );
+        let s = pv_state(&pv);
+        assert_eq!(s.node.as_deref(), Some("kind-worker2"));
+        assert_eq!(s.claim.as_deref(), Some("ns1/data-mysql-0"));
+        assert!(pv_claimed_from(&pv, "ns1"));
+        assert!(!pv_claimed_from(&pv, "other"));
+    }
+
+    #[test]
+    fn compare_reports_lagging_and_missing_objects() {
+        let pod: Pod = from_yaml("metadata: {name: mysql-0, uid: u1, resourceVersion: '7'}");
+        let mut seen = HashMap::new();
+        assert!(compare("Pod", std::slice::from_ref(&pod), &seen).is_some());
+        seen.insert(
+            ("Pod", "mysql-0".to_string()),
+            Seen {
+                uid: "u1".into(),
+                resource_version: Some("6".into()),
+                deleted: false,
+            },
+        );
+        let diff = compare("Pod", std::slice::from_ref(&pod), &seen).expect("rv lags");
+        assert!(diff.contains("mysql-0"), "{diff}");
+        seen.insert(
+            ("Pod", "mysql-0".to_string()),
+            Seen {
+                uid: "u1".into(),
+                resource_version: Some("7".into()),
+                deleted: false,
+            },
+        );
+        assert_eq!(compare("Pod", std::slice::from_ref(&pod), &seen), None);
+        let gone = compare::<Pod>("Pod", &[], &seen).expect("deletion not observed");
+        assert!(gone.contains("not observed"), "{gone}");
+    }
+
+    #[test]
+    fn node_and_service_states() {
+        let node: Node = from_yaml(
+            "metadata: {name: w1}\nstatus: {conditions: [{type: Ready, status: Unknown}]}",
+        );
+        assert!(!node_state(&node).ready);
+        let svc: Service = from_yaml(
+            "metadata: {name: mysql}\nspec: {clusterIP: None, ports: [{port: 3306}], selector: {app: mysql}}",
+        );
+        let s = service_state(&svc);
+        assert_eq!(s.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(s.ports, vec![3306]);
+    }
+}

@@ -1,1 +1,432 @@
-//! TODO(workload)
+//! The MySQL workload: writes identifiable rows to each ordinal through a port-forward and
+//! reads them back, recording every write (invoked, then ok / fail / info) and every read
+//! in the [`History`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client, ResourceExt};
+use mysql_async::prelude::{Query, Queryable, WithParams};
+use mysql_async::{Conn, OptsBuilder};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::checks::row_checksum;
+use crate::history::{Event, History, ReadResult, Row, WriteEvent};
+use crate::portforward::PortForward;
+
+const DATABASE: &str = "conformance";
+const MYSQL_PORT: u16 = 3306;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("failed to connect to MySQL on pod {pod} within {timeout:?}: {last}")]
+    Connect {
+        pod: String,
+        timeout: Duration,
+        last: String,
+    },
+    #[error("failed to start a port-forward to pod {pod}: {source}")]
+    PortForward {
+        pod: String,
+        #[source]
+        source: crate::portforward::PortForwardError,
+    },
+    #[error("failed to get pod {pod}: {source}")]
+    Pod {
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to {what} on pod {pod}: {source}")]
+    Sql {
+        what: &'static str,
+        pod: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    #[error("timed out after {timeout:?} trying to {what} on pod {pod}")]
+    Timeout {
+        what: &'static str,
+        pod: String,
+        timeout: Duration,
+    },
+}
+
+/// A password that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Bounds for the workload's waits.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkloadTimeouts {
+    /// How long to keep retrying a connection (mysqld may start after the pod is Ready).
+    pub connect: Duration,
+    /// How long one statement may take before its outcome is recorded as unknown.
+    pub statement: Duration,
+}
+
+impl Default for WorkloadTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(120),
+            statement: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counts of write outcomes, for logs; the History holds the truth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+impl WriteSummary {
+    fn add(&mut self, outcome: &WriteEvent) {
+        match outcome {
+            WriteEvent::Ok { .. } => self.ok += 1,
+            WriteEvent::Fail { .. } => self.fail += 1,
+            WriteEvent::Info { .. } => self.info += 1,
+            WriteEvent::Invoked { .. } => {}
+        }
+    }
+}
+
+/// A connection to one ordinal's mysqld, and the uid of the pod that served it.
+struct Session {
+    conn: Conn,
+    pod_uid: String,
+}
+
+struct Inner {
+    history: History,
+    pods: Api<Pod>,
+    statefulset: String,
+    password: Secret,
+    timeouts: WorkloadTimeouts,
+    next_id: AtomicU64,
+    forwards: Mutex<HashMap<u32, Arc<PortForward>>>,
+}
+
+/// The workload for one StatefulSet; cheap to clone.
+#[derive(Clone)]
+pub struct Workload {
+    inner: Arc<Inner>,
+}
+
+impl Workload {
+    pub fn new(
+        history: &History,
+        client: &Client,
+        namespace: &str,
+        statefulset: &str,
+        password: Secret,
+        timeouts: WorkloadTimeouts,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                history: history.clone(),
+                pods: Api::namespaced(client.clone(), namespace),
+                statefulset: statefulset.to_string(),
+                password,
+                timeouts,
+                next_id: AtomicU64::new(1),
+                forwards: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn pod_name(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.inner.statefulset)
+    }
+
+    /// Creates the database and the rows table on one ordinal (idempotent).
+    pub async fn prepare(&self, ordinal: u32) -> Result<(), WorkloadError> {
+        let mut s = self.connect(ordinal).await?;
+        let pod = self.pod_name(ordinal);
+        let ddl = format!(
+            "CREATE DATABASE IF NOT EXISTS {DATABASE}; \
+             CREATE TABLE IF NOT EXISTS {DATABASE}.rows (\
+               id BIGINT UNSIGNED PRIMARY KEY, ordinal INT UNSIGNED NOT NULL, \
+               pod_uid VARCHAR(64) NOT NULL, payload VARCHAR(255) NOT NULL, \
+               checksum INT UNSIGNED NOT NULL) ENGINE=InnoDB"
+        );
+        self.bounded("create the rows table", &pod, s.conn.query_drop(ddl))
+            .await?
+            .map_err(|source| WorkloadError::Sql {
+                what: "create the rows table",
+                pod,
+                source,
+            })
+    }
+
+    /// Writes `count` rows to one ordinal over one connection, reconnecting after a
+    /// failure. Every attempt is recorded; the summary is only for logs.
+    pub async fn write_rows(&self, ordinal: u32, count: u64) -> Result<WriteSummary, WorkloadError> {
+        let mut summary = WriteSummary::default();
+        let mut session = None;
+        for _ in 0..count {
+            if session.is_none() {
+                session = Some(self.connect(ordinal).await?);
+            }
+            if let Some(s) = session.as_mut() {
+                let outcome = self.write_one(ordinal, s).await;
+                if !matches!(outcome, WriteEvent::Ok { .. }) {
+                    session = None;
+                }
+                summary.add(&outcome);
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Starts a writer that keeps writing to one ordinal until stopped, riding through
+    /// faults: a broken connection is dropped and re-established with backoff.
+    pub fn spawn_writer(&self, ordinal: u32) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workload = self.clone();
+        let flag = stop.clone();
+        let task = tokio::spawn(async move { workload.write_until(ordinal, &flag).await });
+        Writer { stop, task }
+    }
+
+    async fn write_until(&self, ordinal: u32, stop: &AtomicBool) -> WriteSummary {
+        let mut summary = WriteSummary::default();
+        let mut session: Option<Session> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let Some(s) = session.as_mut() else {
+                match self.connect(ordinal).await {
+                    Ok(s) => session = Some(s),
+                    Err(e) => tracing::info!(ordinal, error = %e, "writer could not connect; retrying"),
+                }
+                continue;
+            };
+            let outcome = self.write_one(ordinal, s).await;
+            if !matches!(outcome, WriteEvent::Ok { .. }) {
+                session = None;
+            }
+            summary.add(&outcome);
+        }
+        summary
+    }
+
+    /// One INSERT (autocommit): recorded as invoked, then ok, fail (the server refused it,
+    /// so it was not applied) or info (timeout or lost connection: outcome unknown).
+    async fn write_one(&self, ordinal: u32, s: &mut Session) -> WriteEvent {
+        let row = self.new_row(ordinal, &s.pod_uid);
+        let id = row.id;
+        self.inner
+            .history
+            .record(Event::Write(WriteEvent::Invoked { row: row.clone() }));
+        let insert = format!(
+            "INSERT INTO {DATABASE}.rows (id, ordinal, pod_uid, payload, checksum) VALUES (?, ?, ?, ?, ?)"
+        )
+        .with((row.id, row.ordinal, row.pod_uid, row.payload, row.checksum))
+        .ignore(&mut s.conn);
+        let outcome = match tokio::time::timeout(self.inner.timeouts.statement, insert).await {
+            Ok(Ok(())) => WriteEvent::Ok { id },
+            Ok(Err(mysql_async::Error::Server(e))) => WriteEvent::Fail {
+                id,
+                error: e.to_string(),
+            },
+            Ok(Err(e)) => WriteEvent::Info {
+                id,
+                error: e.to_string(),
+            },
+            Err(_) => WriteEvent::Info {
+                id,
+                error: format!("no answer within {:?}", self.inner.timeouts.statement),
+            },
+        };
+        self.inner.history.record(Event::Write(outcome.clone()));
+        outcome
+    }
+
+    fn new_row(&self, ordinal: u32, pod_uid: &str) -> Row {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let payload: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        Row {
+            id,
+            ordinal,
+            pod_uid: pod_uid.to_string(),
+            checksum: row_checksum(id, ordinal, &payload),
+            payload,
+        }
+    }
+
+    /// Reads every row of one ordinal and records what it saw.
+    pub async fn read_rows(&self, ordinal: u32) -> Result<ReadResult, WorkloadError> {
+        let mut s = self.connect(ordinal).await?;
+        let pod = self.pod_name(ordinal);
+        let select = format!("SELECT id, ordinal, pod_uid, payload, checksum FROM {DATABASE}.rows ORDER BY id");
+        let rows: Vec<(u64, u32, String, String, u32)> = self
+            .bounded("read the rows table", &pod, s.conn.query(select))
+            .await?
+            .map_err(|source| WorkloadError::Sql {
+                what: "read the rows table",
+                pod: pod.clone(),
+                source,
+            })?;
+        let result = ReadResult {
+            ordinal,
+            pod,
+            pod_uid: s.pod_uid.clone(),
+            rows: rows
+                .into_iter()
+                .map(|(id, ordinal, pod_uid, payload, checksum)| Row {
+                    id,
+                    ordinal,
+                    pod_uid,
+                    payload,
+                    checksum,
+                })
+                .collect(),
+        };
+        self.inner.history.record(Event::Read(result.clone()));
+        Ok(result)
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        pod: &str,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, WorkloadError> {
+        let timeout = self.inner.timeouts.statement;
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| WorkloadError::Timeout {
+                what,
+                pod: pod.to_string(),
+                timeout,
+            })
+    }
+
+    /// Connects to one ordinal, retrying with exponential backoff and jitter: the
+    /// documented StatefulSet has no readiness probe, so Ready precedes mysqld.
+    async fn connect(&self, ordinal: u32) -> Result<Session, WorkloadError> {
+        let pod = self.pod_name(ordinal);
+        let forward = self.forward(ordinal).await?;
+        let timeout = self.inner.timeouts.connect;
+        let attempt = || async { self.try_connect(&pod, &forward).await };
+        let retrying = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_jitter()
+                    .without_max_times(),
+            )
+            .notify(|e: &String, after| tracing::debug!(%pod, error = %e, ?after, "MySQL not reachable yet"));
+        match tokio::time::timeout(timeout, retrying).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(last)) => Err(WorkloadError::Connect { pod, timeout, last }),
+            Err(_) => Err(WorkloadError::Connect {
+                pod,
+                timeout,
+                last: "still refusing when the timeout expired".into(),
+            }),
+        }
+    }
+
+    async fn try_connect(&self, pod: &str, forward: &PortForward) -> Result<Session, String> {
+        let addr = forward.local_addr();
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(addr.ip().to_string())
+            .tcp_port(addr.port())
+            .user(Some("root"))
+            .pass(Some(self.inner.password.expose().to_string()))
+            // Through a port-forward the server's unix socket is not ours to use.
+            .prefer_socket(false);
+        let conn = tokio::time::timeout(self.inner.timeouts.statement, Conn::new(opts))
+            .await
+            .map_err(|_| format!("no handshake within {:?}", self.inner.timeouts.statement))?
+            .map_err(|e| e.to_string())?;
+        let pod_uid = self
+            .inner
+            .pods
+            .get(pod)
+            .await
+            .map_err(|e| format!("failed to get pod {pod}: {e}"))?
+            .uid()
+            .unwrap_or_default();
+        Ok(Session { conn, pod_uid })
+    }
+
+    async fn forward(&self, ordinal: u32) -> Result<Arc<PortForward>, WorkloadError> {
+        let mut forwards = self.inner.forwards.lock().await;
+        if let Some(f) = forwards.get(&ordinal) {
+            return Ok(f.clone());
+        }
+        let pod = self.pod_name(ordinal);
+        let forward = PortForward::start(self.inner.pods.clone(), &pod, MYSQL_PORT)
+            .await
+            .map_err(|source| WorkloadError::PortForward { pod, source })?;
+        let forward = Arc::new(forward);
+        forwards.insert(ordinal, forward.clone());
+        Ok(forward)
+    }
+}
+
+/// A background writer started by [`Workload::spawn_writer`].
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<WriteSummary>,
+}
+
+impl Writer {
+    /// Stops after the write in flight and returns the outcome counts.
+    pub async fn stop(self) -> WriteSummary {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("my-secret-pw");
+        assert!(!format!("{s:?}").contains("my-secret-pw"));
+    }
+
+    #[test]
+    fn summary_counts_each_outcome() {
+        let mut s = WriteSummary::default();
+        s.add(&WriteEvent::Ok { id: 1 });
+        s.add(&WriteEvent::Fail { id: 2, error: "x".into() });
+        s.add(&WriteEvent::Info { id: 3, error: "y".into() });
+        s.add(&WriteEvent::Info { id: 4, error: "y".into() });
+        assert_eq!(s, WriteSummary { ok: 1, fail: 1, info: 2 });
+    }
+}

@@ -1,0 +1,428 @@
+//! Test scenarios: the steps the suites (and the self-test) drive, each recorded in the
+//! test's History before it acts. A [`TestEnv`] is one test: a fresh namespace, an
+//! observer, the documented manifests and a workload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use crate::apply;
+use crate::chaos::NodeChaos;
+use crate::checks::CheckResult;
+use crate::history::{Action, Entry, History};
+use crate::manifests::{self, MysqlManifests, Object, Overrides};
+use crate::namespace::TestNamespace;
+use crate::observe::Observer;
+use crate::report::Report;
+use crate::target::Cluster;
+use crate::wait::{self, Timeouts};
+use crate::workload::{Secret, Workload, WorkloadTimeouts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("failed to connect to the cluster: {0}")]
+    Target(#[from] crate::target::TargetError),
+    #[error("failed to set up the test namespace: {0}")]
+    Namespace(#[from] crate::namespace::NamespaceError),
+    #[error("failed to load the documented manifests: {0}")]
+    Manifests(#[from] crate::manifests::ManifestError),
+    #[error("failed to apply the manifests: {0}")]
+    Apply(#[from] crate::apply::ApplyError),
+    #[error("failed to observe the namespace: {0}")]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error("{0}")]
+    Wait(#[from] crate::wait::WaitError),
+    #[error("workload failed: {0}")]
+    Workload(#[from] crate::workload::WorkloadError),
+    #[error("chaos action failed: {0}")]
+    Chaos(#[from] crate::chaos::ChaosError),
+    #[error("failed to {action} {object}: {source}")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Precondition(String),
+    #[error("failed to write the report for {test}: {source}")]
+    Report {
+        test: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a scale is requested: like `kubectl scale` (the scale subresource) or by patching
+/// `spec.replicas`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleVia {
+    ScaleSubresource,
+    SpecPatch,
+}
+
+impl ScaleVia {
+    fn label(self) -> &'static str {
+        match self {
+            ScaleVia::ScaleSubresource => "scale subresource",
+            ScaleVia::SpecPatch => "spec patch",
+        }
+    }
+}
+
+/// One test's environment.
+pub struct TestEnv {
+    pub test: String,
+    pub client: Client,
+    pub namespace: TestNamespace,
+    pub history: History,
+    pub manifests: MysqlManifests,
+    pub timeouts: Timeouts,
+    pub workload: Workload,
+    pub target: String,
+    observer: Observer,
+    chaos: Result<Arc<dyn NodeChaos>, String>,
+}
+
+impl TestEnv {
+    /// A fresh namespace with the observer already watching it.
+    pub async fn start(cluster: &Cluster, test: &str) -> Result<TestEnv, ScenarioError> {
+        let client = cluster.client().await?;
+        let timeouts = cluster.timeouts().clone();
+        let namespace = TestNamespace::create(&client, test).await?;
+        let overrides = Overrides::from_env();
+        let manifests = MysqlManifests::load_documented(&manifests::repo_root(), &overrides)?;
+        let history = History::new();
+        let observer =
+            Observer::start(&client, namespace.name(), &history, timeouts.pod_ready).await?;
+        let password = Secret::new(manifests.root_password().unwrap_or_default());
+        let workload = Workload::new(
+            &history,
+            &client,
+            namespace.name(),
+            &manifests.statefulset.name_any(),
+            password,
+            WorkloadTimeouts {
+                connect: timeouts.mysql_ready,
+                statement: Duration::from_secs(10),
+            },
+        );
+        tracing::info!(test, namespace = namespace.name(), target = %cluster.description(), "test environment ready");
+        Ok(TestEnv {
+            test: test.to_string(),
+            client,
+            namespace,
+            history,
+            manifests,
+            timeouts,
+            workload,
+            target: cluster.description(),
+            observer,
+            chaos: cluster.chaos().map_err(|e| e.to_string()),
+        })
+    }
+
+    pub fn statefulset_name(&self) -> String {
+        self.manifests.statefulset.name_any()
+    }
+
+    pub fn pod_name(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.statefulset_name())
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn statefulsets(&self) -> Api<StatefulSet> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn pvcs(&self) -> Api<PersistentVolumeClaim> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    /// Node chaos for this target, or why there is none (the test then skips).
+    pub fn chaos(&self) -> Result<Arc<dyn NodeChaos>, String> {
+        self.chaos.clone()
+    }
+
+    /// Applies the documented Service and StatefulSet with `replicas` and waits until
+    /// every replica is Ready.
+    pub async fn deploy(&self, replicas: i32) -> Result<(), ScenarioError> {
+        self.deploy_with(replicas, |_| {}).await
+    }
+
+    /// Like [`TestEnv::deploy`], with a change to the StatefulSet (e.g. a retention policy).
+    pub async fn deploy_with(
+        &self,
+        replicas: i32,
+        customize: impl FnOnce(&mut StatefulSet),
+    ) -> Result<(), ScenarioError> {
+        let mut sts = self.manifests.statefulset.clone();
+        sts.spec.replicas = Some(replicas);
+        customize(&mut sts);
+        let objects = vec![
+            Object::Service(self.manifests.service.clone()),
+            Object::StatefulSet(sts),
+        ];
+        self.history.action(Action::Apply {
+            objects: vec![
+                format!("Service/{}", self.manifests.service.name_any()),
+                format!("StatefulSet/{} (replicas {replicas})", self.statefulset_name()),
+            ],
+        });
+        apply::apply_objects(&self.client, self.namespace.name(), &objects).await?;
+        self.wait_ready(replicas).await
+    }
+
+    /// Waits for `replicas` Ready replicas and for no pod beyond them to exist.
+    pub async fn wait_ready(&self, replicas: i32) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
+        wait::wait_for_statefulset_ready(
+            &self.statefulsets(),
+            &name,
+            replicas,
+            self.timeouts.statefulset_ready,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Scales like `kubectl scale` (or by a spec patch), then waits for the new size:
+    /// every remaining replica Ready and the removed ordinals gone.
+    pub async fn scale(&self, from: i32, to: i32, via: ScaleVia) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
+        self.history.action(Action::Scale {
+            statefulset: name.clone(),
+            from,
+            to,
+            via: via.label().to_string(),
+        });
+        let patch = Patch::Merge(json!({ "spec": { "replicas": to } }));
+        let params = PatchParams::default();
+        let api = self.statefulsets();
+        let result = match via {
+            ScaleVia::ScaleSubresource => api.patch_scale(&name, &params, &patch).await.map(drop),
+            ScaleVia::SpecPatch => api.patch(&name, &params, &patch).await.map(drop),
+        };
+        result.map_err(|source| ScenarioError::Api {
+            action: "scale",
+            object: format!("StatefulSet {}/{name}", self.namespace.name()),
+            source,
+        })?;
+        let removed: Vec<String> = (to.max(0)..from.max(0))
+            .map(|i| self.pod_name(i as u32))
+            .collect();
+        wait::wait_for_pods_absent(&self.pods(), &removed, self.timeouts.statefulset_ready)
+            .await?;
+        self.wait_ready(to).await
+    }
+
+    /// Makes the history catch up with the cluster before a check.
+    pub async fn settle(&self) -> Result<(), ScenarioError> {
+        Ok(self
+            .observer
+            .settle(&self.client, self.timeouts.pod_ready)
+            .await?)
+    }
+
+    /// Creates the rows table on every ordinal and writes `rows` rows to each.
+    pub async fn write_everywhere(&self, replicas: u32, rows: u64) -> Result<(), ScenarioError> {
+        for ordinal in 0..replicas {
+            self.workload.prepare(ordinal).await?;
+            let summary = self.workload.write_rows(ordinal, rows).await?;
+            tracing::info!(ordinal, ?summary, "rows written");
+        }
+        Ok(())
+    }
+
+    /// Reads every ordinal's rows back (each read is recorded).
+    pub async fn read_everywhere(&self, replicas: u32) -> Result<(), ScenarioError> {
+        for ordinal in 0..replicas {
+            let read = self.workload.read_rows(ordinal).await?;
+            tracing::info!(ordinal, rows = read.rows.len(), "rows read back");
+        }
+        Ok(())
+    }
+
+    pub async fn get_pod(&self, ordinal: u32) -> Result<Pod, ScenarioError> {
+        let name = self.pod_name(ordinal);
+        self.pods()
+            .get(&name)
+            .await
+            .map_err(|source| ScenarioError::Api {
+                action: "get",
+                object: format!("pod {}/{name}", self.namespace.name()),
+                source,
+            })
+    }
+
+    /// Deletes a pod (grace `None` = the pod's own, `Some(0)` = force) and waits until the
+    /// StatefulSet has recreated it, Ready. Returns the old pod's uid.
+    pub async fn delete_pod(&self, ordinal: u32, grace: Option<u32>) -> Result<String, ScenarioError> {
+        let old = self.get_pod(ordinal).await?;
+        let uid = old.uid().unwrap_or_default();
+        let name = self.pod_name(ordinal);
+        self.history.action(Action::DeletePod {
+            pod: name.clone(),
+            uid: uid.clone(),
+            grace_seconds: grace.map(i64::from),
+        });
+        let params = DeleteParams {
+            grace_period_seconds: grace,
+            ..DeleteParams::default()
+        };
+        self.pods()
+            .delete(&name, &params)
+            .await
+            .map_err(|source| ScenarioError::Api {
+                action: "delete",
+                object: format!("pod {}/{name}", self.namespace.name()),
+                source,
+            })?;
+        wait::wait_for_pod_recreated(&self.pods(), &name, &uid, self.timeouts.pod_ready).await?;
+        Ok(uid)
+    }
+
+    /// Kills the pod's container; returns the pod's uid and restart count before the crash.
+    pub async fn crash_container(&self, ordinal: u32) -> Result<(String, i32), ScenarioError> {
+        let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
+        let pod = self.get_pod(ordinal).await?;
+        let (uid, restarts, container_id, node) = container_facts(&pod);
+        let name = pod.name_any();
+        self.history.action(Action::CrashContainer {
+            pod: name.clone(),
+            uid: uid.clone(),
+        });
+        chaos
+            .crash_container(self.namespace.name(), &name, &container_id, &node)
+            .await?;
+        wait::wait_for_pod_restarted(&self.pods(), &name, &uid, restarts + 1, self.timeouts.pod_ready)
+            .await?;
+        Ok((uid, restarts))
+    }
+
+    /// Kills the node hosting `ordinal` (like pulling its plug), waits for the Node to go
+    /// NotReady, and returns the node's name and the pod's uid and restart count.
+    pub async fn kill_node_of(&self, ordinal: u32) -> Result<KilledNode, ScenarioError> {
+        let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
+        let pod = self.get_pod(ordinal).await?;
+        let (uid, restarts, _, node) = container_facts(&pod);
+        if node.is_empty() {
+            return Err(ScenarioError::Precondition(format!(
+                "pod {} has no node to kill",
+                pod.name_any()
+            )));
+        }
+        self.history.action(Action::StopNode { node: node.clone() });
+        chaos.kill_node(&node).await?;
+        wait::wait_for_node_not_ready(&self.nodes(), &node, self.timeouts.node_not_ready).await?;
+        Ok(KilledNode {
+            node,
+            pod: pod.name_any(),
+            uid,
+            restarts,
+        })
+    }
+
+    /// Starts a killed node again and waits for it and its pod to be Ready.
+    pub async fn restart_node(&self, killed: &KilledNode) -> Result<(), ScenarioError> {
+        let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
+        self.history.action(Action::StartNode {
+            node: killed.node.clone(),
+        });
+        chaos.start_node(&killed.node).await?;
+        wait::wait_for_node_ready(&self.nodes(), &killed.node, self.timeouts.node_ready).await?;
+        wait::wait_for_pod_ready(&self.pods(), &killed.pod, self.timeouts.pod_ready).await?;
+        Ok(())
+    }
+
+    /// Everything recorded so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.history.snapshot()
+    }
+
+    /// Writes the reports; when every check passed, deletes the namespace, otherwise
+    /// returns the diagnostics (evidence and a dump of the namespace) for the test to print.
+    pub async fn finish(self, results: Vec<CheckResult>) -> Result<Outcome, ScenarioError> {
+        let _ = self.settle().await;
+        let entries = self.history.snapshot();
+        let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
+        let report = Report::new(&self.target, &self.test, results);
+        let dir = crate::report::report_dir().join(sanitize(&self.test));
+        report
+            .write_all(&dir, &entries, &secrets)
+            .map_err(|source| ScenarioError::Report {
+                test: self.test.clone(),
+                source,
+            })?;
+        let summary = report.summary();
+        if report.all_passed() {
+            self.namespace.delete().await?;
+            return Ok(Outcome {
+                passed: true,
+                summary,
+                dump: String::new(),
+            });
+        }
+        let dump = self.namespace.dump(&self.client).await;
+        Ok(Outcome {
+            passed: false,
+            summary,
+            dump,
+        })
+    }
+}
+
+/// The result of a finished test.
+#[derive(Debug)]
+pub struct Outcome {
+    pub passed: bool,
+    pub summary: String,
+    pub dump: String,
+}
+
+/// What `kill_node_of` returns, so the test can restart the node and check the pod.
+#[derive(Clone, Debug)]
+pub struct KilledNode {
+    pub node: String,
+    pub pod: String,
+    pub uid: String,
+    pub restarts: i32,
+}
+
+/// uid, restart count, container id and node of a pod's first container.
+fn container_facts(pod: &Pod) -> (String, i32, String, String) {
+    let status = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first());
+    (
+        pod.uid().unwrap_or_default(),
+        status.map(|c| c.restart_count).unwrap_or(0),
+        status
+            .and_then(|c| c.container_id.clone())
+            .unwrap_or_default(),
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+    )
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
+}
