@@ -1,1 +1,597 @@
-//! TODO(chaos)
+//! Node and container chaos, one implementation per target: kind (docker on the node
+//! containers), kube-sim (its control endpoints) and existing clusters (user-supplied
+//! command templates).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::info;
+
+use crate::process::{self, ProcessError};
+
+/// How long one chaos command (docker stop, a template, an HTTP call) may take.
+/// `docker stop` waits up to 10 s for the node's init before killing it.
+pub const CHAOS_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChaosError {
+    #[error("failed to {action}: {source}")]
+    Command {
+        action: String,
+        #[source]
+        source: ProcessError,
+    },
+    #[error("failed to {action}: the chaos task failed: {reason}")]
+    Task { action: String, reason: String },
+    #[error("failed to {action}: {url}: {source}")]
+    Http {
+        action: String,
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to {action}: {url} answered `{status_line}`{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    HttpStatus {
+        action: String,
+        url: String,
+        status_line: String,
+        body: String,
+    },
+    #[error("failed to {action}: {reason}")]
+    Unsupported { action: String, reason: String },
+    #[error("failed to {action}: `{value}` is not a safe name to put in a shell command")]
+    UnsafeName { action: String, value: String },
+}
+
+/// Node chaos is not available on this target; `reason` says why (print it when skipping).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("node chaos unavailable: {reason}")]
+pub struct ChaosUnavailable {
+    pub reason: String,
+}
+
+#[async_trait]
+pub trait NodeChaos: Send + Sync {
+    fn describe(&self) -> String;
+    /// Graceful stop of the node (kind: `docker stop`).
+    async fn stop_node(&self, node: &str) -> Result<(), ChaosError>;
+    /// Abrupt stop of the node (kind: `docker kill`).
+    async fn kill_node(&self, node: &str) -> Result<(), ChaosError>;
+    async fn start_node(&self, node: &str) -> Result<(), ChaosError>;
+    /// Kills one container of a pod; its kubelet restarts it in place. `container_id` is
+    /// the pod status value, with or without its `containerd://` scheme.
+    async fn crash_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container_id: &str,
+        node: &str,
+    ) -> Result<(), ChaosError>;
+}
+
+/// `containerd://abc` → `abc`.
+pub fn strip_runtime_scheme(container_id: &str) -> &str {
+    container_id
+        .split_once("://")
+        .map_or(container_id, |(_, id)| id)
+}
+
+/// Runs a blocking command on the blocking pool, bounded by [`CHAOS_COMMAND_TIMEOUT`].
+async fn run_blocking(action: String, mut command: Command) -> Result<(), ChaosError> {
+    info!("chaos: {action}");
+    let task_action = action.clone();
+    tokio::task::spawn_blocking(move || {
+        process::run(&mut command, CHAOS_COMMAND_TIMEOUT)
+            .map(|_| ())
+            .map_err(|source| ChaosError::Command {
+                action: task_action,
+                source,
+            })
+    })
+    .await
+    .map_err(|err| ChaosError::Task {
+        action,
+        reason: err.to_string(),
+    })?
+}
+
+// ---------------------------------------------------------------------------------------
+// kind
+
+/// kind nodes are docker containers named like the Node.
+#[derive(Clone, Debug)]
+pub struct KindChaos {
+    pub docker: PathBuf,
+}
+
+impl KindChaos {
+    pub fn new(docker: impl Into<PathBuf>) -> KindChaos {
+        KindChaos {
+            docker: docker.into(),
+        }
+    }
+
+    async fn docker(&self, action: String, args: &[&str]) -> Result<(), ChaosError> {
+        let mut command = Command::new(&self.docker);
+        command.args(args);
+        run_blocking(action, command).await
+    }
+}
+
+#[async_trait]
+impl NodeChaos for KindChaos {
+    fn describe(&self) -> String {
+        "kind: docker stop/kill/start of the node container, crictl stop for containers".to_owned()
+    }
+
+    async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
+        self.docker(format!("stop node {node}"), &["stop", node])
+            .await
+    }
+
+    async fn kill_node(&self, node: &str) -> Result<(), ChaosError> {
+        self.docker(format!("kill node {node}"), &["kill", node])
+            .await
+    }
+
+    async fn start_node(&self, node: &str) -> Result<(), ChaosError> {
+        self.docker(format!("start node {node}"), &["start", node])
+            .await
+    }
+
+    async fn crash_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container_id: &str,
+        node: &str,
+    ) -> Result<(), ChaosError> {
+        let id = strip_runtime_scheme(container_id);
+        self.docker(
+            format!("crash container {id} of pod {namespace}/{pod} on node {node}"),
+            &["exec", node, "crictl", "stop", "--timeout", "0", id],
+        )
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// kube-sim
+
+/// kube-sim's control endpoints: `POST /sim/v1/nodes/{node}/stop|start` and
+/// `POST /sim/v1/namespaces/{ns}/pods/{pod}/crash`.
+#[derive(Clone, Debug)]
+pub struct SimChaos {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+}
+
+impl SimChaos {
+    pub fn new(base_url: impl Into<String>) -> SimChaos {
+        SimChaos {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    async fn post(&self, action: String, path: &str) -> Result<(), ChaosError> {
+        let url = format!("{}{path}", self.base_url);
+        info!("chaos: {action} (POST {url})");
+        http_post(&url).await.map_err(|err| match err {
+            PostError::Io(source) => ChaosError::Http {
+                action: action.clone(),
+                url: url.clone(),
+                source,
+            },
+            PostError::Status { status_line, body } => ChaosError::HttpStatus {
+                action: action.clone(),
+                url: url.clone(),
+                status_line,
+                body,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl NodeChaos for SimChaos {
+    fn describe(&self) -> String {
+        format!("kube-sim control endpoints at {}", self.base_url)
+    }
+
+    async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
+        let node = safe_name("stop node", node)?;
+        self.post(
+            format!("stop node {node}"),
+            &format!("/sim/v1/nodes/{node}/stop"),
+        )
+        .await
+    }
+
+    /// The sim has one way to stop a node: everything on it dies at once.
+    async fn kill_node(&self, node: &str) -> Result<(), ChaosError> {
+        let node = safe_name("kill node", node)?;
+        self.post(
+            format!("kill node {node}"),
+            &format!("/sim/v1/nodes/{node}/stop"),
+        )
+        .await
+    }
+
+    async fn start_node(&self, node: &str) -> Result<(), ChaosError> {
+        let node = safe_name("start node", node)?;
+        self.post(
+            format!("start node {node}"),
+            &format!("/sim/v1/nodes/{node}/start"),
+        )
+        .await
+    }
+
+    async fn crash_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _container_id: &str,
+        _node: &str,
+    ) -> Result<(), ChaosError> {
+        let action = format!("crash pod {namespace}/{pod}");
+        let namespace = safe_name(&action, namespace)?;
+        let pod = safe_name(&action, pod)?;
+        self.post(
+            action.clone(),
+            &format!("/sim/v1/namespaces/{namespace}/pods/{pod}/crash"),
+        )
+        .await
+    }
+}
+
+enum PostError {
+    Io(std::io::Error),
+    Status { status_line: String, body: String },
+}
+
+/// A minimal HTTP/1.1 `POST` with an empty body to an `http://host:port/path` URL; any
+/// 2xx is success. Enough for a control endpoint on loopback, without an HTTP client crate.
+async fn http_post(url: &str) -> Result<(), PostError> {
+    let invalid = |what: &str| {
+        PostError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a plain http URL ({what})"),
+        ))
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("scheme"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let exchange = async {
+        let mut stream = TcpStream::connect(authority).await?;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(CHAOS_COMMAND_TIMEOUT, exchange)
+        .await
+        .map_err(|_| {
+            PostError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {CHAOS_COMMAND_TIMEOUT:?}"),
+            ))
+        })?
+        .map_err(PostError::Io)?;
+    let text = String::from_utf8_lossy(&response);
+    let status_line = text.lines().next().unwrap_or_default().to_owned();
+    let code = status_line.split_whitespace().nth(1).unwrap_or_default();
+    if code.starts_with('2') {
+        Ok(())
+    } else {
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.trim().chars().take(500).collect())
+            .unwrap_or_default();
+        Err(PostError::Status { status_line, body })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// existing clusters
+
+/// Command templates for an existing cluster, run with `sh -c`: `E2E_NODE_KILL_CMD` and
+/// `E2E_NODE_START_CMD` with a `{node}` placeholder, and optionally
+/// `E2E_CONTAINER_CRASH_CMD` with `{namespace}`, `{pod}`, `{container_id}`, `{node}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandChaos {
+    pub kill_node: String,
+    pub start_node: String,
+    pub crash_container: Option<String>,
+}
+
+/// The environment variables [`CommandChaos`] reads.
+pub const NODE_KILL_CMD_ENV: &str = "E2E_NODE_KILL_CMD";
+pub const NODE_START_CMD_ENV: &str = "E2E_NODE_START_CMD";
+pub const CONTAINER_CRASH_CMD_ENV: &str = "E2E_CONTAINER_CRASH_CMD";
+
+impl CommandChaos {
+    pub fn from_env() -> Result<CommandChaos, ChaosUnavailable> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Both node templates are required; otherwise node chaos is unavailable.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<CommandChaos, ChaosUnavailable> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        match (get(NODE_KILL_CMD_ENV), get(NODE_START_CMD_ENV)) {
+            (Some(kill_node), Some(start_node)) => Ok(CommandChaos {
+                kill_node,
+                start_node,
+                crash_container: get(CONTAINER_CRASH_CMD_ENV),
+            }),
+            _ => Err(ChaosUnavailable {
+                reason: format!(
+                    "this is an existing cluster; set {NODE_KILL_CMD_ENV} and {NODE_START_CMD_ENV} \
+                     (shell commands with a {{node}} placeholder) to enable node chaos"
+                ),
+            }),
+        }
+    }
+
+    async fn run_template(&self, action: String, command: String) -> Result<(), ChaosError> {
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(command);
+        run_blocking(action, sh).await
+    }
+}
+
+/// Replaces `{key}` placeholders; values must be [`safe_name`]s.
+pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| {
+            text.replace(&format!("{{{key}}}"), value)
+        })
+}
+
+/// Kubernetes names and container ids only: `[A-Za-z0-9._-]`. Anything else would be
+/// interpreted by the shell or break a URL path.
+pub fn safe_name<'a>(action: &str, value: &'a str) -> Result<&'a str, ChaosError> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ChaosError::UnsafeName {
+            action: action.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl NodeChaos for CommandChaos {
+    fn describe(&self) -> String {
+        format!(
+            "user commands: {NODE_KILL_CMD_ENV}=`{}`, {NODE_START_CMD_ENV}=`{}`",
+            self.kill_node, self.start_node
+        )
+    }
+
+    /// There is one kill template; a graceful stop uses it too.
+    async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
+        self.kill_node(node).await
+    }
+
+    async fn kill_node(&self, node: &str) -> Result<(), ChaosError> {
+        let action = format!("kill node {node}");
+        let node = safe_name(&action, node)?;
+        let command = fill_template(&self.kill_node, &[("node", node)]);
+        self.run_template(action, command).await
+    }
+
+    async fn start_node(&self, node: &str) -> Result<(), ChaosError> {
+        let action = format!("start node {node}");
+        let node = safe_name(&action, node)?;
+        let command = fill_template(&self.start_node, &[("node", node)]);
+        self.run_template(action, command).await
+    }
+
+    async fn crash_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container_id: &str,
+        node: &str,
+    ) -> Result<(), ChaosError> {
+        let action = format!("crash a container of pod {namespace}/{pod}");
+        let Some(template) = &self.crash_container else {
+            return Err(ChaosError::Unsupported {
+                action,
+                reason: format!(
+                    "set {CONTAINER_CRASH_CMD_ENV} to crash containers on an existing cluster"
+                ),
+            });
+        };
+        let id = strip_runtime_scheme(container_id);
+        let values = [
+            ("namespace", safe_name(&action, namespace)?),
+            ("pod", safe_name(&action, pod)?),
+            ("container_id", safe_name(&action, id)?),
+            ("node", safe_name(&action, node)?),
+        ];
+        let command = fill_template(template, &values);
+        self.run_template(action, command).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn strips_the_runtime_scheme() {
+        assert_eq!(strip_runtime_scheme("containerd://abc123"), "abc123");
+        assert_eq!(strip_runtime_scheme("abc123"), "abc123");
+    }
+
+    #[test]
+    fn templates_need_both_node_commands() {
+        let vars: HashMap<&str, &str> = [(NODE_KILL_CMD_ENV, "virsh destroy {node}")].into();
+        let err = CommandChaos::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.reason.contains(NODE_START_CMD_ENV), "{err}");
+        let vars: HashMap<&str, &str> = [
+            (NODE_KILL_CMD_ENV, "virsh destroy {node}"),
+            (NODE_START_CMD_ENV, "virsh start {node}"),
+        ]
+        .into();
+        let chaos = CommandChaos::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(chaos.crash_container, None);
+        assert_eq!(
+            fill_template(&chaos.kill_node, &[("node", "worker-1")]),
+            "virsh destroy worker-1"
+        );
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        assert!(safe_name("x", "sim-worker2").is_ok());
+        assert!(safe_name("x", "ip-10-0-0-1.ec2.internal").is_ok());
+        for bad in ["", "a;rm -rf /", "$(id)", "a b", "a/b"] {
+            assert!(
+                matches!(safe_name("x", bad), Err(ChaosError::UnsafeName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn command_templates_run_with_the_node_filled_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let chaos = CommandChaos {
+            kill_node: format!("echo kill {{node}} >> {}", log.display()),
+            start_node: format!("echo start {{node}} >> {}", log.display()),
+            crash_container: Some(format!(
+                "echo crash {{namespace}} {{pod}} {{container_id}} {{node}} >> {}",
+                log.display()
+            )),
+        };
+        chaos.kill_node("w1").await.unwrap();
+        chaos.start_node("w1").await.unwrap();
+        chaos
+            .crash_container("ns", "mysql-0", "containerd://abc", "w1")
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "kill w1\nstart w1\ncrash ns mysql-0 abc w1\n");
+        let err = chaos.kill_node("w1; true").await.unwrap_err();
+        assert!(matches!(err, ChaosError::UnsafeName { .. }));
+    }
+
+    #[tokio::test]
+    async fn failing_template_reports_the_command() {
+        let chaos = CommandChaos {
+            kill_node: "echo nope >&2; exit 7".into(),
+            start_node: "true".into(),
+            crash_container: None,
+        };
+        let err = chaos.kill_node("w1").await.unwrap_err().to_string();
+        assert!(
+            err.contains("kill node w1") && err.contains("exit status: 7") && err.contains("nope"),
+            "{err}"
+        );
+        let err = chaos
+            .crash_container("ns", "p", "id", "w1")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(CONTAINER_CRASH_CMD_ENV), "{err}");
+    }
+
+    /// A one-shot HTTP server that records the request line and answers with `status`.
+    async fn fake_control_endpoint(
+        status: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let response =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
+            socket.write_all(response.as_bytes()).await.unwrap();
+            request.lines().next().unwrap_or_default().to_owned()
+        });
+        (url, handle)
+    }
+
+    #[tokio::test]
+    async fn sim_chaos_posts_to_the_control_endpoints() {
+        let (url, seen) = fake_control_endpoint("200 OK").await;
+        SimChaos::new(&url).stop_node("sim-worker2").await.unwrap();
+        assert_eq!(
+            seen.await.unwrap(),
+            "POST /sim/v1/nodes/sim-worker2/stop HTTP/1.1"
+        );
+
+        let (url, seen) = fake_control_endpoint("204 No Content").await;
+        SimChaos::new(format!("{url}/"))
+            .start_node("sim-worker2")
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.await.unwrap(),
+            "POST /sim/v1/nodes/sim-worker2/start HTTP/1.1"
+        );
+
+        let (url, seen) = fake_control_endpoint("200 OK").await;
+        SimChaos::new(&url).kill_node("sim-worker").await.unwrap();
+        assert_eq!(
+            seen.await.unwrap(),
+            "POST /sim/v1/nodes/sim-worker/stop HTTP/1.1"
+        );
+
+        let (url, seen) = fake_control_endpoint("200 OK").await;
+        SimChaos::new(&url)
+            .crash_container("ns1", "mysql-1", "sim://x", "sim-worker")
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.await.unwrap(),
+            "POST /sim/v1/namespaces/ns1/pods/mysql-1/crash HTTP/1.1"
+        );
+    }
+
+    #[tokio::test]
+    async fn sim_chaos_reports_error_statuses_and_unreachable_endpoints() {
+        let (url, _seen) = fake_control_endpoint("404 Not Found").await;
+        let err = SimChaos::new(&url).stop_node("nope").await.unwrap_err();
+        assert!(
+            matches!(&err, ChaosError::HttpStatus { status_line, body, .. }
+            if status_line == "HTTP/1.1 404 Not Found" && body == "nope"),
+            "{err}"
+        );
+
+        // A port nobody listens on.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let err = SimChaos::new(&closed)
+            .stop_node("sim-worker")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ChaosError::Http { .. }), "{err}");
+        assert!(err.to_string().contains(&closed), "{err}");
+    }
+}

@@ -173,13 +173,33 @@ pub struct EndpointState {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Free-form phase marker ("scale 3->5 via scale subresource").
-    Mark { label: String },
-    Apply { objects: Vec<String> },
-    Scale { statefulset: String, from: i32, to: i32, via: String },
-    DeletePod { pod: String, uid: String, grace_seconds: Option<i64> },
-    CrashContainer { pod: String, uid: String },
-    StopNode { node: String },
-    StartNode { node: String },
+    Mark {
+        label: String,
+    },
+    Apply {
+        objects: Vec<String>,
+    },
+    Scale {
+        statefulset: String,
+        from: i32,
+        to: i32,
+        via: String,
+    },
+    DeletePod {
+        pod: String,
+        uid: String,
+        grace_seconds: Option<i64>,
+    },
+    CrashContainer {
+        pod: String,
+        uid: String,
+    },
+    StopNode {
+        node: String,
+    },
+    StartNode {
+        node: String,
+    },
 }
 
 /// A row as written and as read back.
@@ -196,13 +216,23 @@ pub struct Row {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum WriteEvent {
-    Invoked { row: Row },
+    Invoked {
+        row: Row,
+    },
     /// Acknowledged by MySQL (COMMIT returned OK).
-    Ok { id: u64 },
+    Ok {
+        id: u64,
+    },
     /// Definitely not applied.
-    Fail { id: u64, error: String },
+    Fail {
+        id: u64,
+        error: String,
+    },
     /// Outcome unknown (timeout, dropped connection).
-    Info { id: u64, error: String },
+    Info {
+        id: u64,
+        error: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

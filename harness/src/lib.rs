@@ -7,15 +7,17 @@
 pub mod apply;
 pub mod chaos;
 pub mod checks;
+pub mod cleanup;
 pub mod history;
 pub mod kind;
 pub mod manifests;
 pub mod namespace;
 pub mod observe;
 pub mod portforward;
+pub mod process;
 pub mod report;
-// pub mod scenario; (enabled once its dependencies land)
+pub mod scenario;
 pub mod simtarget;
 pub mod target;
 pub mod wait;
-// pub mod workload; (enabled once its dependencies land)
+pub mod workload;

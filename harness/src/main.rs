@@ -1,1 +1,338 @@
-fn main() {}
+//! `sts-conformance`: provision a target, apply or render the documented manifests, and
+//! check what this machine can run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::PostParams;
+
+use harness::apply::apply_objects;
+use harness::manifests::{MysqlManifests, Overrides, repo_root};
+use harness::namespace::{LABEL_KEY, LABEL_VALUE};
+use harness::simtarget::locate_sim_binary;
+use harness::target::{
+    Cluster, TargetChoice, TargetKind, TargetSettings, config_from_file, select, verify_reachable,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "sts-conformance",
+    version,
+    about = "StatefulSet conformance harness"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision a target, print how to reach it, and keep it until Ctrl-C.
+    Up {
+        /// Which target (default: E2E_TARGET, else auto).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        /// Provision, print, then tear down and exit (a smoke test of the target).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Apply the documented Service and StatefulSet (with overrides) to a cluster.
+    Apply {
+        /// Namespace to apply into; created (with the harness label) when missing.
+        #[arg(long)]
+        namespace: String,
+        /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Print the documented manifests after overrides, with the root password redacted.
+    Render {
+        #[arg(long)]
+        namespace: Option<String>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Show which targets this machine can run, and why.
+    Doctor,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    Sim,
+    Kind,
+    Kubeconfig,
+    Auto,
+}
+
+impl From<TargetArg> for TargetChoice {
+    fn from(arg: TargetArg) -> Self {
+        match arg {
+            TargetArg::Sim => TargetChoice::Fixed(TargetKind::Sim),
+            TargetArg::Kind => TargetChoice::Fixed(TargetKind::Kind),
+            TargetArg::Kubeconfig => TargetChoice::Fixed(TargetKind::Kubeconfig),
+            TargetArg::Auto => TargetChoice::Auto,
+        }
+    }
+}
+
+/// Flags win over the E2E_* variables, which win over the documented manifest.
+#[derive(Args)]
+struct OverrideArgs {
+    /// Container image (E2E_IMAGE).
+    #[arg(long)]
+    image: Option<String>,
+    /// StorageClass of the volumeClaimTemplates (E2E_STORAGE_CLASS).
+    #[arg(long)]
+    storage_class: Option<String>,
+    /// Storage request, e.g. 2Gi (E2E_STORAGE_SIZE).
+    #[arg(long)]
+    storage_size: Option<String>,
+    /// Replica count (E2E_REPLICAS).
+    #[arg(long)]
+    replicas: Option<i32>,
+}
+
+impl OverrideArgs {
+    fn resolve(self, namespace: Option<String>) -> Result<Overrides> {
+        let env = Overrides::from_env()?;
+        let storage_size = self
+            .storage_size
+            .map(|s| harness::manifests::validate_quantity("--storage-size", s))
+            .transpose()?;
+        if let Some(n) = self.replicas.filter(|n| *n < 0) {
+            anyhow::bail!("--replicas must be non-negative, got {n}");
+        }
+        Ok(Overrides {
+            image: self.image.or(env.image),
+            storage_class: self.storage_class.or(env.storage_class),
+            storage_size: storage_size.or(env.storage_size),
+            replicas: self.replicas.or(env.replicas),
+            namespace,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up { target, once } => up(target, once).await,
+        Command::Apply {
+            namespace,
+            kubeconfig,
+            context,
+            overrides,
+        } => apply(namespace, kubeconfig, context, overrides).await,
+        Command::Render {
+            namespace,
+            overrides,
+        } => render(namespace, overrides),
+        Command::Doctor => doctor().await,
+    }
+}
+
+async fn up(target: Option<TargetArg>, once: bool) -> Result<()> {
+    let mut settings = TargetSettings::from_env()?;
+    if let Some(target) = target {
+        settings = settings.with_choice(target.into());
+    }
+    let cluster = Cluster::provision(settings).await?;
+    println!("sts-conformance: ready: {}", cluster.description());
+    println!("{}", cluster.access_instructions());
+    if once {
+        // Returning exits the process; the exit hook tears down what was created.
+        return Ok(());
+    }
+    println!("Press Ctrl-C to stop; what this run created is then deleted (unless E2E_KEEP=1).");
+    // The cleanup hooks own Ctrl-C/SIGTERM: they tear down and exit the process.
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn apply(
+    namespace: String,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    overrides: OverrideArgs,
+) -> Result<()> {
+    let overrides = overrides.resolve(Some(namespace.clone()))?;
+    let manifests = MysqlManifests::load_documented(&repo_root(), &overrides)?;
+    let config = match kubeconfig {
+        Some(path) => config_from_file(&path, context.as_deref()).await?,
+        None => {
+            let options = kube::config::KubeConfigOptions {
+                context,
+                ..Default::default()
+            };
+            match options.context {
+                Some(_) => kube::Config::from_kubeconfig(&options).await?,
+                None => kube::Config::infer().await?,
+            }
+        }
+    };
+    let endpoint = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("failed to build a client for {endpoint}"))?;
+    ensure_namespace(&client, &namespace).await?;
+    apply_objects(&client, &namespace, &manifests.objects()).await?;
+    for object in manifests.objects() {
+        println!(
+            "applied {} to namespace {namespace} at {endpoint}",
+            object.describe()
+        );
+    }
+    Ok(())
+}
+
+async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let api = Api::<Namespace>::all(client.clone());
+    if api
+        .get_opt(name)
+        .await
+        .with_context(|| format!("failed to look up namespace {name}"))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some([(LABEL_KEY.to_owned(), LABEL_VALUE.to_owned())].into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    api.create(&PostParams::default(), &namespace)
+        .await
+        .with_context(|| format!("failed to create namespace {name}"))?;
+    println!("created namespace {name}");
+    Ok(())
+}
+
+fn render(namespace: Option<String>, overrides: OverrideArgs) -> Result<()> {
+    let overrides = overrides.resolve(namespace)?;
+    let manifests = MysqlManifests::load_documented(&repo_root(), &overrides)?;
+    print!("{}", manifests.to_yaml_redacted()?);
+    Ok(())
+}
+
+/// One line per capability: `ok`/`no`, what, and why.
+async fn doctor() -> Result<()> {
+    let settings = TargetSettings::from_env()?;
+    let cli = settings.kind_cli.clone();
+    let report = |ok: bool, what: &str, detail: String| {
+        println!("[{}] {what}: {detail}", if ok { " ok " } else { " no " });
+    };
+    let (docker_ok, kind_ok) = {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || {
+            let docker = harness::process::run(
+                std::process::Command::new(&cli.docker).arg("info"),
+                harness::kind::PREFLIGHT_TIMEOUT,
+            );
+            (docker.map(|_| ()), cli.version())
+        })
+        .await?
+    };
+    report(
+        docker_ok.is_ok(),
+        "docker",
+        docker_ok.as_ref().map_or_else(
+            |e| format!("{e} (install: {})", harness::kind::DOCKER_INSTALL_URL),
+            |_| "`docker info` succeeds".to_owned(),
+        ),
+    );
+    report(
+        kind_ok.is_ok(),
+        "kind",
+        kind_ok
+            .as_ref()
+            .map_or_else(|e| e.to_string(), Clone::clone),
+    );
+    report(
+        docker_ok.is_ok() && kind_ok.is_ok(),
+        "target kind",
+        "needs docker and kind".to_owned(),
+    );
+    let sim = locate_sim_binary(settings.sim_bin.as_deref());
+    report(
+        sim.is_ok(),
+        "kube-sim binary",
+        sim.as_ref()
+            .map_or_else(|e| e.to_string(), |p| p.display().to_string()),
+    );
+    let mariadbd = find_mariadbd();
+    report(
+        mariadbd.is_some(),
+        "mariadbd (kube-sim runs pods with it)",
+        mariadbd.as_ref().map_or_else(
+            || "not found; run scripts/setup.sh (installs mariadb-server)".to_owned(),
+            |p| p.display().to_string(),
+        ),
+    );
+    report(
+        sim.is_ok() && mariadbd.is_some(),
+        "target sim",
+        "needs the kube-sim binary and mariadbd".to_owned(),
+    );
+    let kubeconfig = probe_kubeconfig().await;
+    report(
+        kubeconfig.is_ok(),
+        "target kubeconfig",
+        kubeconfig.unwrap_or_else(|e| format!("{e:#}")),
+    );
+    let selection = tokio::task::spawn_blocking(move || select(TargetChoice::Auto, &cli)).await?;
+    println!(
+        "E2E_TARGET=auto would use: {} ({})",
+        selection.kind, selection.reason
+    );
+    Ok(())
+}
+
+fn find_mariadbd() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mariadbd"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin/mariadbd")])
+        .find(|p| p.is_file())
+}
+
+async fn probe_kubeconfig() -> Result<String> {
+    let config = kube::Config::infer().await?;
+    let endpoint = config.cluster_url.to_string();
+    verify_reachable(&config, Duration::from_secs(5)).await?;
+    Ok(format!("API server at {endpoint} answers"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -223,7 +223,7 @@ impl Observer {
     }
 
     /// Waits until the history holds the cluster's current state of the namespace's Pods,
-    /// PVCs and StatefulSets (same uid and resourceVersion as a fresh list), so checkers
+    /// PVCs, StatefulSets and EndpointSlices (same uid and resourceVersion as a fresh list), so checkers
     /// judge the latest state and not a lagging watch.
     pub async fn settle(&self, client: &Client, timeout: Duration) -> Result<(), ObserveError> {
         let mut last;
@@ -252,10 +252,12 @@ impl Observer {
         let pods = list::<Pod>(client, ns, "Pod").await?;
         let pvcs = list::<PersistentVolumeClaim>(client, ns, "PersistentVolumeClaim").await?;
         let stss = list::<StatefulSet>(client, ns, "StatefulSet").await?;
+        let slices = list::<EndpointSlice>(client, ns, "EndpointSlice").await?;
         let seen = lock(&self.seen).clone();
         Ok(compare("Pod", &pods, &seen)
             .or_else(|| compare("PersistentVolumeClaim", &pvcs, &seen))
-            .or_else(|| compare("StatefulSet", &stss, &seen)))
+            .or_else(|| compare("StatefulSet", &stss, &seen))
+            .or_else(|| compare("EndpointSlice", &slices, &seen)))
     }
 
     /// Ends every watch.

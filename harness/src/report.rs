@@ -1,1 +1,516 @@
-//! TODO(report)
+//! The report of one test: its check results as JUnit XML (for CI), the full History as
+//! JSON (for whoever has to believe the verdict) and a human summary. Everything written
+//! is passed through [`redact`] first: reports are handed to customers.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::checks::{CheckResult, Verdict};
+use crate::history::Entry;
+
+/// Environment variable that overrides where reports go.
+pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
+
+/// What secrets are replaced with.
+pub const REDACTED: &str = "<redacted>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("failed to create report directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write report file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to serialize the history for {path}: {source}")]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Where reports go: `$E2E_REPORT_DIR`, or `reports/` under the current directory.
+pub fn report_dir() -> PathBuf {
+    report_dir_from(std::env::var_os(REPORT_DIR_ENV))
+}
+
+fn report_dir_from(value: Option<std::ffi::OsString>) -> PathBuf {
+    value
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("reports"))
+}
+
+/// Replaces every occurrence of every non-empty secret with `<redacted>`, also in its
+/// JSON-escaped form (so a secret with quotes or backslashes is caught in JSON too).
+pub fn redact<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = text.to_string();
+    // Longest first, so a secret that contains another is replaced whole.
+    let mut forms: Vec<String> = secrets
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| [s.to_string(), json_escaped(s)])
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    for form in forms {
+        out = out.replace(&form, REDACTED);
+    }
+    out
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Escapes text for an XML attribute value or element content, and drops characters
+/// XML 1.0 cannot carry at all (most C0 controls).
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Kept as references so attribute values keep their line breaks.
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One test's results.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub target: String,
+    pub test: String,
+    pub results: Vec<CheckResult>,
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    /// Free-form lines shown in the summary and as JUnit properties (e.g. "target is a
+    /// test double, not a certification").
+    pub notes: Vec<String>,
+    secrets: Vec<String>,
+}
+
+/// The JSON history file: what was tested, where, and every entry.
+#[derive(Serialize)]
+struct HistoryFile<'a> {
+    test: &'a str,
+    target: &'a str,
+    started: String,
+    finished: String,
+    results: &'a [CheckResult],
+    entries: &'a [Entry],
+}
+
+impl Report {
+    /// A report finished now; see [`Report::started_at`].
+    pub fn new(target: &str, test: &str, results: Vec<CheckResult>) -> Self {
+        let now = SystemTime::now();
+        Self {
+            target: target.to_string(),
+            test: test.to_string(),
+            results,
+            started: now,
+            finished: now,
+            notes: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    pub fn started_at(mut self, started: SystemTime) -> Self {
+        self.started = started;
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Secrets to redact from everything this report writes or returns.
+    pub fn with_secrets<S: AsRef<str>>(mut self, secrets: &[S]) -> Self {
+        self.secrets
+            .extend(secrets.iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    /// True when every check passed (Unknown is not a pass).
+    pub fn all_passed(&self) -> bool {
+        self.results.iter().all(CheckResult::is_pass)
+    }
+
+    fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.verdict)).count()
+    }
+
+    fn seconds(&self) -> f64 {
+        self.finished
+            .duration_since(self.started)
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+
+    /// One line per check (PASS / FAIL / UNKNOWN), the evidence indented under it.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "test {} on {} ({:.1} s)\n",
+            self.test,
+            self.target,
+            self.seconds()
+        );
+        for note in &self.notes {
+            let _ = writeln!(s, "note: {note}");
+        }
+        for r in &self.results {
+            let _ = writeln!(s, "{r}");
+        }
+        let _ = write!(
+            s,
+            "{} checks: {} passed, {} failed, {} unknown",
+            self.results.len(),
+            self.count(Verdict::is_pass),
+            self.count(Verdict::is_fail),
+            self.count(Verdict::is_unknown)
+        );
+        redact(&s, &self.secrets)
+    }
+
+    /// JUnit XML: one testsuite for the test, one testcase per check. Fail is a
+    /// `<failure>` carrying the evidence, Unknown is `<skipped>` with the reason.
+    pub fn junit_xml(&self) -> String {
+        let e = |t: &str| xml_escape(&redact(t, &self.secrets));
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let counts = format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\"",
+            self.results.len(),
+            self.count(Verdict::is_fail),
+            self.count(Verdict::is_unknown),
+            self.seconds()
+        );
+        let _ = writeln!(x, "<testsuites name=\"sts-conformance\" {counts}>");
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" {counts} timestamp=\"{}\">",
+            e(&self.test),
+            rfc3339(self.started)
+        );
+        x.push_str("    <properties>\n");
+        let _ = writeln!(
+            x,
+            "      <property name=\"target\" value=\"{}\"/>",
+            e(&self.target)
+        );
+        for note in &self.notes {
+            let _ = writeln!(x, "      <property name=\"note\" value=\"{}\"/>", e(note));
+        }
+        x.push_str("    </properties>\n");
+        for (r, name) in self.results.iter().zip(testcase_names(&self.results)) {
+            x.push_str(&testcase(r, &name, &self.test, &e));
+        }
+        x.push_str("  </testsuite>\n</testsuites>\n");
+        x
+    }
+
+    pub fn write_junit(&self, path: &Path) -> Result<(), ReportError> {
+        write_file(path, &self.junit_xml())
+    }
+
+    pub fn write_summary(&self, path: &Path) -> Result<(), ReportError> {
+        write_file(path, &(self.summary() + "\n"))
+    }
+
+    /// The whole history, with the test, target and results, as pretty JSON.
+    pub fn write_history_json(&self, path: &Path, entries: &[Entry]) -> Result<(), ReportError> {
+        let file = HistoryFile {
+            test: &self.test,
+            target: &self.target,
+            started: rfc3339(self.started),
+            finished: rfc3339(self.finished),
+            results: &self.results,
+            entries,
+        };
+        let json =
+            serde_json::to_string_pretty(&file).map_err(|source| ReportError::Serialize {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        write_file(path, &redact(&json, &self.secrets))
+    }
+
+    /// Writes `junit.xml`, `history.json` and `summary.txt` into `dir` (created if
+    /// needed), redacting `secrets` in addition to the report's own.
+    pub fn write_all<S: AsRef<str>>(
+        &self,
+        dir: &Path,
+        entries: &[Entry],
+        secrets: &[S],
+    ) -> Result<(), ReportError> {
+        let report = self.clone().with_secrets(secrets);
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        report.write_junit(&dir.join("junit.xml"))?;
+        report.write_history_json(&dir.join("history.json"), entries)?;
+        report.write_summary(&dir.join("summary.txt"))?;
+        tracing::info!(dir = %dir.display(), test = %self.test, "report written");
+        Ok(())
+    }
+}
+
+/// Check names, numbered from the second use on ("PVC retention (2)"), so a check run
+/// twice in one test gives two distinct testcases.
+fn testcase_names(results: &[CheckResult]) -> Vec<String> {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    results
+        .iter()
+        .map(|r| {
+            let n = uses.entry(r.check).or_default();
+            *n += 1;
+            if *n == 1 {
+                r.check.to_string()
+            } else {
+                format!("{} ({n})", r.check)
+            }
+        })
+        .collect()
+}
+
+fn testcase(r: &CheckResult, name: &str, test: &str, e: &impl Fn(&str) -> String) -> String {
+    let open = format!(
+        "    <testcase classname=\"{}\" name=\"{}\"",
+        e(test),
+        e(name)
+    );
+    match &r.verdict {
+        Verdict::Pass { summary } => format!(
+            "{open}>\n      <system-out>{}</system-out>\n    </testcase>\n",
+            e(summary)
+        ),
+        Verdict::Unknown { reason } => format!(
+            "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+            e(reason)
+        ),
+        Verdict::Fail { evidence } => {
+            let message = evidence
+                .first()
+                .map(String::as_str)
+                .unwrap_or("failed without evidence");
+            format!(
+                "{open}>\n      <failure message=\"{}\" type=\"CheckFailed\">{}</failure>\n    </testcase>\n",
+                e(message),
+                e(&evidence.join("\n"))
+            )
+        }
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
+    std::fs::write(path, contents).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::history::{Event, History, WriteEvent};
+
+    fn results() -> Vec<CheckResult> {
+        vec![
+            CheckResult::new("ordinal identity", Verdict::Pass { summary: "pods mysql-0..mysql-2".into() }),
+            CheckResult::new(
+                "reverse-order scale-down",
+                Verdict::Fail {
+                    evidence: vec![
+                        "deletion of pod mysql-3 (uid u3) began at seq 6 while pod <mysql-4> & co existed".into(),
+                        "second line".into(),
+                    ],
+                },
+            ),
+            CheckResult::new("no lost writes", Verdict::Unknown { reason: "ordinal \"2\" was never read".into() }),
+        ]
+    }
+
+    #[rstest]
+    #[case::markup(
+        "<a href=\"x\">&'</a>",
+        "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
+    )]
+    #[case::line_breaks_survive_attributes("a\nb\tc", "a&#10;b&#9;c")]
+    #[case::control_characters_are_replaced("bell\u{7}", "bell\u{FFFD}")]
+    #[case::plain_text_untouched("mysql-0 ✓", "mysql-0 ✓")]
+    fn xml_escape_cases(#[case] raw: &str, #[case] escaped: &str) {
+        assert_eq!(xml_escape(raw), escaped);
+    }
+
+    #[rstest]
+    #[case::plain("password=s3cret!", &["s3cret!"], "password=<redacted>")]
+    #[case::every_occurrence("s3cret s3cret", &["s3cret"], "<redacted> <redacted>")]
+    #[case::json_escaped_form(r#"{"pw":"a\"b\\c"}"#, &["a\"b\\c"], r#"{"pw":"<redacted>"}"#)]
+    #[case::longest_secret_first("abcdef", &["abc", "abcdef"], "<redacted>")]
+    #[case::empty_secret_ignored("nothing here", &[""], "nothing here")]
+    fn redact_cases(#[case] text: &str, #[case] secrets: &[&str], #[case] expected: &str) {
+        assert_eq!(redact(text, secrets), expected);
+    }
+
+    #[test]
+    fn junit_maps_verdicts_to_testcases() {
+        let xml = Report::new("kube-sim", "scaling 5->3", results()).junit_xml();
+        assert!(
+            xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(xml.contains("<testcase classname=\"scaling 5-&gt;3\" name=\"ordinal identity\">\n      <system-out>"), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"deletion of pod mysql-3 (uid u3) began at seq 6 while pod &lt;mysql-4&gt; &amp; co existed\" type=\"CheckFailed\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("co existed&#10;second line</failure>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<skipped message=\"ordinal &quot;2&quot; was never read\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"target\" value=\"kube-sim\"/>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn junit_numbers_a_check_run_twice() {
+        let pass = || Verdict::Pass {
+            summary: "ok".into(),
+        };
+        let results = vec![
+            CheckResult::new("PVC retention", pass()),
+            CheckResult::new("PVC retention", pass()),
+            CheckResult::new("no lost writes", pass()),
+        ];
+        let xml = Report::new("t", "t", results).junit_xml();
+        assert!(xml.contains("name=\"PVC retention\">"), "{xml}");
+        assert!(xml.contains("name=\"PVC retention (2)\">"), "{xml}");
+        assert!(xml.contains("name=\"no lost writes\">"), "{xml}");
+    }
+
+    #[test]
+    fn summary_lists_every_check_with_indented_evidence() {
+        let s = Report::new("kind", "t", results())
+            .with_note("kind v1.33")
+            .summary();
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[0].starts_with("test t on kind"), "{s}");
+        assert_eq!(lines[1], "note: kind v1.33");
+        assert_eq!(lines[2], "PASS     ordinal identity: pods mysql-0..mysql-2");
+        assert_eq!(lines[3], "FAIL     reverse-order scale-down");
+        assert!(
+            lines[4].starts_with("           - deletion of pod mysql-3"),
+            "{s}"
+        );
+        assert_eq!(
+            lines[6],
+            "UNKNOWN  no lost writes: ordinal \"2\" was never read"
+        );
+        assert_eq!(lines[7], "3 checks: 1 passed, 1 failed, 1 unknown");
+    }
+
+    #[test]
+    fn all_passed_needs_every_verdict_to_pass() {
+        assert!(!Report::new("t", "t", results()).all_passed());
+        let pass = vec![CheckResult::new(
+            "x",
+            Verdict::Pass {
+                summary: "ok".into(),
+            },
+        )];
+        assert!(Report::new("t", "t", pass).all_passed());
+    }
+
+    #[test]
+    fn write_all_writes_redacted_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entries = History::from_events([Event::Write(WriteEvent::Info {
+            id: 1,
+            error: "Access denied for password hunter2".into(),
+        })]);
+        let fail = vec![CheckResult::new(
+            "no lost writes",
+            Verdict::Fail {
+                evidence: vec!["row 1 failed: hunter2".into()],
+            },
+        )];
+        let report = Report::new("kind", "survival", fail);
+        report
+            .write_all(dir.path(), &entries, &["hunter2"])
+            .expect("write reports");
+        for file in ["junit.xml", "history.json", "summary.txt"] {
+            let text = std::fs::read_to_string(dir.path().join(file)).expect("read report file");
+            assert!(
+                !text.contains("hunter2"),
+                "{file} leaks the secret:\n{text}"
+            );
+            assert!(
+                text.contains("redacted&gt;") || text.contains(REDACTED),
+                "{file} lost the redacted text:\n{text}"
+            );
+        }
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("history.json")).expect("read"),
+        )
+        .expect("history.json is JSON");
+        assert_eq!(json["entries"][0]["event"]["type"], "write");
+        assert_eq!(json["results"][0]["verdict"]["verdict"], "fail");
+    }
+
+    #[test]
+    fn write_errors_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("missing").join("junit.xml");
+        let err = Report::new("t", "t", vec![])
+            .write_junit(&path)
+            .expect_err("no such dir");
+        assert!(err.to_string().contains("missing/junit.xml"), "{err}");
+    }
+
+    #[test]
+    fn report_dir_honours_the_override() {
+        assert_eq!(
+            report_dir_from(Some("/tmp/e2e-reports".into())),
+            PathBuf::from("/tmp/e2e-reports")
+        );
+        assert_eq!(report_dir_from(Some("".into())), PathBuf::from("reports"));
+        assert_eq!(report_dir_from(None), PathBuf::from("reports"));
+    }
+}

@@ -8,12 +8,16 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use futures::StreamExt;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::apply;
 use crate::chaos::NodeChaos;
-use crate::checks::CheckResult;
+use crate::checks::{CheckResult, IdentityExpect};
 use crate::history::{Action, Entry, History};
 use crate::manifests::{self, MysqlManifests, Object, Overrides};
 use crate::namespace::TestNamespace;
@@ -54,7 +58,13 @@ pub enum ScenarioError {
     Report {
         test: String,
         #[source]
-        source: std::io::Error,
+        source: crate::report::ReportError,
+    },
+    #[error("timed out after {timeout:?} waiting for {what}; last seen: {last}")]
+    Timeout {
+        what: String,
+        timeout: Duration,
+        last: String,
     },
 }
 
@@ -87,6 +97,8 @@ pub struct TestEnv {
     pub target: String,
     observer: Observer,
     chaos: Result<Arc<dyn NodeChaos>, String>,
+    is_sim: bool,
+    started: std::time::SystemTime,
 }
 
 impl TestEnv {
@@ -95,7 +107,7 @@ impl TestEnv {
         let client = cluster.client().await?;
         let timeouts = cluster.timeouts().clone();
         let namespace = TestNamespace::create(&client, test).await?;
-        let overrides = Overrides::from_env();
+        let overrides = Overrides::from_env()?;
         let manifests = MysqlManifests::load_documented(&manifests::repo_root(), &overrides)?;
         let history = History::new();
         let observer =
@@ -124,6 +136,8 @@ impl TestEnv {
             target: cluster.description(),
             observer,
             chaos: cluster.chaos().map_err(|e| e.to_string()),
+            is_sim: cluster.kind() == crate::target::TargetKind::Sim,
+            started: std::time::SystemTime::now(),
         })
     }
 
@@ -156,6 +170,122 @@ impl TestEnv {
         self.chaos.clone()
     }
 
+    /// What ordinal identity means for the loaded manifest (names, size and access mode
+    /// follow the overrides, so a real cluster's storage size is judged correctly).
+    pub fn identity_expect(&self, replicas: u32) -> IdentityExpect {
+        let sts = &self.manifests.statefulset;
+        let template = sts
+            .spec
+            .volume_claim_templates
+            .as_ref()
+            .and_then(|t| t.first());
+        let template_spec = template.and_then(|t| t.spec.as_ref());
+        let mut expect = IdentityExpect::documented(replicas);
+        expect.statefulset = sts.name_any();
+        expect.service = sts.spec.service_name.clone().unwrap_or_default();
+        if let Some(name) = template.and_then(|t| t.metadata.name.clone()) {
+            expect.claim_template = name;
+        }
+        if let Some(size) = template_spec
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+        {
+            expect.storage = size.0.clone();
+        }
+        if let Some(mode) = template_spec
+            .and_then(|s| s.access_modes.as_ref())
+            .and_then(|m| m.first())
+        {
+            expect.access_mode = mode.clone();
+        }
+        expect
+    }
+
+    /// Whether the server honours `persistentVolumeClaimRetentionPolicy` (GA in 1.32,
+    /// beta and on by default since 1.27); the reason to skip otherwise.
+    pub async fn supports_retention_policy(&self) -> Result<(), String> {
+        let info = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| format!("cannot read the server version: {e}"))?;
+        let minor: u32 = info
+            .minor
+            .trim_end_matches('+')
+            .parse()
+            .map_err(|_| format!("unparseable server minor version {:?}", info.minor))?;
+        if info.major == "1" && minor >= 27 {
+            Ok(())
+        } else {
+            Err(format!(
+                "server {}.{} predates persistentVolumeClaimRetentionPolicy on by default (1.27)",
+                info.major, info.minor
+            ))
+        }
+    }
+
+    /// Waits until the PVCs of the given ordinals no longer exist.
+    pub async fn wait_pvcs_absent(&self, ordinals: &[u32]) -> Result<(), ScenarioError> {
+        let expect = self.identity_expect(0);
+        let names: Vec<String> = ordinals
+            .iter()
+            .map(|i| format!("{}-{}-{i}", expect.claim_template, expect.statefulset))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        wait::wait_for_absent(&self.pvcs(), &names, self.timeouts.statefulset_ready).await?;
+        Ok(())
+    }
+
+    /// Waits until the governing Service's EndpointSlices publish a hostname for each of
+    /// the given pods (the DNS identity lags pod readiness by one controller round).
+    pub async fn wait_for_endpoint_hostnames(&self, replicas: u32) -> Result<(), ScenarioError> {
+        let expect = self.identity_expect(replicas);
+        let wanted: Vec<String> = (0..replicas).map(|i| self.pod_name(i)).collect();
+        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), self.namespace.name());
+        let selector = format!("kubernetes.io/service-name={}", expect.service);
+        let what = format!(
+            "EndpointSlices of service {}/{} to publish hostnames {}",
+            self.namespace.name(),
+            expect.service,
+            wanted.join(", ")
+        );
+        let timeout = self.timeouts.pod_ready;
+        let mut last = String::from("nothing observed yet");
+        let watch = async {
+            let cfg = watcher::Config::default().labels(&selector);
+            let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
+            let mut slices = std::collections::BTreeMap::new();
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                        slices.insert(s.name_any(), s);
+                    }
+                    Ok(watcher::Event::Delete(s)) => {
+                        slices.remove(&s.name_any());
+                    }
+                    Ok(watcher::Event::Init) => slices.clear(),
+                    Ok(watcher::Event::InitDone) => {}
+                    Err(e) => last = format!("{last} (then watch error: {e})"),
+                }
+                let published = ready_hostnames(slices.values());
+                if wanted.iter().all(|w| published.contains(w)) {
+                    return true;
+                }
+                last = format!("ready hostnames {published:?}");
+            }
+            false
+        };
+        match tokio::time::timeout(timeout, watch).await {
+            Ok(true) => Ok(()),
+            _ => Err(ScenarioError::Timeout {
+                what,
+                timeout,
+                last,
+            }),
+        }
+    }
+
     /// Applies the documented Service and StatefulSet with `replicas` and waits until
     /// every replica is Ready.
     pub async fn deploy(&self, replicas: i32) -> Result<(), ScenarioError> {
@@ -185,7 +315,8 @@ impl TestEnv {
         self.wait_ready(replicas).await
     }
 
-    /// Waits for `replicas` Ready replicas and for no pod beyond them to exist.
+    /// Waits for `replicas` Ready replicas and for their DNS identities (EndpointSlice
+    /// hostnames) to be published.
     pub async fn wait_ready(&self, replicas: i32) -> Result<(), ScenarioError> {
         let name = self.statefulset_name();
         wait::wait_for_statefulset_ready(
@@ -195,7 +326,8 @@ impl TestEnv {
             self.timeouts.statefulset_ready,
         )
         .await?;
-        Ok(())
+        self.wait_for_endpoint_hostnames(replicas.max(0) as u32)
+            .await
     }
 
     /// Scales like `kubectl scale` (or by a spec patch), then waits for the new size:
@@ -223,8 +355,8 @@ impl TestEnv {
         let removed: Vec<String> = (to.max(0)..from.max(0))
             .map(|i| self.pod_name(i as u32))
             .collect();
-        wait::wait_for_pods_absent(&self.pods(), &removed, self.timeouts.statefulset_ready)
-            .await?;
+        let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
+        wait::wait_for_absent(&self.pods(), &removed, self.timeouts.statefulset_ready).await?;
         self.wait_ready(to).await
     }
 
@@ -358,7 +490,13 @@ impl TestEnv {
         let _ = self.settle().await;
         let entries = self.history.snapshot();
         let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
-        let report = Report::new(&self.target, &self.test, results);
+        let mut report =
+            Report::new(&self.target, &self.test, results).started_at(self.started);
+        if self.is_sim {
+            report = report.with_note(
+                "run against kube-sim, a test double: this is not a certification of any cluster",
+            );
+        }
         let dir = crate::report::report_dir().join(sanitize(&self.test));
         report
             .write_all(&dir, &entries, &secrets)
@@ -382,6 +520,17 @@ impl TestEnv {
             dump,
         })
     }
+}
+
+/// Hostnames of ready endpoints across slices.
+fn ready_hostnames<'a>(
+    slices: impl Iterator<Item = &'a EndpointSlice>,
+) -> std::collections::BTreeSet<String> {
+    slices
+        .flat_map(|s| s.endpoints.iter().flatten())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+        .filter_map(|e| e.hostname.clone())
+        .collect()
 }
 
 /// The result of a finished test.

@@ -1,0 +1,322 @@
+//! PVC retention: one PVC per ordinal (`<template>-<sts>-<ordinal>`), kept on scale-down
+//! and mounted again by the same ordinal on scale-up (Retain, the default); or removed
+//! with the ordinal when the retention policy says `whenScaled: Delete`.
+//!
+//! The claims are those of the documented StatefulSet: `mysql-persistent-storage-mysql-<i>`.
+
+use crate::history::{Entry, PvcState};
+
+use super::world::{World, pod_ref, pvc_ref};
+use super::{CheckResult, Verdict};
+
+/// How the StatefulSet names its claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ClaimTemplate {
+    statefulset: &'static str,
+    template: &'static str,
+}
+
+/// `mysql-persistent-storage` of StatefulSet `mysql`.
+const DOCUMENTED: ClaimTemplate = ClaimTemplate {
+    statefulset: "mysql",
+    template: "mysql-persistent-storage",
+};
+
+impl ClaimTemplate {
+    /// The PVC of `ordinal`.
+    fn claim(&self, ordinal: u32) -> String {
+        format!("{}-{}-{ordinal}", self.template, self.statefulset)
+    }
+
+    fn pod(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.statefulset)
+    }
+}
+
+/// The PVCs of `ordinals` as observed at `before` still exist at `after` with the same uid
+/// and PV, and the pods of those ordinals that exist at `after` mount them.
+pub fn pvc_retention(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
+    CheckResult::new(
+        "PVC retention",
+        retention(entries, &DOCUMENTED, ordinals, before, after),
+    )
+}
+
+/// The PVCs of `ordinals` observed at `before` are gone by `after` (retention policy
+/// `whenScaled: Delete`).
+pub fn pvc_deleted(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
+    CheckResult::new(
+        "PVC deletion (whenScaled: Delete)",
+        deletion(entries, &DOCUMENTED, ordinals, before, after),
+    )
+}
+
+fn retention(
+    entries: &[Entry],
+    claims: &ClaimTemplate,
+    ordinals: &[u32],
+    before: u64,
+    after: u64,
+) -> Verdict {
+    let then = World::at(entries, before);
+    let now = World::at(entries, after);
+    let mut evidence = Vec::new();
+    let mut unknowns = Vec::new();
+    let mut kept = Vec::new();
+    for &ordinal in ordinals {
+        let name = claims.claim(ordinal);
+        let Some(old) = then.live_pvc(&name) else {
+            unknowns.push(format!("PVC {name} did not exist at seq {before}"));
+            continue;
+        };
+        let found = retained(entries, &now, old, before, after);
+        if found.is_empty() {
+            kept.push(pvc_ref(old));
+        }
+        evidence.extend(found);
+        evidence.extend(mounted_by_its_ordinal(&now, claims, ordinal, old));
+    }
+    Verdict::judge(evidence, unknowns, || {
+        format!(
+            "{} kept from seq {before} to seq {after}, each mounted by its own ordinal",
+            kept.join(", ")
+        )
+    })
+}
+
+fn deletion(
+    entries: &[Entry],
+    claims: &ClaimTemplate,
+    ordinals: &[u32],
+    before: u64,
+    after: u64,
+) -> Verdict {
+    let then = World::at(entries, before);
+    let now = World::at(entries, after);
+    let mut evidence = Vec::new();
+    let mut unknowns = Vec::new();
+    let mut removed = Vec::new();
+    for &ordinal in ordinals {
+        let name = claims.claim(ordinal);
+        let Some(old) = then.live_pvc(&name) else {
+            unknowns.push(format!("PVC {name} did not exist at seq {before}"));
+            continue;
+        };
+        match now.pvcs.get(&name) {
+            Some(seen) if !seen.gone && seen.state.uid == old.uid => evidence.push(format!(
+                "{} still exists at seq {after} although whenScaled is Delete (last observed at seq {}: phase {}, {})",
+                pvc_ref(old),
+                seen.seq,
+                seen.state.phase.as_deref().unwrap_or("unknown"),
+                if seen.state.terminating { "terminating" } else { "not terminating" }
+            )),
+            _ => removed.push(format!("{} ({})", name, old.uid)),
+        }
+    }
+    Verdict::judge(evidence, unknowns, || {
+        format!(
+            "PVCs {} removed between seq {before} and seq {after}",
+            removed.join(", ")
+        )
+    })
+}
+
+/// Why `old` was not kept until `after`, if it was not.
+fn retained(
+    entries: &[Entry],
+    now: &World,
+    old: &PvcState,
+    before: u64,
+    after: u64,
+) -> Vec<String> {
+    let who = pvc_ref(old);
+    if let Some(seq) = deleted_between(entries, old, before, after) {
+        return vec![format!("{who} was observed deleted at seq {seq}")];
+    }
+    let Some(cur) = now.live_pvc(&old.name) else {
+        return vec![format!("{who} no longer exists at seq {after}")];
+    };
+    let mut evidence = Vec::new();
+    if cur.uid != old.uid {
+        evidence.push(format!(
+            "{who} was replaced by uid {} by seq {after}",
+            cur.uid
+        ));
+    }
+    if cur.volume_name != old.volume_name {
+        evidence.push(format!(
+            "{who} is bound to PV {} at seq {after}, not its old PV",
+            cur.volume_name.as_deref().unwrap_or("none")
+        ));
+    }
+    if cur.terminating {
+        evidence.push(format!("{who} is terminating at seq {after}"));
+    }
+    evidence.extend(volume_kept(now, old));
+    evidence
+}
+
+fn deleted_between(entries: &[Entry], old: &PvcState, before: u64, after: u64) -> Option<u64> {
+    entries
+        .iter()
+        .filter(|e| e.seq > before && e.seq <= after)
+        .find_map(|e| match &e.event {
+            crate::history::Event::Object {
+                change: crate::history::Change::Deleted,
+                object: crate::history::Snapshot::PersistentVolumeClaim(p),
+            } if p.uid == old.uid => Some(e.seq),
+            _ => None,
+        })
+}
+
+/// The PV behind the claim, if the observer saw it, still exists and still points at it.
+fn volume_kept(now: &World, old: &PvcState) -> Vec<String> {
+    let Some(seen) = old.volume_name.as_ref().and_then(|v| now.pvs.get(v)) else {
+        return Vec::new();
+    };
+    let pv = &seen.state;
+    if seen.gone {
+        return vec![format!(
+            "PV {} of {} was observed deleted at seq {}",
+            pv.name,
+            pvc_ref(old),
+            seen.seq
+        )];
+    }
+    match pv.claim_uid.as_deref() {
+        Some(uid) if uid != old.uid => vec![format!(
+            "PV {} now belongs to claim uid {uid}, not {}",
+            pv.name,
+            pvc_ref(old)
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn mounted_by_its_ordinal(
+    now: &World,
+    claims: &ClaimTemplate,
+    ordinal: u32,
+    old: &PvcState,
+) -> Option<String> {
+    let pod = now.live_pod(&claims.pod(ordinal))?;
+    let mounted = pod.claims.get(claims.template);
+    (mounted != Some(&old.name)).then(|| {
+        format!(
+            "{} mounts claim {mounted:?} as volume {}, not its own {}",
+            pod_ref(pod),
+            claims.template,
+            pvc_ref(old)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::checks::testkit::*;
+    use crate::history::{Event, History};
+
+    /// Ordinals 3 and 4 with their PVCs and PVs, then scaled away (seq 6 is the mark).
+    fn scaled_down() -> Vec<Event> {
+        vec![
+            applied(pvc(&claim(3), "c3", "pv-3")),
+            applied(pv("pv-3", "c3")),
+            applied(pvc(&claim(4), "c4", "pv-4")),
+            applied(pv("pv-4", "c4")),
+            applied(pod("mysql-3", "u3")),
+            applied(pod("mysql-4", "u4")),
+            mark("scale 5->3"),
+            deleted(pod("mysql-4", "u4")),
+            deleted(pod("mysql-3", "u3")),
+        ]
+    }
+
+    fn kept(tail: Vec<Event>) -> Verdict {
+        let mut events = scaled_down();
+        events.extend(tail);
+        let entries = History::from_events(events);
+        let after = entries.len() as u64 - 1;
+        {
+            let result = pvc_retention(&entries, 6, after, &[3, 4]);
+            assert_eq!(result.check, "PVC retention");
+            result.verdict
+        }
+    }
+
+    #[test]
+    fn kept_and_remounted_pvcs_pass() {
+        let v = kept(vec![
+            applied(pod("mysql-3", "u3b")),
+            applied(pod("mysql-4", "u4b")),
+            mark("scaled back"),
+        ]);
+        assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("mysql-persistent-storage-mysql-3 (uid c3, PV pv-3)"),
+            "{v}"
+        );
+    }
+
+    #[rstest]
+    #[case::pvc_deleted(
+        vec![deleted(pvc(&claim(4), "c4", "pv-4"))],
+        "PVC mysql-persistent-storage-mysql-4 (uid c4, PV pv-4) was observed deleted at seq 9"
+    )]
+    #[case::pvc_recreated_with_new_uid(
+        vec![applied(pvc(&claim(3), "c3new", "pv-3"))],
+        "(uid c3, PV pv-3) was replaced by uid c3new"
+    )]
+    #[case::pvc_rebound_to_another_pv(
+        vec![applied(pvc(&claim(3), "c3", "pv-9"))],
+        "(uid c3, PV pv-3) is bound to PV pv-9"
+    )]
+    #[case::pv_deleted(vec![deleted(pv("pv-4", "c4"))], "PV pv-4 of PVC mysql-persistent-storage-mysql-4 (uid c4, PV pv-4) was observed deleted")]
+    #[case::pod_mounts_another_claim(
+        vec![applied(pod("mysql-4", "u4b").with(|p| { p.claims.insert(TEMPLATE.into(), "other".into()); }))],
+        "pod mysql-4 (uid u4b) mounts claim Some(\"other\")"
+    )]
+    fn lost_retention_is_named(#[case] tail: Vec<Event>, #[case] expected: &str) {
+        let v = kept(tail);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e.contains(expected)),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn pvc_missing_before_is_unknown() {
+        let entries = History::from_events(scaled_down());
+        let v = retention(&entries, &DOCUMENTED, &[2], 6, 8);
+        assert!(v.is_unknown(), "{v}");
+    }
+
+    #[test]
+    fn when_scaled_delete_passes_once_pvcs_are_gone() {
+        let mut events = scaled_down();
+        events.push(deleted(pvc(&claim(4), "c4", "pv-4")));
+        events.push(deleted(pvc(&claim(3), "c3", "pv-3")));
+        let entries = History::from_events(events);
+        let v = deletion(&entries, &DOCUMENTED, &[3, 4], 6, 10);
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[test]
+    fn when_scaled_delete_names_the_kept_pvc() {
+        let mut events = scaled_down();
+        events.push(deleted(pvc(&claim(4), "c4", "pv-4")));
+        let entries = History::from_events(events);
+        let v = pvc_deleted(&entries, 6, 9, &[3, 4]).verdict;
+        assert!(v.is_fail(), "{v}");
+        assert_eq!(v.evidence().len(), 1, "{v}");
+        assert!(
+            v.evidence()[0]
+                .contains("PVC mysql-persistent-storage-mysql-3 (uid c3, PV pv-3) still exists"),
+            "{v}"
+        );
+    }
+}

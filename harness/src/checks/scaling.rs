@@ -1,0 +1,401 @@
+//! OrderedReady scaling: on scale-up ordinal i is created only once i-1 is Running and
+//! Ready; on scale-down pods are removed highest ordinal first, each gone before the
+//! next deletion begins. Judged in observation order (seq).
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::history::{Entry, PodState};
+
+use super::world::{describe_pod, ordinal_of, pod_observations, pod_ref};
+use super::{CheckResult, Verdict, Window};
+
+/// What the scale-up check remembers of one ordinal.
+struct Tracked {
+    seq: u64,
+    gone: bool,
+    pod: PodState,
+    /// The current incarnation (uid) was observed Ready and not terminating: in the
+    /// window, or in its last state before the window.
+    ready_seen: bool,
+}
+
+impl Tracked {
+    fn new(seq: u64, gone: bool, pod: &PodState) -> Self {
+        Self {
+            seq,
+            gone,
+            pod: pod.clone(),
+            ready_seen: serving(gone, pod),
+        }
+    }
+
+    fn update(&mut self, seq: u64, gone: bool, pod: &PodState, in_window: bool) {
+        if pod.uid != self.pod.uid || !in_window {
+            *self = Tracked::new(seq, gone, pod);
+            return;
+        }
+        self.ready_seen = !gone && (self.ready_seen || serving(gone, pod));
+        self.seq = seq;
+        self.gone = gone;
+        self.pod = pod.clone();
+    }
+}
+
+fn serving(gone: bool, pod: &PodState) -> bool {
+    !gone && pod.ready && !pod.terminating
+}
+
+/// Every ordinal first observed (a new pod uid for its name) inside `window` appeared only
+/// after its predecessor's current pod was observed Ready and while it was not terminating.
+pub fn ordered_scale_up(
+    entries: &[Entry],
+    window: impl Into<Window>,
+    statefulset: &str,
+) -> CheckResult {
+    CheckResult::new(
+        "ordered scale-up",
+        scale_up(entries, window.into(), statefulset),
+    )
+}
+
+fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
+    let mut ordinals: BTreeMap<u32, Tracked> = BTreeMap::new();
+    let mut appeared = Vec::new();
+    let mut evidence = Vec::new();
+    for (seq, gone, pod) in pod_observations(entries).take_while(|(seq, ..)| *seq <= window.to) {
+        let Some(ordinal) = ordinal_of(&pod.name, statefulset) else {
+            continue;
+        };
+        let in_window = window.contains(seq);
+        let current = ordinals.get(&ordinal);
+        let appears = !gone && current.is_none_or(|t| t.gone || t.pod.uid != pod.uid);
+        if appears && in_window {
+            appeared.push(format!("{} (seq {seq})", pod.name));
+            if let Some(e) = ordinal
+                .checked_sub(1)
+                .and_then(|prev| predecessor_not_ready(&ordinals, prev, seq, pod, statefulset))
+            {
+                evidence.push(e);
+            }
+        }
+        match ordinals.get_mut(&ordinal) {
+            Some(t) => t.update(seq, gone, pod, in_window),
+            None => {
+                ordinals.insert(ordinal, Tracked::new(seq, gone, pod));
+            }
+        }
+    }
+    if appeared.is_empty() {
+        return Verdict::Unknown {
+            reason: format!("no pod of StatefulSet {statefulset} was first observed in {window}"),
+        };
+    }
+    Verdict::judge(evidence, Vec::new(), || {
+        format!(
+            "{} appeared in {window}, each after its predecessor was observed Ready",
+            appeared.join(", ")
+        )
+    })
+}
+
+fn predecessor_not_ready(
+    ordinals: &BTreeMap<u32, Tracked>,
+    prev: u32,
+    seq: u64,
+    pod: &PodState,
+    statefulset: &str,
+) -> Option<String> {
+    let appeared = format!("{} was first observed at seq {seq}", pod_ref(pod));
+    let prev_name = format!("{statefulset}-{prev}");
+    let Some(t) = ordinals.get(&prev) else {
+        return Some(format!(
+            "{appeared} but {prev_name} had never been observed"
+        ));
+    };
+    let last = format!("last observed at seq {}: {}", t.seq, describe_pod(&t.pod));
+    if t.gone {
+        Some(format!(
+            "{appeared} while {prev_name} did not exist ({} observed deleted at seq {})",
+            pod_ref(&t.pod),
+            t.seq
+        ))
+    } else if t.pod.terminating {
+        Some(format!(
+            "{appeared} while {} was terminating ({last})",
+            pod_ref(&t.pod)
+        ))
+    } else if !t.ready_seen {
+        Some(format!(
+            "{appeared} before {} was observed Ready ({last})",
+            pod_ref(&t.pod)
+        ))
+    } else {
+        None
+    }
+}
+
+/// A pod whose deletion began in the window.
+struct Deletion {
+    seq: u64,
+    pod: PodState,
+    gone_at: Option<u64>,
+}
+
+/// Deletions that begin inside `window` (first observation of a pod uid as terminating, or
+/// its `Deleted` event if it was never seen terminating) start highest ordinal first, and
+/// each one begins only once every higher ordinal is observed gone.
+pub fn reverse_scale_down(
+    entries: &[Entry],
+    window: impl Into<Window>,
+    statefulset: &str,
+) -> CheckResult {
+    CheckResult::new(
+        "reverse-order scale-down",
+        scale_down(entries, window.into(), statefulset),
+    )
+}
+
+fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
+    let mut live: BTreeMap<u32, (u64, PodState)> = BTreeMap::new();
+    let mut begun: HashSet<String> = HashSet::new();
+    let mut deletions: Vec<Deletion> = Vec::new();
+    let mut evidence = Vec::new();
+    for (seq, gone, pod) in pod_observations(entries).take_while(|(seq, ..)| *seq <= window.to) {
+        let Some(ordinal) = ordinal_of(&pod.name, statefulset) else {
+            continue;
+        };
+        let begins = (gone || pod.terminating) && begun.insert(pod.uid.clone());
+        if begins && window.contains(seq) {
+            evidence.extend(live.range(ordinal + 1..).map(|(_, (last_seq, higher))| {
+                format!(
+                    "deletion of {} began at seq {seq} while {} still existed (last observed at seq {last_seq}: {})",
+                    pod_ref(pod),
+                    pod_ref(higher),
+                    describe_pod(higher)
+                )
+            }));
+            deletions.push(Deletion {
+                seq,
+                pod: pod.clone(),
+                gone_at: None,
+            });
+        }
+        if gone {
+            if live.get(&ordinal).is_some_and(|(_, p)| p.uid == pod.uid) {
+                live.remove(&ordinal);
+            }
+            if let Some(d) = deletions.iter_mut().find(|d| d.pod.uid == pod.uid) {
+                d.gone_at = Some(seq);
+            }
+        } else {
+            live.insert(ordinal, (seq, pod.clone()));
+        }
+    }
+    if deletions.is_empty() {
+        return Verdict::Unknown {
+            reason: format!("no pod of StatefulSet {statefulset} began deletion in {window}"),
+        };
+    }
+    evidence.extend(deletions.iter().filter(|d| d.gone_at.is_none()).map(|d| {
+        format!(
+            "deletion of {} began at seq {} but it was not observed gone by the end of {window}",
+            pod_ref(&d.pod),
+            d.seq
+        )
+    }));
+    Verdict::judge(evidence, Vec::new(), || {
+        let order: Vec<String> = deletions
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} (seq {}, gone at seq {})",
+                    d.pod.name,
+                    d.seq,
+                    d.gone_at.unwrap_or_default()
+                )
+            })
+            .collect();
+        format!(
+            "deletions began in order {}, each once every higher ordinal was gone",
+            order.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::checks::testkit::*;
+    use crate::history::{Event, History};
+
+    /// Ordinals 0..3 Ready before the window (which starts at the mark, seq 3).
+    fn three_ready() -> Vec<Event> {
+        vec![
+            applied(pod("mysql-0", "u0")),
+            applied(pod("mysql-1", "u1")),
+            applied(pod("mysql-2", "u2")),
+            mark("scale 3->5"),
+        ]
+    }
+
+    fn up(tail: Vec<Event>) -> Verdict {
+        let mut events = three_ready();
+        events.extend(tail);
+        {
+            let result = ordered_scale_up(&History::from_events(events), (3, u64::MAX), "mysql");
+            assert_eq!(result.check, "ordered scale-up");
+            result.verdict
+        }
+    }
+
+    #[test]
+    fn scale_up_in_order_passes() {
+        let v = up(vec![
+            applied(pod("mysql-3", "u3").pending()),
+            applied(pod("mysql-3", "u3")),
+            applied(pod("mysql-4", "u4").pending()),
+            applied(pod("mysql-4", "u4")),
+        ]);
+        assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string().contains("mysql-3 (seq 4), mysql-4 (seq 6)"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn predecessor_that_was_ready_then_flapped_still_counts() {
+        let v = up(vec![
+            applied(pod("mysql-3", "u3")),
+            applied(pod("mysql-3", "u3").not_ready()),
+            applied(pod("mysql-4", "u4")),
+        ]);
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[rstest]
+    #[case::parallel_creation(
+        vec![applied(pod("mysql-3", "u3").pending()), applied(pod("mysql-4", "u4").pending())],
+        "pod mysql-4 (uid u4) was first observed at seq 5 before pod mysql-3 (uid u3) was observed Ready"
+    )]
+    #[case::predecessor_missing(
+        vec![applied(pod("mysql-4", "u4").pending())],
+        "pod mysql-4 (uid u4) was first observed at seq 4 but mysql-3 had never been observed"
+    )]
+    #[case::predecessor_terminating(
+        vec![applied(pod("mysql-3", "u3")), applied(pod("mysql-3", "u3").terminating()), applied(pod("mysql-4", "u4"))],
+        "while pod mysql-3 (uid u3) was terminating"
+    )]
+    #[case::predecessor_recreated_not_yet_ready(
+        vec![
+            applied(pod("mysql-3", "u3")),
+            deleted(pod("mysql-3", "u3")),
+            applied(pod("mysql-3", "u3b").pending()),
+            applied(pod("mysql-4", "u4")),
+        ],
+        "before pod mysql-3 (uid u3b) was observed Ready"
+    )]
+    fn out_of_order_scale_up_is_named(#[case] tail: Vec<Event>, #[case] expected: &str) {
+        let v = up(tail);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e.contains(expected)),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn predecessor_last_state_before_the_window_decides() {
+        let events = vec![
+            applied(pod("mysql-0", "u0")),
+            applied(pod("mysql-0", "u0").not_ready()),
+            mark("scale 1->2"),
+            applied(pod("mysql-1", "u1")),
+        ];
+        let v = scale_up(
+            &History::from_events(events),
+            Window::new(2, u64::MAX),
+            "mysql",
+        );
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence()[0].contains("before pod mysql-0 (uid u0) was observed Ready"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn nothing_appearing_in_the_window_is_unknown() {
+        let v = up(vec![applied(pod("mysql-2", "u2").not_ready())]);
+        assert!(v.is_unknown(), "{v}");
+    }
+
+    fn five_ready() -> Vec<Event> {
+        let mut events: Vec<Event> = (0..5)
+            .map(|i| applied(pod(&format!("mysql-{i}"), &format!("u{i}"))))
+            .collect();
+        events.push(mark("scale 5->3"));
+        events
+    }
+
+    fn down(tail: Vec<Event>) -> Verdict {
+        let mut events = five_ready();
+        events.extend(tail);
+        {
+            let result = reverse_scale_down(&History::from_events(events), (5, u64::MAX), "mysql");
+            assert_eq!(result.check, "reverse-order scale-down");
+            result.verdict
+        }
+    }
+
+    #[rstest]
+    #[case::graceful(vec![
+        applied(pod("mysql-4", "u4").terminating()),
+        deleted(pod("mysql-4", "u4").terminating()),
+        applied(pod("mysql-3", "u3").terminating()),
+        deleted(pod("mysql-3", "u3").terminating()),
+    ])]
+    #[case::deleted_without_terminating_observation(vec![
+        deleted(pod("mysql-4", "u4")),
+        deleted(pod("mysql-3", "u3")),
+    ])]
+    fn reverse_order_scale_down_passes(#[case] tail: Vec<Event>) {
+        let v = down(tail);
+        assert!(v.is_pass(), "{v}");
+        assert!(v.to_string().contains("mysql-4 (seq 6"), "{v}");
+    }
+
+    #[rstest]
+    #[case::forward_order(
+        vec![deleted(pod("mysql-3", "u3")), deleted(pod("mysql-4", "u4"))],
+        "deletion of pod mysql-3 (uid u3) began at seq 6 while pod mysql-4 (uid u4) still existed"
+    )]
+    #[case::next_begins_before_previous_is_gone(
+        vec![
+            applied(pod("mysql-4", "u4").terminating()),
+            applied(pod("mysql-3", "u3").terminating()),
+            deleted(pod("mysql-4", "u4").terminating()),
+            deleted(pod("mysql-3", "u3").terminating()),
+        ],
+        "deletion of pod mysql-3 (uid u3) began at seq 7 while pod mysql-4 (uid u4) still existed (last observed at seq 6"
+    )]
+    #[case::never_gone(
+        vec![applied(pod("mysql-4", "u4").terminating())],
+        "deletion of pod mysql-4 (uid u4) began at seq 6 but it was not observed gone"
+    )]
+    fn out_of_order_scale_down_is_named(#[case] tail: Vec<Event>, #[case] expected: &str) {
+        let v = down(tail);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e.contains(expected)),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn no_deletion_in_the_window_is_unknown() {
+        assert!(down(vec![applied(pod("mysql-4", "u4"))]).is_unknown());
+    }
+}

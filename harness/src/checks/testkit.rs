@@ -1,0 +1,208 @@
+//! Concise builders for hand-made histories in checker tests.
+
+use std::collections::BTreeMap;
+
+use crate::history::{
+    Change, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState, ReadResult, Row,
+    ServiceState, Snapshot, WriteEvent,
+};
+
+use super::row_checksum;
+
+pub const TEMPLATE: &str = "mysql-persistent-storage";
+
+/// A healthy, Ready StatefulSet pod `mysql-<i>` with its documented identity and claim.
+pub fn pod(name: &str, uid: &str) -> PodState {
+    let ordinal = name.rsplit('-').next().unwrap_or_default().to_string();
+    PodState {
+        name: name.into(),
+        uid: uid.into(),
+        labels: BTreeMap::from([
+            ("app".into(), "mysql".into()),
+            ("statefulset.kubernetes.io/pod-name".into(), name.into()),
+            ("apps.kubernetes.io/pod-index".into(), ordinal),
+        ]),
+        hostname: Some(name.into()),
+        subdomain: Some("mysql".into()),
+        node_name: Some("worker".into()),
+        phase: Some("Running".into()),
+        ready: true,
+        terminating: false,
+        restart_count: 0,
+        claims: BTreeMap::from([(TEMPLATE.into(), format!("{TEMPLATE}-{name}"))]),
+        owner_uid: Some("sts-uid".into()),
+    }
+}
+
+/// Tweaks for a [`PodState`], so a test states only what differs.
+pub trait PodExt: Sized {
+    fn not_ready(self) -> Self;
+    fn pending(self) -> Self;
+    fn terminating(self) -> Self;
+    fn restarts(self, n: i32) -> Self;
+    fn with(self, f: impl FnOnce(&mut PodState)) -> Self;
+}
+
+impl PodExt for PodState {
+    fn not_ready(mut self) -> Self {
+        self.ready = false;
+        self
+    }
+    fn pending(mut self) -> Self {
+        self.ready = false;
+        self.phase = Some("Pending".into());
+        self
+    }
+    fn terminating(mut self) -> Self {
+        self.terminating = true;
+        self
+    }
+    fn restarts(mut self, n: i32) -> Self {
+        self.restart_count = n;
+        self
+    }
+    fn with(mut self, f: impl FnOnce(&mut PodState)) -> Self {
+        f(&mut self);
+        self
+    }
+}
+
+/// A Bound, 1Gi, ReadWriteOnce PVC.
+pub fn pvc(name: &str, uid: &str, pv: &str) -> PvcState {
+    PvcState {
+        name: name.into(),
+        uid: uid.into(),
+        phase: Some("Bound".into()),
+        volume_name: Some(pv.into()),
+        storage_request: Some("1Gi".into()),
+        access_modes: vec!["ReadWriteOnce".into()],
+        storage_class: Some("standard".into()),
+        terminating: false,
+    }
+}
+
+/// The claim of ordinal `i`: `mysql-persistent-storage-mysql-<i>`.
+pub fn claim(i: u32) -> String {
+    format!("{TEMPLATE}-mysql-{i}")
+}
+
+pub fn pv(name: &str, claim_uid: &str) -> PvState {
+    PvState {
+        name: name.into(),
+        uid: format!("{name}-uid"),
+        phase: Some("Bound".into()),
+        claim: None,
+        claim_uid: Some(claim_uid.into()),
+        reclaim_policy: Some("Delete".into()),
+        node: Some("worker".into()),
+    }
+}
+
+pub fn headless_service() -> ServiceState {
+    ServiceState {
+        name: "mysql".into(),
+        cluster_ip: Some("None".into()),
+        selector: BTreeMap::from([("app".into(), "mysql".into())]),
+        ports: vec![3306],
+    }
+}
+
+/// An EndpointSlice of Service `mysql` with one ready endpoint per hostname.
+pub fn slice(hostnames: &[&str]) -> EndpointSliceState {
+    EndpointSliceState {
+        name: "mysql-abcde".into(),
+        service: Some("mysql".into()),
+        endpoints: hostnames
+            .iter()
+            .map(|h| EndpointState {
+                hostname: Some((*h).into()),
+                ready: true,
+                target: Some((*h).into()),
+                addresses: vec!["10.0.0.1".into()],
+            })
+            .collect(),
+    }
+}
+
+/// Turns any state into an observed `Applied` event.
+pub fn applied(state: impl Into<Snapshot>) -> Event {
+    Event::Object {
+        change: Change::Applied,
+        object: state.into(),
+    }
+}
+
+pub fn deleted(state: impl Into<Snapshot>) -> Event {
+    Event::Object {
+        change: Change::Deleted,
+        object: state.into(),
+    }
+}
+
+pub fn mark(label: &str) -> Event {
+    Event::Action(crate::history::Action::Mark {
+        label: label.into(),
+    })
+}
+
+macro_rules! into_snapshot {
+    ($($t:ty => $v:ident),*) => {
+        $(impl From<$t> for Snapshot {
+            fn from(s: $t) -> Snapshot {
+                Snapshot::$v(s)
+            }
+        })*
+    };
+}
+
+into_snapshot!(
+    PodState => Pod,
+    PvcState => PersistentVolumeClaim,
+    PvState => PersistentVolume,
+    ServiceState => Service,
+    EndpointSliceState => EndpointSlice
+);
+
+/// A row with a correct checksum.
+pub fn row(id: u64, ordinal: u32) -> Row {
+    let payload = format!("payload-{id}");
+    Row {
+        id,
+        ordinal,
+        pod_uid: format!("u{ordinal}"),
+        checksum: row_checksum(id, ordinal, &payload),
+        payload,
+    }
+}
+
+pub fn invoked(row: &Row) -> Event {
+    Event::Write(WriteEvent::Invoked { row: row.clone() })
+}
+
+pub fn ok(id: u64) -> Event {
+    Event::Write(WriteEvent::Ok { id })
+}
+
+pub fn fail(id: u64) -> Event {
+    Event::Write(WriteEvent::Fail {
+        id,
+        error: "ERROR 1062: duplicate".into(),
+    })
+}
+
+pub fn info(id: u64) -> Event {
+    Event::Write(WriteEvent::Info {
+        id,
+        error: "connection reset".into(),
+    })
+}
+
+/// A read of ordinal `ordinal` that saw `rows`.
+pub fn read(ordinal: u32, rows: &[Row]) -> Event {
+    Event::Read(ReadResult {
+        ordinal,
+        pod: format!("mysql-{ordinal}"),
+        pod_uid: format!("u{ordinal}"),
+        rows: rows.to_vec(),
+    })
+}

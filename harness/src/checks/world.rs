@@ -1,0 +1,207 @@
+//! The observed state of every object as of one point of a history: the last observation
+//! of each object (by kind and name), and whether that observation was its deletion.
+
+use std::collections::BTreeMap;
+
+use crate::history::{
+    Change, EndpointSliceState, Entry, Event, NodeState, PodState, PvState, PvcState, ServiceState,
+    Snapshot, StsState,
+};
+
+/// The last observation of one object.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Seen<T> {
+    /// Sequence number of the observation.
+    pub seq: u64,
+    /// The observation was a `Deleted` event: the object is gone.
+    pub gone: bool,
+    pub state: T,
+}
+
+impl<T> Seen<T> {
+    pub fn live(&self) -> Option<&T> {
+        (!self.gone).then_some(&self.state)
+    }
+}
+
+/// Every object's last observation, by name, per kind.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct World {
+    pub pods: BTreeMap<String, Seen<PodState>>,
+    pub pvcs: BTreeMap<String, Seen<PvcState>>,
+    pub pvs: BTreeMap<String, Seen<PvState>>,
+    pub statefulsets: BTreeMap<String, Seen<StsState>>,
+    pub nodes: BTreeMap<String, Seen<NodeState>>,
+    pub services: BTreeMap<String, Seen<ServiceState>>,
+    pub slices: BTreeMap<String, Seen<EndpointSliceState>>,
+    /// How many object observations went into this world.
+    pub observations: usize,
+}
+
+impl World {
+    /// The state after every entry with `seq <= upto`.
+    pub fn at(entries: &[Entry], upto: u64) -> World {
+        let mut world = World::default();
+        for entry in entries.iter().filter(|e| e.seq <= upto) {
+            world.observe(entry);
+        }
+        world
+    }
+
+    /// The state after every entry.
+    pub fn last(entries: &[Entry]) -> World {
+        World::at(entries, u64::MAX)
+    }
+
+    /// Folds one entry in; entries that are not object observations are ignored.
+    pub fn observe(&mut self, entry: &Entry) {
+        let Event::Object { change, object } = &entry.event else {
+            return;
+        };
+        self.observations += 1;
+        let gone = *change == Change::Deleted;
+        let seq = entry.seq;
+        match object {
+            Snapshot::Pod(s) => put(&mut self.pods, seq, gone, s),
+            Snapshot::PersistentVolumeClaim(s) => put(&mut self.pvcs, seq, gone, s),
+            Snapshot::PersistentVolume(s) => put(&mut self.pvs, seq, gone, s),
+            Snapshot::StatefulSet(s) => put(&mut self.statefulsets, seq, gone, s),
+            Snapshot::Node(s) => put(&mut self.nodes, seq, gone, s),
+            Snapshot::Service(s) => put(&mut self.services, seq, gone, s),
+            Snapshot::EndpointSlice(s) => put(&mut self.slices, seq, gone, s),
+        }
+    }
+
+    pub fn live_pod(&self, name: &str) -> Option<&PodState> {
+        self.pods.get(name).and_then(Seen::live)
+    }
+
+    pub fn live_pvc(&self, name: &str) -> Option<&PvcState> {
+        self.pvcs.get(name).and_then(Seen::live)
+    }
+}
+
+fn put<T: Clone + HasName>(map: &mut BTreeMap<String, Seen<T>>, seq: u64, gone: bool, state: &T) {
+    map.insert(
+        state.name().to_string(),
+        Seen {
+            seq,
+            gone,
+            state: state.clone(),
+        },
+    );
+}
+
+trait HasName {
+    fn name(&self) -> &str;
+}
+
+macro_rules! has_name {
+    ($($t:ty),*) => {
+        $(impl HasName for $t {
+            fn name(&self) -> &str {
+                &self.name
+            }
+        })*
+    };
+}
+
+has_name!(
+    PodState,
+    PvcState,
+    PvState,
+    StsState,
+    NodeState,
+    ServiceState,
+    EndpointSliceState
+);
+
+/// The pod observations of a history, in order: (seq, deleted, state).
+pub(crate) fn pod_observations(entries: &[Entry]) -> impl Iterator<Item = (u64, bool, &PodState)> {
+    entries.iter().filter_map(|e| match &e.event {
+        Event::Object {
+            change,
+            object: Snapshot::Pod(p),
+        } => Some((e.seq, *change == Change::Deleted, p)),
+        _ => None,
+    })
+}
+
+/// The ordinal of a StatefulSet pod name (`<sts>-<ordinal>`), if it is one.
+pub(crate) fn ordinal_of(pod_name: &str, statefulset: &str) -> Option<u32> {
+    let digits = pod_name.strip_prefix(statefulset)?.strip_prefix('-')?;
+    // Reject "+1" and "01": they parse, but are not names the controller gives.
+    digits
+        .parse::<u32>()
+        .ok()
+        .filter(|n| n.to_string() == digits)
+}
+
+/// "pod mysql-1 (uid abc)".
+pub(crate) fn pod_ref(pod: &PodState) -> String {
+    format!("pod {} (uid {})", pod.name, pod.uid)
+}
+
+/// A pod's state in a few words, for evidence.
+pub(crate) fn describe_pod(pod: &PodState) -> String {
+    format!(
+        "phase {}, {}{}, restarts {}, node {}",
+        pod.phase.as_deref().unwrap_or("unknown"),
+        if pod.ready { "ready" } else { "not ready" },
+        if pod.terminating { ", terminating" } else { "" },
+        pod.restart_count,
+        pod.node_name.as_deref().unwrap_or("none"),
+    )
+}
+
+/// "PVC data-mysql-0 (uid abc, PV pv-1)".
+pub(crate) fn pvc_ref(pvc: &PvcState) -> String {
+    format!(
+        "PVC {} (uid {}, PV {})",
+        pvc.name,
+        pvc.uid,
+        pvc.volume_name.as_deref().unwrap_or("none")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::*;
+    use crate::history::History;
+
+    #[test]
+    fn ordinal_of_accepts_only_controller_names() {
+        assert_eq!(ordinal_of("mysql-0", "mysql"), Some(0));
+        assert_eq!(ordinal_of("mysql-12", "mysql"), Some(12));
+        assert_eq!(ordinal_of("mysql-01", "mysql"), None);
+        assert_eq!(ordinal_of("mysql-+1", "mysql"), None);
+        assert_eq!(ordinal_of("mysqlx-1", "mysql"), None);
+        assert_eq!(ordinal_of("mysql-client", "mysql"), None);
+    }
+
+    #[test]
+    fn world_keeps_the_last_observation_up_to_a_seq() {
+        let entries = History::from_events([
+            applied(pod("mysql-0", "u0").not_ready()),
+            applied(pod("mysql-0", "u0")),
+            deleted(pod("mysql-0", "u0")),
+        ]);
+        assert!(
+            !World::at(&entries, 0)
+                .live_pod("mysql-0")
+                .expect("live")
+                .ready
+        );
+        assert!(
+            World::at(&entries, 1)
+                .live_pod("mysql-0")
+                .expect("live")
+                .ready
+        );
+        let last = World::last(&entries);
+        assert!(last.live_pod("mysql-0").is_none());
+        assert_eq!(last.pods["mysql-0"].seq, 2);
+        assert_eq!(last.observations, 3);
+    }
+}

@@ -1,0 +1,74 @@
+//! What every suite shares: the one cluster of this run, the per-test environment with a
+//! bound on its duration, the node lock, and how a finished test reports.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use harness::checks::CheckResult;
+use harness::scenario::TestEnv;
+use harness::target::{self, Cluster};
+use tokio::sync::RwLock;
+
+/// Tests that stop nodes take this exclusively; every other test shares it, so a node
+/// kill never disturbs another test's pods.
+static NODE_LOCK: RwLock<()> = RwLock::const_new(());
+
+/// Whether a test disturbs nodes (and so must run alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exclusive {
+    No,
+    Nodes,
+}
+
+/// The cluster shared by every test of this binary.
+pub async fn cluster() -> anyhow::Result<&'static Cluster> {
+    target::shared_cluster()
+        .await
+        .context("failed to get the cluster for this run")
+}
+
+/// Upper bound for one whole test, scaled like every other timeout.
+fn test_timeout(cluster: &Cluster) -> Duration {
+    cluster.timeouts().statefulset_ready * 4
+}
+
+/// Runs one test: a fresh environment, the body (which returns the check results), then
+/// reports. Fails with the evidence and a dump of the namespace when a check fails.
+pub async fn run<F, Fut>(test: &str, exclusive: Exclusive, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(TestEnv) -> Fut,
+    Fut: Future<Output = anyhow::Result<(TestEnv, Vec<CheckResult>)>>,
+{
+    let cluster = cluster().await?;
+    let _shared = match exclusive {
+        Exclusive::No => Some(NODE_LOCK.read().await),
+        Exclusive::Nodes => None,
+    };
+    let _alone = match exclusive {
+        Exclusive::Nodes => Some(NODE_LOCK.write().await),
+        Exclusive::No => None,
+    };
+    let limit = test_timeout(cluster);
+    let env = TestEnv::start(cluster, test).await?;
+    tracing::info!(test, namespace = env.namespace.name(), "started");
+    let (env, results) = tokio::time::timeout(limit, body(env))
+        .await
+        .with_context(|| format!("test {test} did not finish within {limit:?}"))??;
+    let outcome = env.finish(results).await?;
+    println!("{}", outcome.summary);
+    if !outcome.passed {
+        bail!(
+            "{test}: a conformance check failed\n{}\n--- namespace dump ---\n{}",
+            outcome.summary,
+            outcome.dump
+        );
+    }
+    Ok(())
+}
+
+/// Prints why a test could not run here; the test then passes vacuously but says so.
+pub fn skip(test: &str, reason: &str) {
+    println!("SKIPPED {test}: {reason}");
+    tracing::warn!(test, reason, "skipped");
+}
