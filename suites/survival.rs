@@ -8,6 +8,8 @@ use crate::common::{self, Exclusive};
 
 const REPLICAS: u32 = 3;
 const ROWS_PER_ORDINAL: u64 = 20;
+/// Acknowledged writes the concurrent writer must make before the fault and after recovery.
+const WRITER_ACKS: u64 = 5;
 /// The ordinal every fault hits.
 const VICTIM: u32 = 1;
 
@@ -49,8 +51,10 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
         let start = env.history.mark(format!("{fault:?} on {pod}"));
         let (old_uid, expect) = match fault {
             Fault::PodDeleteGraceful => {
-                let writer = env.workload.spawn_writer(VICTIM);
+                let mut writer = env.workload.spawn_writer(VICTIM);
+                writer.wait_for_more_acks(WRITER_ACKS).await?;
                 let uid = env.delete_pod(VICTIM, None).await?;
+                writer.wait_for_more_acks(WRITER_ACKS).await?;
                 let written = writer.stop().await;
                 tracing::info!(?written, "writer during graceful delete");
                 (uid, Recreation::NewPod)

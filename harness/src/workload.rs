@@ -15,7 +15,7 @@ use mysql_async::prelude::{Query, Queryable, WithParams};
 use mysql_async::{Conn, OptsBuilder};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::checks::row_checksum;
@@ -51,6 +51,13 @@ pub enum WorkloadError {
         pod: String,
         #[source]
         source: mysql_async::Error,
+    },
+    #[error("writer to ordinal {pod_ordinal} did not reach {wanted} acknowledged writes within {timeout:?}; last counts: {last:?}")]
+    WriterStalled {
+        pod_ordinal: u32,
+        wanted: u64,
+        timeout: Duration,
+        last: WriteSummary,
     },
     #[error("timed out after {timeout:?} trying to {what} on pod {pod}")]
     Timeout {
@@ -210,11 +217,24 @@ impl Workload {
         let stop = Arc::new(AtomicBool::new(false));
         let workload = self.clone();
         let flag = stop.clone();
-        let task = tokio::spawn(async move { workload.write_until(ordinal, &flag).await });
-        Writer { stop, task }
+        let (progress_tx, progress) = watch::channel(WriteSummary::default());
+        let task =
+            tokio::spawn(async move { workload.write_until(ordinal, &flag, &progress_tx).await });
+        Writer {
+            ordinal,
+            stop,
+            task,
+            progress,
+            timeout: self.inner.timeouts.connect,
+        }
     }
 
-    async fn write_until(&self, ordinal: u32, stop: &AtomicBool) -> WriteSummary {
+    async fn write_until(
+        &self,
+        ordinal: u32,
+        stop: &AtomicBool,
+        progress: &watch::Sender<WriteSummary>,
+    ) -> WriteSummary {
         let mut summary = WriteSummary::default();
         let mut session: Option<Session> = None;
         while !stop.load(Ordering::Relaxed) {
@@ -230,6 +250,7 @@ impl Workload {
                 session = None;
             }
             summary.add(&outcome);
+            progress.send_replace(summary);
         }
         summary
     }
@@ -287,14 +308,23 @@ impl Workload {
         let mut s = self.connect(ordinal).await?;
         let pod = self.pod_name(ordinal);
         let select = format!("SELECT id, ordinal, pod_uid, payload, checksum FROM {DATABASE}.rows ORDER BY id");
-        let rows: Vec<(u64, u32, String, String, u32)> = self
-            .bounded("read the rows table", &pod, s.conn.query(select))
-            .await?
-            .map_err(|source| WorkloadError::Sql {
-                what: "read the rows table",
-                pod: pod.clone(),
-                source,
-            })?;
+        let rows: Vec<(u64, u32, String, String, u32)> =
+            match self.bounded("read the rows table", &pod, s.conn.query(select)).await? {
+                Ok(rows) => rows,
+                // A missing table or database is data that is gone: an empty read, so the
+                // set check reports every acknowledged row of this ordinal as lost.
+                Err(mysql_async::Error::Server(e)) if is_missing_table(e.code) => {
+                    tracing::warn!(%pod, error = %e, "rows table is missing: reading it as empty");
+                    Vec::new()
+                }
+                Err(source) => {
+                    return Err(WorkloadError::Sql {
+                        what: "read the rows table",
+                        pod: pod.clone(),
+                        source,
+                    });
+                }
+            };
         let result = ReadResult {
             ordinal,
             pod,
@@ -396,13 +426,41 @@ impl Workload {
     }
 }
 
+/// ER_NO_SUCH_TABLE (1146) and ER_BAD_DB_ERROR (1049).
+fn is_missing_table(code: u16) -> bool {
+    matches!(code, 1146 | 1049)
+}
+
 /// A background writer started by [`Workload::spawn_writer`].
 pub struct Writer {
+    ordinal: u32,
     stop: Arc<AtomicBool>,
     task: JoinHandle<WriteSummary>,
+    progress: watch::Receiver<WriteSummary>,
+    timeout: Duration,
 }
 
 impl Writer {
+    /// Waits until the writer has had `count` more writes acknowledged than it had when
+    /// called (bounded by the workload's connect timeout), so a fault lands while the
+    /// writer is really writing and recovery is shown by new acknowledged writes.
+    pub async fn wait_for_more_acks(&mut self, count: u64) -> Result<WriteSummary, WorkloadError> {
+        let target = self.progress.borrow().ok + count;
+        let timeout = self.timeout;
+        let reached = tokio::time::timeout(timeout, self.progress.wait_for(|s| s.ok >= target))
+            .await
+            .map(|r| r.map(|s| *s));
+        match reached {
+            Ok(Ok(summary)) => Ok(summary),
+            _ => Err(WorkloadError::WriterStalled {
+                pod_ordinal: self.ordinal,
+                wanted: target,
+                timeout,
+                last: *self.progress.borrow(),
+            }),
+        }
+    }
+
     /// Stops after the write in flight and returns the outcome counts.
     pub async fn stop(self) -> WriteSummary {
         self.stop.store(true, Ordering::Relaxed);
@@ -413,6 +471,13 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_missing_table_or_database_reads_as_empty() {
+        assert!(is_missing_table(1146));
+        assert!(is_missing_table(1049));
+        assert!(!is_missing_table(1045), "access denied must stay an error");
+    }
 
     #[test]
     fn secret_never_prints() {
