@@ -1,0 +1,495 @@
+//! Storage: PVC/PV protection, the retroactive default StorageClass, a dynamic provisioner
+//! that behaves like kind's `rancher.io/local-path`, binding, and reclaim.
+//!
+//! local-path is `WaitForFirstConsumer`: a claim stays Pending until the scheduler picks a
+//! node for a pod that uses it (annotation `volume.kubernetes.io/selected-node`); then a PV
+//! `pvc-<claim uid>` is created with a directory on that node and nodeAffinity pinning it
+//! there. With reclaimPolicy Delete, the PV and its directory go once the claim is gone.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::{
+    Action, EventRecord, HOSTNAME_LABEL, LOCAL_PATH_PROVISIONER, PV_PROTECTION, PVC_PROTECTION,
+    SELECTED_NODE, Snapshot, defaults, obj,
+};
+use crate::store::ResourceKind;
+
+const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
+
+/// All storage decisions for one round. `pv_root` is where PV directories live.
+pub fn reconcile(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
+    let mut actions = Vec::new();
+    actions.extend(pvc_protection(snap));
+    actions.extend(default_class(snap));
+    actions.extend(provision(snap, pv_root));
+    actions.extend(reclaim(snap, pv_root));
+    actions
+}
+
+/// Adds `kubernetes.io/pvc-protection` to claims (as admission does) and removes it from
+/// deleted claims once no pod uses them.
+pub fn pvc_protection(snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for claim in &snap.pvcs {
+        let has = obj::has_finalizer(claim, PVC_PROTECTION);
+        if !obj::is_terminating(claim) && !has {
+            actions.push(Action::replace(
+                ResourceKind::PersistentVolumeClaim,
+                with_finalizer(claim, PVC_PROTECTION, true),
+            ));
+        } else if obj::is_terminating(claim) && has && !claim_in_use(snap, claim) {
+            actions.push(Action::replace(
+                ResourceKind::PersistentVolumeClaim,
+                with_finalizer(claim, PVC_PROTECTION, false),
+            ));
+        }
+    }
+    actions
+}
+
+/// A claim is in use while a pod that refers to it exists and has not finished.
+fn claim_in_use(snap: &Snapshot, claim: &Value) -> bool {
+    snap.pods_in(obj::namespace(claim)).any(|pod| {
+        obj::pod_uses_claim(pod, obj::name(claim))
+            && !matches!(obj::pod_phase(pod), "Succeeded" | "Failed")
+    })
+}
+
+fn with_finalizer(o: &Value, finalizer: &str, present: bool) -> Value {
+    let mut finalizers: Vec<Value> = obj::array(o, "/metadata/finalizers")
+        .iter()
+        .filter(|f| f.as_str() != Some(finalizer))
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(json!(finalizer));
+    }
+    let mut updated = o.clone();
+    obj::set_at(
+        &mut updated,
+        "/metadata/finalizers",
+        Value::Array(finalizers),
+    );
+    updated
+}
+
+/// Unbound claims without a storageClassName get the default class (retroactive default
+/// StorageClass assignment, GA in 1.28).
+pub fn default_class(snap: &Snapshot) -> Vec<Action> {
+    let Some(class) = defaults::default_storage_class(&snap.storageclasses) else {
+        return Vec::new();
+    };
+    snap.pvcs
+        .iter()
+        .filter(|c| {
+            c.pointer("/spec/storageClassName")
+                .is_none_or(Value::is_null)
+        })
+        .filter(|c| obj::str_at(c, "/spec/volumeName").is_none() && !obj::is_terminating(c))
+        .map(|c| {
+            let mut updated = c.clone();
+            obj::set_at(&mut updated, "/spec/storageClassName", json!(class));
+            Action::replace(ResourceKind::PersistentVolumeClaim, updated)
+        })
+        .collect()
+}
+
+/// Provisions and binds PVs for pending claims of a local-path class.
+pub fn provision(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for claim in &snap.pvcs {
+        if obj::is_terminating(claim)
+            || obj::str_at(claim, "/spec/volumeName").is_some_and(|v| !v.is_empty())
+            || obj::pod_phase(claim) == "Bound"
+        {
+            continue;
+        }
+        let Some(class) = claim_class(snap, claim) else {
+            continue;
+        };
+        let Some(node) = provisioning_node(snap, claim, class) else {
+            continue;
+        };
+        let pv_name = format!("pvc-{}", obj::uid(claim));
+        match snap.pv(&pv_name) {
+            // A previous round created the PV but lost the race binding the claim.
+            Some(pv) if obj::str_at(pv, "/spec/claimRef/uid") == Some(obj::uid(claim)) => {
+                actions.push(Action::replace(
+                    ResourceKind::PersistentVolumeClaim,
+                    bound_claim(claim, &pv_name),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let path = pv_root.join(format!(
+                    "{pv_name}_{}_{}",
+                    obj::namespace(claim),
+                    obj::name(claim)
+                ));
+                actions.push(Action::CreateDir(path.clone()));
+                actions.push(Action::create(
+                    ResourceKind::PersistentVolume,
+                    new_pv(claim, class, &pv_name, &node, &path),
+                ));
+                actions.push(Action::replace(
+                    ResourceKind::PersistentVolumeClaim,
+                    bound_claim(claim, &pv_name),
+                ));
+                actions.push(Action::Event(EventRecord::normal(
+                    claim,
+                    LOCAL_PATH_PROVISIONER,
+                    "ProvisioningSucceeded",
+                    format!("Successfully provisioned volume {pv_name}"),
+                )));
+            }
+        }
+    }
+    actions
+}
+
+fn claim_class<'a>(snap: &'a Snapshot, claim: &Value) -> Option<&'a Value> {
+    let class_name = obj::str_at(claim, "/spec/storageClassName")?;
+    snap.storageclasses
+        .iter()
+        .find(|c| obj::name(c) == class_name)
+        .filter(|c| obj::str_at(c, "/provisioner") == Some(LOCAL_PATH_PROVISIONER))
+}
+
+/// WaitForFirstConsumer: the node the scheduler selected. Immediate: the first Ready
+/// schedulable node by name.
+fn provisioning_node(snap: &Snapshot, claim: &Value, class: &Value) -> Option<String> {
+    if obj::str_at(class, "/volumeBindingMode") == Some("WaitForFirstConsumer") {
+        return obj::string_map(claim, "/metadata/annotations").remove(SELECTED_NODE);
+    }
+    snap.nodes
+        .iter()
+        .filter(|n| obj::condition_status(n, "Ready") == Some("True"))
+        .filter(|n| obj::array(n, "/spec/taints").is_empty())
+        .map(|n| obj::name(n).to_string())
+        .min()
+}
+
+fn request(claim: &Value) -> Value {
+    claim
+        .pointer("/spec/resources/requests/storage")
+        .cloned()
+        .unwrap_or_else(|| json!("1Gi"))
+}
+
+fn new_pv(claim: &Value, class: &Value, pv_name: &str, node: &str, path: &Path) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": pv_name,
+            "annotations": {
+                PROVISIONED_BY: LOCAL_PATH_PROVISIONER,
+                "local.path.provisioner/selected-node": node,
+            },
+            "finalizers": [PV_PROTECTION],
+        },
+        "spec": {
+            "accessModes": claim.pointer("/spec/accessModes").cloned().unwrap_or_else(|| json!(["ReadWriteOnce"])),
+            "capacity": {"storage": request(claim)},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "name": obj::name(claim),
+                "namespace": obj::namespace(claim),
+                "uid": obj::uid(claim),
+                "resourceVersion": obj::str_at(claim, "/metadata/resourceVersion").unwrap_or_default(),
+            },
+            "hostPath": {"path": path.to_string_lossy(), "type": "DirectoryOrCreate"},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": HOSTNAME_LABEL, "operator": "In", "values": [node]}
+            ]}]}},
+            "persistentVolumeReclaimPolicy": obj::str_at(class, "/reclaimPolicy").unwrap_or("Delete"),
+            "storageClassName": obj::name(class),
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": "Bound"},
+    })
+}
+
+fn bound_claim(claim: &Value, pv_name: &str) -> Value {
+    let mut bound = claim.clone();
+    obj::set_at(&mut bound, "/spec/volumeName", json!(pv_name));
+    for (key, value) in [
+        ("pv.kubernetes.io/bind-completed", "yes"),
+        ("pv.kubernetes.io/bound-by-controller", "yes"),
+        (
+            "volume.beta.kubernetes.io/storage-provisioner",
+            LOCAL_PATH_PROVISIONER,
+        ),
+        (
+            "volume.kubernetes.io/storage-provisioner",
+            LOCAL_PATH_PROVISIONER,
+        ),
+    ] {
+        let pointer = format!("/metadata/annotations/{}", key.replace('/', "~1"));
+        obj::set_at(&mut bound, &pointer, json!(value));
+    }
+    let access_modes = claim
+        .pointer("/spec/accessModes")
+        .cloned()
+        .unwrap_or_else(|| json!(["ReadWriteOnce"]));
+    obj::set_at(
+        &mut bound,
+        "/status",
+        json!({"phase": "Bound", "accessModes": access_modes, "capacity": {"storage": request(claim)}}),
+    );
+    bound
+}
+
+/// PVs whose claim is gone turn Released; Released local-path PVs with reclaimPolicy Delete
+/// lose their directory and are deleted; deleted PVs lose their protection finalizer.
+pub fn reclaim(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for pv in &snap.pvs {
+        let phase = obj::pod_phase(pv);
+        if obj::is_terminating(pv) {
+            if phase != "Bound" && obj::has_finalizer(pv, PV_PROTECTION) {
+                actions.push(Action::replace(
+                    ResourceKind::PersistentVolume,
+                    with_finalizer(pv, PV_PROTECTION, false),
+                ));
+            }
+            continue;
+        }
+        if phase == "Bound" && !claim_exists(snap, pv) {
+            let mut released = pv.clone();
+            obj::set_at(&mut released, "/status/phase", json!("Released"));
+            actions.push(Action::replace(ResourceKind::PersistentVolume, released));
+        } else if phase == "Released"
+            && obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete")
+            && obj::string_map(pv, "/metadata/annotations")
+                .get(PROVISIONED_BY)
+                .map(String::as_str)
+                == Some(LOCAL_PATH_PROVISIONER)
+        {
+            if let Some(dir) = owned_dir(pv, pv_root) {
+                actions.push(Action::RemoveDir(dir));
+            }
+            actions.push(Action::delete(ResourceKind::PersistentVolume, pv));
+        }
+    }
+    actions
+}
+
+fn claim_exists(snap: &Snapshot, pv: &Value) -> bool {
+    let (Some(ns), Some(name), Some(uid)) = (
+        obj::str_at(pv, "/spec/claimRef/namespace"),
+        obj::str_at(pv, "/spec/claimRef/name"),
+        obj::str_at(pv, "/spec/claimRef/uid"),
+    ) else {
+        return false;
+    };
+    snap.pvc(ns, name).is_some_and(|c| obj::uid(c) == uid)
+}
+
+/// The PV's directory, only if it lies under the sim's own PV root (never delete a path a
+/// user's hand-made PV points at).
+pub fn owned_dir(pv: &Value, pv_root: &Path) -> Option<PathBuf> {
+    let path = PathBuf::from(obj::str_at(pv, "/spec/hostPath/path")?);
+    (path.starts_with(pv_root) && path != pv_root).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::testkit::{created, deleted, replaced};
+
+    fn class() -> Value {
+        json!({"metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": LOCAL_PATH_PROVISIONER, "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Delete"})
+    }
+
+    fn claim(name: &str, selected: Option<&str>) -> Value {
+        let mut c = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "resourceVersion": "1",
+                "finalizers": [PVC_PROTECTION]},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "standard"},
+            "status": {"phase": "Pending"}});
+        if let Some(node) = selected {
+            obj::set_at(
+                &mut c,
+                "/metadata/annotations",
+                json!({SELECTED_NODE: node}),
+            );
+        }
+        c
+    }
+
+    fn pod_using(claim: &str) -> Value {
+        json!({"metadata": {"name": "p", "namespace": "ns", "uid": "pod-uid"},
+            "spec": {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": "Running"}})
+    }
+
+    #[test]
+    fn wait_for_first_consumer_claim_stays_pending_without_selected_node() {
+        let snap = Snapshot {
+            pvcs: vec![claim("data-0", None)],
+            storageclasses: vec![class()],
+            ..Default::default()
+        };
+        assert!(provision(&snap, Path::new("/state/pvs")).is_empty());
+    }
+
+    #[test]
+    fn selected_node_provisions_pinned_pv_and_binds_claim() {
+        let snap = Snapshot {
+            pvcs: vec![claim("data-0", Some("sim-worker2"))],
+            storageclasses: vec![class()],
+            ..Default::default()
+        };
+        let actions = provision(&snap, Path::new("/state/pvs"));
+        assert_eq!(
+            created(&actions, ResourceKind::PersistentVolume),
+            vec!["pvc-uid-data-0"]
+        );
+        let pv = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Create { object, .. } => Some(object.clone()),
+                _ => None,
+            })
+            .expect("pv");
+        assert_eq!(
+            pv.pointer(
+                "/spec/nodeAffinity/required/nodeSelectorTerms/0/matchExpressions/0/values/0"
+            ),
+            Some(&json!("sim-worker2"))
+        );
+        assert_eq!(obj::str_at(&pv, "/spec/claimRef/uid"), Some("uid-data-0"));
+        assert_eq!(
+            obj::str_at(&pv, "/spec/persistentVolumeReclaimPolicy"),
+            Some("Delete")
+        );
+        assert!(actions.contains(&Action::CreateDir(PathBuf::from(
+            "/state/pvs/pvc-uid-data-0_ns_data-0"
+        ))));
+        let bound = replaced(&actions, ResourceKind::PersistentVolumeClaim);
+        assert_eq!(
+            obj::str_at(&bound[0], "/spec/volumeName"),
+            Some("pvc-uid-data-0")
+        );
+        assert_eq!(obj::str_at(&bound[0], "/status/phase"), Some("Bound"));
+        assert_eq!(
+            obj::str_at(&bound[0], "/status/capacity/storage"),
+            Some("1Gi")
+        );
+    }
+
+    #[test]
+    fn protection_finalizer_removed_only_when_no_pod_uses_claim() {
+        let mut c = claim("data-0", None);
+        obj::set_at(
+            &mut c,
+            "/metadata/deletionTimestamp",
+            json!("2024-01-01T00:00:00Z"),
+        );
+        let in_use = Snapshot {
+            pvcs: vec![c.clone()],
+            pods: vec![pod_using("data-0")],
+            ..Default::default()
+        };
+        assert!(pvc_protection(&in_use).is_empty());
+        let free = Snapshot {
+            pvcs: vec![c],
+            ..Default::default()
+        };
+        let released = replaced(&pvc_protection(&free), ResourceKind::PersistentVolumeClaim);
+        assert!(obj::finalizers(&released[0]).is_empty());
+    }
+
+    #[test]
+    fn protection_finalizer_added_to_new_claims() {
+        let mut c = claim("data-0", None);
+        obj::remove_at(&mut c, "/metadata/finalizers");
+        let snap = Snapshot {
+            pvcs: vec![c],
+            ..Default::default()
+        };
+        let updated = replaced(&pvc_protection(&snap), ResourceKind::PersistentVolumeClaim);
+        assert_eq!(obj::finalizers(&updated[0]), vec![PVC_PROTECTION]);
+    }
+
+    fn bound_pv(claim_uid: &str, phase: &str) -> Value {
+        json!({"metadata": {"name": "pvc-x", "uid": "pv-uid", "resourceVersion": "3",
+                "annotations": {PROVISIONED_BY: LOCAL_PATH_PROVISIONER}, "finalizers": [PV_PROTECTION]},
+            "spec": {"claimRef": {"namespace": "ns", "name": "data-0", "uid": claim_uid},
+                "hostPath": {"path": "/state/pvs/pvc-x_ns_data-0"}, "persistentVolumeReclaimPolicy": "Delete"},
+            "status": {"phase": phase}})
+    }
+
+    #[test]
+    fn pv_of_deleted_claim_is_released_then_deleted_with_its_directory() {
+        let snap = Snapshot {
+            pvs: vec![bound_pv("uid-data-0", "Bound")],
+            ..Default::default()
+        };
+        let released = replaced(
+            &reclaim(&snap, Path::new("/state/pvs")),
+            ResourceKind::PersistentVolume,
+        );
+        assert_eq!(obj::str_at(&released[0], "/status/phase"), Some("Released"));
+
+        let snap = Snapshot {
+            pvs: vec![bound_pv("uid-data-0", "Released")],
+            ..Default::default()
+        };
+        let actions = reclaim(&snap, Path::new("/state/pvs"));
+        assert!(actions.contains(&Action::RemoveDir(PathBuf::from(
+            "/state/pvs/pvc-x_ns_data-0"
+        ))));
+        assert_eq!(
+            deleted(&actions, ResourceKind::PersistentVolume),
+            vec!["pvc-x"]
+        );
+    }
+
+    #[test]
+    fn pv_of_live_claim_is_kept() {
+        let snap = Snapshot {
+            pvs: vec![bound_pv("uid-data-0", "Bound")],
+            pvcs: vec![claim("data-0", None)],
+            ..Default::default()
+        };
+        assert!(reclaim(&snap, Path::new("/state/pvs")).is_empty());
+    }
+
+    #[test]
+    fn directories_outside_the_pv_root_are_never_removed() {
+        let mut pv = bound_pv("gone", "Released");
+        obj::set_at(&mut pv, "/spec/hostPath/path", json!("/home/user/data"));
+        assert_eq!(owned_dir(&pv, Path::new("/state/pvs")), None);
+        let snap = Snapshot {
+            pvs: vec![pv],
+            ..Default::default()
+        };
+        assert!(
+            !reclaim(&snap, Path::new("/state/pvs"))
+                .iter()
+                .any(|a| matches!(a, Action::RemoveDir(_)))
+        );
+    }
+
+    #[test]
+    fn claim_without_class_gets_the_default() {
+        let mut c = claim("data-0", None);
+        obj::remove_at(&mut c, "/spec/storageClassName");
+        let snap = Snapshot {
+            pvcs: vec![c],
+            storageclasses: vec![class()],
+            ..Default::default()
+        };
+        let updated = replaced(&default_class(&snap), ResourceKind::PersistentVolumeClaim);
+        assert_eq!(
+            obj::str_at(&updated[0], "/spec/storageClassName"),
+            Some("standard")
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Each fault makes the sim break exactly the promise it names, observably.
+
+mod rt_support;
+
+use std::time::Duration;
+
+use kube_sim::config::Fault;
+use kube_sim::controllers::obj;
+use kube_sim::store::{DeleteOptions, ResourceKind};
+use rt_support::*;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn replicas(n: i64) -> impl FnOnce(&mut serde_json::Value) {
+    move |sts| obj::set_at(sts, "/spec/replicas", json!(n))
+}
+
+/// names:random: pods get random suffixes instead of ordinals (one per ordinal index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_random_breaks_ordinal_names() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::NamesRandom]).await?;
+    sim.apply_documented(replicas(2))?;
+    let names = sim
+        .wait_until("2 ready pods", TIMEOUT, |s| {
+            let pods = s.pods();
+            let ready = pods.iter().filter(|p| obj::running_and_ready(p)).count();
+            if pods.len() == 2 && ready == 2 {
+                Ok(pods
+                    .iter()
+                    .map(|p| obj::name(p).to_string())
+                    .collect::<Vec<_>>())
+            } else {
+                Err(summary(&pods))
+            }
+        })
+        .await?;
+    for name in &names {
+        let suffix = name.strip_prefix("mysql-").expect("set prefix");
+        assert!(
+            suffix.parse::<u32>().is_err(),
+            "{name} should not end in an ordinal"
+        );
+    }
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// scale-up:parallel: a higher ordinal is created before its predecessor is Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_up_parallel_breaks_ordered_ready() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::ScaleUpParallel]).await?;
+    let rv = sim.apply_documented(replicas(3))?;
+    sim.wait_ready(3, TIMEOUT).await?;
+    let history = sim.pod_history(rv);
+    let ready0 = first_index(&history, |e| became_ready(e, "mysql-0")).expect("mysql-0 ready");
+    let added2 = first_index(&history, |e| is_added(e, "mysql-2")).expect("mysql-2 created");
+    assert!(
+        added2 < ready0,
+        "with the fault mysql-2 is created before mysql-0 is Ready"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// scale-down:forward: the lowest condemned ordinal is deleted first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_forward_breaks_reverse_order() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::ScaleDownForward]).await?;
+    sim.apply_documented(replicas(3))?;
+    sim.wait_ready(3, TIMEOUT).await?;
+    let rv = sim.store.current_resource_version();
+    sim.scale(1)?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    let history = sim.pod_history(rv);
+    let term1 =
+        first_index(&history, |e| began_terminating(e, "mysql-1")).expect("mysql-1 terminated");
+    let term2 =
+        first_index(&history, |e| began_terminating(e, "mysql-2")).expect("mysql-2 terminated");
+    assert!(term1 < term2, "with the fault mysql-1 goes before mysql-2");
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// pvc:delete-on-scale-down: the claim of a removed ordinal is deleted despite Retain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pvc_delete_on_scale_down_breaks_retention() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PvcDeleteOnScaleDown]).await?;
+    sim.apply_documented(replicas(2))?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    sim.scale(1)?;
+    sim.wait_until("claim of mysql-1 deleted", TIMEOUT, |s| {
+        match s.pvc("mysql-persistent-storage-mysql-1") {
+            None => Ok(()),
+            Some(c) => Err(format!(
+                "claim still there, terminating={}",
+                obj::is_terminating(&c)
+            )),
+        }
+    })
+    .await?;
+    assert!(sim.pvc("mysql-persistent-storage-mysql-0").is_some());
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// pvc:new-on-recreate: a recreated pod gets a new, empty claim: the row is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pvc_new_on_recreate_loses_data() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PvcNewOnRecreate]).await?;
+    sim.apply_documented(replicas(1))?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    write_row(&sim.pod_ip("mysql-0")?, 1, "lost").await?;
+    let old_pod = obj::uid(&sim.pod("mysql-0").expect("pod")).to_string();
+    let old_claim =
+        obj::uid(&sim.pvc("mysql-persistent-storage-mysql-0").expect("claim")).to_string();
+    sim.store.delete(
+        ResourceKind::Pod,
+        Some(NS),
+        "mysql-0",
+        &DeleteOptions::default(),
+    )?;
+    sim.wait_until("mysql-0 recreated and Ready", TIMEOUT, |s| {
+        match s.pod("mysql-0") {
+            Some(p) if obj::uid(&p) != old_pod && obj::running_and_ready(&p) => Ok(()),
+            other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+        }
+    })
+    .await?;
+    let claim = sim.pvc("mysql-persistent-storage-mysql-0").expect("claim");
+    assert_ne!(obj::uid(&claim), old_claim, "a fresh claim");
+    assert!(
+        read_rows(&sim.pod_ip("mysql-0")?).await?.is_empty(),
+        "the data is gone"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// volume:wipe-on-restart: after a container crash the data dir is re-initialised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_wipe_on_restart_loses_data() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::VolumeWipeOnRestart]).await?;
+    sim.apply_documented(replicas(1))?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    let ip = sim.pod_ip("mysql-0")?;
+    write_row(&ip, 1, "lost").await?;
+    sim.runtime.crash_pod(NS, "mysql-0").await?;
+    sim.wait_until("mysql-0 restarted", TIMEOUT, |s| match s.pod("mysql-0") {
+        Some(p)
+            if p.pointer("/status/containerStatuses/0/restartCount") == Some(&json!(1))
+                && obj::running_and_ready(&p) =>
+        {
+            Ok(())
+        }
+        other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+    })
+    .await?;
+    assert!(read_rows(&ip).await?.is_empty(), "the data is gone");
+    sim.runtime.shutdown().await;
+    Ok(())
+}
