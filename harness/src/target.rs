@@ -124,6 +124,9 @@ pub struct TargetSettings {
     pub kind_cluster: Option<String>,
     /// `E2E_KIND_IMAGE`: node image for a created kind cluster.
     pub kind_image: Option<String>,
+    /// `E2E_KIND_CLUSTER_NAME`: name for the cluster the run creates (default: random),
+    /// so CI can always delete it by name.
+    pub kind_cluster_name: Option<String>,
     /// `E2E_SIM_BIN`
     pub sim_bin: Option<PathBuf>,
     /// `E2E_SIM_FAULTS=a,b`
@@ -180,6 +183,7 @@ impl TargetSettings {
             kind_cli: KindCli::default(),
             kind_cluster: get("E2E_KIND_CLUSTER"),
             kind_image: get("E2E_KIND_IMAGE"),
+            kind_cluster_name: get("E2E_KIND_CLUSTER_NAME"),
             sim_bin: get("E2E_SIM_BIN").map(PathBuf::from),
             sim_faults,
             kube_context: get("E2E_KUBE_CONTEXT"),
@@ -482,7 +486,10 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
             cleanups,
         });
     }
-    let name = kind::random_cluster_name();
+    let name = settings
+        .kind_cluster_name
+        .clone()
+        .unwrap_or_else(kind::random_cluster_name);
     cleanups.push(register_kind_delete(
         cli.clone(),
         name.clone(),
@@ -713,6 +720,7 @@ mod tests {
             ("E2E_KEEP", "1"),
             ("E2E_KIND_CLUSTER", "dev"),
             ("E2E_KIND_IMAGE", "kindest/node:v1.31.0"),
+            ("E2E_KIND_CLUSTER_NAME", "nightly-1"),
             ("E2E_SIM_BIN", "/x/kube-sim"),
             ("E2E_SIM_FAULTS", "lose-writes, ,slow-start"),
             ("E2E_KUBE_CONTEXT", "prod"),
@@ -725,6 +733,7 @@ mod tests {
         assert!(s.keep);
         assert_eq!(s.kind_cluster.as_deref(), Some("dev"));
         assert_eq!(s.kind_image.as_deref(), Some("kindest/node:v1.31.0"));
+        assert_eq!(s.kind_cluster_name.as_deref(), Some("nightly-1"));
         assert_eq!(s.sim_bin, Some(PathBuf::from("/x/kube-sim")));
         assert_eq!(s.sim_faults, ["lose-writes", "slow-start"]);
         assert_eq!(s.kube_context.as_deref(), Some("prod"));

@@ -179,6 +179,23 @@ async fn kind_target_without_an_image_lets_kind_choose() {
 }
 
 #[tokio::test]
+async fn kind_cluster_name_names_the_created_cluster_and_its_deletion() {
+    let fakes = Fakes::new();
+    fakes.set_server(&fake_api_server());
+    let s = settings(
+        &fakes,
+        &[("E2E_TARGET", "kind"), ("E2E_KIND_CLUSTER_NAME", "nightly-42")],
+    );
+    let cluster = Cluster::provision(s).await.unwrap();
+    assert_eq!(created_name(&fakes.calls()), "nightly-42");
+    cluster.teardown();
+    assert_eq!(
+        fakes.calls().last().unwrap(),
+        "kind delete cluster --name nightly-42"
+    );
+}
+
+#[tokio::test]
 async fn reused_kind_cluster_is_never_deleted() {
     let fakes = Fakes::new();
     fakes.set_server(&fake_api_server());
