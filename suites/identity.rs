@@ -18,7 +18,10 @@ async fn documented_statefulset_has_stable_ordinal_identity() -> anyhow::Result<
     common::run("identity", Exclusive::No, |env| async move {
         env.deploy(3).await?;
         env.settle().await?;
-        let results = vec![checks::ordinal_identity(&env.entries(), &env.identity_expect(3))];
+        let results = vec![checks::ordinal_identity(
+            &env.entries(),
+            &env.identity_expect(3),
+        )];
         Ok((env, results))
     })
     .await

@@ -25,7 +25,9 @@ async fn scale_up_creates_ordinals_in_order(
     common::run(&test, Exclusive::No, |env| async move {
         env.deploy(from).await?;
         env.settle().await?;
-        let start = env.history.mark(format!("scale {from} -> {to} via {via:?}"));
+        let start = env
+            .history
+            .mark(format!("scale {from} -> {to} via {via:?}"));
         env.scale(from, to, via).await?;
         env.settle().await?;
         let end = env.history.mark("scaled");
@@ -55,7 +57,9 @@ async fn scale_down_removes_ordinals_in_reverse_order(
     common::run(&test, Exclusive::No, |env| async move {
         env.deploy(from).await?;
         env.settle().await?;
-        let start = env.history.mark(format!("scale {from} -> {to} via {via:?}"));
+        let start = env
+            .history
+            .mark(format!("scale {from} -> {to} via {via:?}"));
         env.scale(from, to, via).await?;
         env.settle().await?;
         let end = env.history.mark("scaled");

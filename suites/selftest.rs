@@ -45,7 +45,10 @@ async fn drive(cluster: &Cluster, fault: &str, step: Step) -> anyhow::Result<Vec
         Step::Deploy3 => {
             env.deploy(3).await?;
             env.settle().await?;
-            vec![checks::ordinal_identity(&env.entries(), &env.identity_expect(3))]
+            vec![checks::ordinal_identity(
+                &env.entries(),
+                &env.identity_expect(3),
+            )]
         }
         Step::ScaleUp3To5 => {
             env.deploy(3).await?;
@@ -77,7 +80,12 @@ async fn drive(cluster: &Cluster, fault: &str, step: Step) -> anyhow::Result<Vec
             env.settle().await?;
             let entries = env.entries();
             vec![
-                checks::identity_after_recreation(&entries, &env.pod_name(1), &uid, Recreation::NewPod),
+                checks::identity_after_recreation(
+                    &entries,
+                    &env.pod_name(1),
+                    &uid,
+                    Recreation::NewPod,
+                ),
                 checks::no_lost_writes(&entries),
             ]
         }
@@ -110,12 +118,42 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
 /// MUST: each fault kube-sim can inject is caught by the checker for the promise it
 /// breaks, with evidence that names the violation.
 #[rstest]
-#[case::random_names_break_ordinal_identity("names:random", Step::Deploy3, "ordinal identity", "mysql-0")]
-#[case::parallel_scale_up_breaks_ordering("scale-up:parallel", Step::ScaleUp3To5, "ordered scale-up", "mysql-4")]
-#[case::forward_scale_down_breaks_reverse_order("scale-down:forward", Step::ScaleDown5To3, "reverse-order scale-down", "mysql-3")]
-#[case::pvc_deleted_on_scale_down_breaks_retention("pvc:delete-on-scale-down", Step::ScaleDown5To3, "PVC retention", "mysql-persistent-storage-mysql-3")]
-#[case::fresh_pvc_on_recreate_loses_rows("pvc:new-on-recreate", Step::DeletePodOfOrdinal1, "no lost writes", "lost")]
-#[case::wiped_volume_on_restart_loses_rows("volume:wipe-on-restart", Step::CrashOrdinal1, "no lost writes", "lost")]
+#[case::random_names_break_ordinal_identity(
+    "names:random",
+    Step::Deploy3,
+    "ordinal identity",
+    "mysql-0"
+)]
+#[case::parallel_scale_up_breaks_ordering(
+    "scale-up:parallel",
+    Step::ScaleUp3To5,
+    "ordered scale-up",
+    "mysql-4"
+)]
+#[case::forward_scale_down_breaks_reverse_order(
+    "scale-down:forward",
+    Step::ScaleDown5To3,
+    "reverse-order scale-down",
+    "mysql-3"
+)]
+#[case::pvc_deleted_on_scale_down_breaks_retention(
+    "pvc:delete-on-scale-down",
+    Step::ScaleDown5To3,
+    "PVC retention",
+    "mysql-persistent-storage-mysql-3"
+)]
+#[case::fresh_pvc_on_recreate_loses_rows(
+    "pvc:new-on-recreate",
+    Step::DeletePodOfOrdinal1,
+    "no lost writes",
+    "lost"
+)]
+#[case::wiped_volume_on_restart_loses_rows(
+    "volume:wipe-on-restart",
+    Step::CrashOrdinal1,
+    "no lost writes",
+    "lost"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn every_check_fails_when_the_sim_breaks_its_promise(

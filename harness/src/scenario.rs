@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use futures::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
@@ -307,7 +307,10 @@ impl TestEnv {
         self.history.action(Action::Apply {
             objects: vec![
                 format!("Service/{}", self.manifests.service.name_any()),
-                format!("StatefulSet/{} (replicas {replicas})", self.statefulset_name()),
+                format!(
+                    "StatefulSet/{} (replicas {replicas})",
+                    self.statefulset_name()
+                ),
             ],
         });
         apply::apply_objects(&self.client, self.namespace.name(), &objects).await?;
@@ -400,7 +403,11 @@ impl TestEnv {
 
     /// Deletes a pod (grace `None` = the pod's own, `Some(0)` = force) and waits until the
     /// StatefulSet has recreated it, Ready. Returns the old pod's uid.
-    pub async fn delete_pod(&self, ordinal: u32, grace: Option<u32>) -> Result<String, ScenarioError> {
+    pub async fn delete_pod(
+        &self,
+        ordinal: u32,
+        grace: Option<u32>,
+    ) -> Result<String, ScenarioError> {
         let old = self.get_pod(ordinal).await?;
         let uid = old.uid().unwrap_or_default();
         let name = self.pod_name(ordinal);
@@ -438,8 +445,14 @@ impl TestEnv {
         chaos
             .crash_container(self.namespace.name(), &name, &container_id, &node)
             .await?;
-        wait::wait_for_pod_restarted(&self.pods(), &name, &uid, restarts + 1, self.timeouts.pod_ready)
-            .await?;
+        wait::wait_for_pod_restarted(
+            &self.pods(),
+            &name,
+            &uid,
+            restarts + 1,
+            self.timeouts.pod_ready,
+        )
+        .await?;
         Ok((uid, restarts))
     }
 
@@ -489,8 +502,7 @@ impl TestEnv {
         let _ = self.settle().await;
         let entries = self.history.snapshot();
         let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
-        let mut report =
-            Report::new(&self.target, &self.test, results).started_at(self.started);
+        let mut report = Report::new(&self.target, &self.test, results).started_at(self.started);
         if self.is_sim {
             report = report.with_note(
                 "run against kube-sim, a test double: this is not a certification of any cluster",
@@ -571,6 +583,12 @@ fn container_facts(pod: &Pod) -> (String, i32, String, String) {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

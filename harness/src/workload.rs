@@ -52,7 +52,9 @@ pub enum WorkloadError {
         #[source]
         source: mysql_async::Error,
     },
-    #[error("writer to ordinal {pod_ordinal} did not reach {wanted} acknowledged writes within {timeout:?}; last counts: {last:?}")]
+    #[error(
+        "writer to ordinal {pod_ordinal} did not reach {wanted} acknowledged writes within {timeout:?}; last counts: {last:?}"
+    )]
     WriterStalled {
         pod_ordinal: u32,
         wanted: u64,
@@ -193,7 +195,11 @@ impl Workload {
 
     /// Writes `count` rows to one ordinal over one connection, reconnecting after a
     /// failure. Every attempt is recorded; the summary is only for logs.
-    pub async fn write_rows(&self, ordinal: u32, count: u64) -> Result<WriteSummary, WorkloadError> {
+    pub async fn write_rows(
+        &self,
+        ordinal: u32,
+        count: u64,
+    ) -> Result<WriteSummary, WorkloadError> {
         let mut summary = WriteSummary::default();
         let mut session = None;
         for _ in 0..count {
@@ -241,7 +247,9 @@ impl Workload {
             let Some(s) = session.as_mut() else {
                 match self.connect(ordinal).await {
                     Ok(s) => session = Some(s),
-                    Err(e) => tracing::info!(ordinal, error = %e, "writer could not connect; retrying"),
+                    Err(e) => {
+                        tracing::info!(ordinal, error = %e, "writer could not connect; retrying")
+                    }
                 }
                 continue;
             };
@@ -307,24 +315,28 @@ impl Workload {
     pub async fn read_rows(&self, ordinal: u32) -> Result<ReadResult, WorkloadError> {
         let mut s = self.connect(ordinal).await?;
         let pod = self.pod_name(ordinal);
-        let select = format!("SELECT id, ordinal, pod_uid, payload, checksum FROM {DATABASE}.rows ORDER BY id");
-        let rows: Vec<(u64, u32, String, String, u32)> =
-            match self.bounded("read the rows table", &pod, s.conn.query(select)).await? {
-                Ok(rows) => rows,
-                // A missing table or database is data that is gone: an empty read, so the
-                // set check reports every acknowledged row of this ordinal as lost.
-                Err(mysql_async::Error::Server(e)) if is_missing_table(e.code) => {
-                    tracing::warn!(%pod, error = %e, "rows table is missing: reading it as empty");
-                    Vec::new()
-                }
-                Err(source) => {
-                    return Err(WorkloadError::Sql {
-                        what: "read the rows table",
-                        pod: pod.clone(),
-                        source,
-                    });
-                }
-            };
+        let select = format!(
+            "SELECT id, ordinal, pod_uid, payload, checksum FROM {DATABASE}.rows ORDER BY id"
+        );
+        let rows: Vec<(u64, u32, String, String, u32)> = match self
+            .bounded("read the rows table", &pod, s.conn.query(select))
+            .await?
+        {
+            Ok(rows) => rows,
+            // A missing table or database is data that is gone: an empty read, so the
+            // set check reports every acknowledged row of this ordinal as lost.
+            Err(mysql_async::Error::Server(e)) if is_missing_table(e.code) => {
+                tracing::warn!(%pod, error = %e, "rows table is missing: reading it as empty");
+                Vec::new()
+            }
+            Err(source) => {
+                return Err(WorkloadError::Sql {
+                    what: "read the rows table",
+                    pod: pod.clone(),
+                    source,
+                });
+            }
+        };
         let result = ReadResult {
             ordinal,
             pod,
@@ -489,9 +501,25 @@ mod tests {
     fn summary_counts_each_outcome() {
         let mut s = WriteSummary::default();
         s.add(&WriteEvent::Ok { id: 1 });
-        s.add(&WriteEvent::Fail { id: 2, error: "x".into() });
-        s.add(&WriteEvent::Info { id: 3, error: "y".into() });
-        s.add(&WriteEvent::Info { id: 4, error: "y".into() });
-        assert_eq!(s, WriteSummary { ok: 1, fail: 1, info: 2 });
+        s.add(&WriteEvent::Fail {
+            id: 2,
+            error: "x".into(),
+        });
+        s.add(&WriteEvent::Info {
+            id: 3,
+            error: "y".into(),
+        });
+        s.add(&WriteEvent::Info {
+            id: 4,
+            error: "y".into(),
+        });
+        assert_eq!(
+            s,
+            WriteSummary {
+                ok: 1,
+                fail: 1,
+                info: 2
+            }
+        );
     }
 }

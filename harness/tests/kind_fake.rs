@@ -184,7 +184,10 @@ async fn kind_cluster_name_names_the_created_cluster_and_its_deletion() {
     fakes.set_server(&fake_api_server());
     let s = settings(
         &fakes,
-        &[("E2E_TARGET", "kind"), ("E2E_KIND_CLUSTER_NAME", "nightly-42")],
+        &[
+            ("E2E_TARGET", "kind"),
+            ("E2E_KIND_CLUSTER_NAME", "nightly-42"),
+        ],
     );
     let cluster = Cluster::provision(s).await.unwrap();
     assert_eq!(created_name(&fakes.calls()), "nightly-42");

@@ -22,7 +22,7 @@ use crate::controllers::{
 };
 use crate::kubelet::net::{NetError, Network};
 use crate::kubelet::process::{self, ProcessError, Spawner};
-use crate::kubelet::{Kubelet, KubeletDeps};
+use crate::kubelet::{DirLocks, Kubelet, KubeletDeps};
 use crate::mariadb::{MariaDb, MariaDbError};
 use crate::store::{DeleteOptions, DeleteOutcome, ResourceKind, Store, StoreError};
 
@@ -129,7 +129,7 @@ pub async fn start(
         faults: config.faults.clone(),
         pods_dir,
         shutdown: shutdown_rx.clone(),
-        dirs_in_use: Mutex::new(BTreeMap::new()),
+        dirs_in_use: DirLocks::default(),
     });
     let mut kubelets = BTreeMap::new();
     for (index, (name, control_plane)) in nodes::node_names(CLUSTER_NAME, config.nodes)

@@ -12,7 +12,7 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,15 +40,33 @@ pub struct KubeletDeps {
     /// Per-pod run dirs (socket, pid file, log, init file) live under here.
     pub pods_dir: PathBuf,
     pub shutdown: watch::Receiver<bool>,
-    /// Data dirs in use by a running container, with the pod uid: two servers must never
-    /// open the same data dir (e.g. a force-deleted pod's process and its replacement).
-    pub dirs_in_use: Mutex<BTreeMap<PathBuf, String>>,
+    /// Data dirs in use by running containers.
+    pub dirs_in_use: DirLocks,
 }
 
 impl KubeletDeps {
-    /// Claims `dir` for the pod `uid`; false while another pod's container uses it.
-    fn claim_dir(&self, dir: &std::path::Path, uid: &str) -> bool {
-        let mut dirs = self.dirs_in_use.lock().unwrap_or_else(|e| e.into_inner());
+    fn claim_dir(&self, dir: &Path, uid: &str) -> bool {
+        self.dirs_in_use.claim(dir, uid)
+    }
+
+    fn release_dirs(&self, uid: &str) {
+        self.dirs_in_use.release(uid);
+    }
+}
+
+/// Which pod's container uses each data dir: two servers must never open the same data
+/// dir (e.g. a force-deleted pod's dying process and its replacement).
+#[derive(Debug, Default)]
+pub struct DirLocks(Mutex<BTreeMap<PathBuf, String>>);
+
+impl DirLocks {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<PathBuf, String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `dir` for the pod `uid`; false while another pod holds it.
+    pub fn claim(&self, dir: &Path, uid: &str) -> bool {
+        let mut dirs = self.lock();
         match dirs.get(dir) {
             Some(owner) if owner != uid => false,
             _ => {
@@ -58,9 +76,9 @@ impl KubeletDeps {
         }
     }
 
-    fn release_dirs(&self, uid: &str) {
-        let mut dirs = self.dirs_in_use.lock().unwrap_or_else(|e| e.into_inner());
-        dirs.retain(|_, owner| owner != uid);
+    /// Releases every dir the pod `uid` holds.
+    pub fn release(&self, uid: &str) {
+        self.lock().retain(|_, owner| owner != uid);
     }
 }
 
@@ -239,5 +257,24 @@ impl Kubelet {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .release(ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_held_by_one_pod_at_a_time() {
+        let locks = DirLocks::default();
+        let dir = Path::new("/state/pvs/pvc-1");
+        assert!(locks.claim(dir, "old"));
+        assert!(
+            locks.claim(dir, "old"),
+            "the holder may claim again (restart)"
+        );
+        assert!(!locks.claim(dir, "new"), "the replacement waits");
+        locks.release("old");
+        assert!(locks.claim(dir, "new"));
     }
 }
