@@ -2,7 +2,7 @@
 //! watch, port-forward and the sim's control endpoints, over plain HTTP.
 
 mod control;
-mod discovery;
+pub mod discovery;
 mod error;
 mod openapi;
 mod patch;
