@@ -24,7 +24,7 @@ enum Step {
 }
 
 /// Starts a sim that breaks one promise, runs `step` on it and returns the checks.
-async fn run_with_fault(fault: &str, step: Step) -> anyhow::Result<Vec<CheckResult>> {
+async fn run_with_fault(fault: &str, step: Step, check: &str) -> anyhow::Result<Vec<CheckResult>> {
     let settings = TargetSettings::from_env()?.with_choice(TargetChoice::Fixed(TargetKind::Sim));
     let settings = TargetSettings {
         sim_faults: vec![fault.to_string()],
@@ -33,13 +33,14 @@ async fn run_with_fault(fault: &str, step: Step) -> anyhow::Result<Vec<CheckResu
     let cluster = Cluster::provision(settings)
         .await
         .with_context(|| format!("failed to start kube-sim with fault {fault}"))?;
-    let result = drive(&cluster, fault, step).await;
+    let test = format!("selftest-{fault}-{}", check.replace(' ', "-"));
+    let result = drive(&cluster, &test, step).await;
     cluster.teardown();
     result
 }
 
-async fn drive(cluster: &Cluster, fault: &str, step: Step) -> anyhow::Result<Vec<CheckResult>> {
-    let env = TestEnv::start(cluster, &format!("selftest-{fault}")).await?;
+async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<CheckResult>> {
+    let env = TestEnv::start(cluster, test).await?;
     let sts = env.statefulset_name();
     let results = match step {
         Step::Deploy3 => {
@@ -148,6 +149,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "no lost writes",
     "lost"
 )]
+#[case::fresh_pvc_on_recreate_breaks_identity_after_recreation(
+    "pvc:new-on-recreate",
+    Step::DeletePodOfOrdinal1,
+    "identity after pod recreation",
+    "mysql-persistent-storage-mysql-1"
+)]
 #[case::wiped_volume_on_restart_loses_rows(
     "volume:wipe-on-restart",
     Step::CrashOrdinal1,
@@ -162,7 +169,7 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
     #[case] check: &str,
     #[case] named: &str,
 ) -> anyhow::Result<()> {
-    let results = run_with_fault(fault, step).await?;
+    let results = run_with_fault(fault, step, check).await?;
     let evidence = failed_evidence(&results, check);
     assert!(
         evidence.contains(named),
