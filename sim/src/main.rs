@@ -84,6 +84,14 @@ fn faults(cli: &Cli) -> anyhow::Result<Faults> {
     Ok(faults)
 }
 
+/// How to get `name` (`mariadbd` or `mariadb-install-db`, each also the name of its flag).
+fn install_hint(name: &str) -> String {
+    format!(
+        "kube-sim runs every pod as a MariaDB server: install {name} with \
+         `apt-get install mariadb-server` (Debian/Ubuntu), or pass --{name} PATH"
+    )
+}
+
 /// `explicit`, or the first of `name` on PATH and in `extra_dirs` that is a file.
 fn find_binary(
     explicit: Option<&Path>,
@@ -95,8 +103,9 @@ fn find_binary(
             return Ok(path.to_path_buf());
         }
         bail!(
-            "kube-sim needs {name}, but {} does not exist",
-            path.display()
+            "failed to find {name} at {}: not a file; {}",
+            path.display(),
+            install_hint(name)
         );
     }
     let path_dirs = std::env::var_os("PATH")
@@ -109,13 +118,9 @@ fn find_binary(
         .find(|candidate| candidate.is_file())
         .with_context(|| {
             format!(
-                "kube-sim needs {name} to run pods as MariaDB servers: install it with \
-                 `apt-get install mariadb-server` (Debian/Ubuntu), or pass --{flag} PATH",
-                flag = if name == "mariadbd" {
-                    "mariadbd"
-                } else {
-                    "mariadb-install-db"
-                }
+                "failed to find {name} on PATH or in {}; {}",
+                extra_dirs.join(", "),
+                install_hint(name)
             )
         })
 }
@@ -299,6 +304,9 @@ mod tests {
         assert!(text.contains("apt-get install mariadb-server"), "{text}");
         let err = find_binary(Some(Path::new("/nonexistent/mariadbd")), "mariadbd", &[])
             .expect_err("missing");
-        assert!(format!("{err:#}").contains("/nonexistent/mariadbd"));
+        let text = format!("{err:#}");
+        assert!(text.contains("/nonexistent/mariadbd"), "{text}");
+        assert!(text.contains("apt-get install mariadb-server"), "{text}");
+        assert!(text.contains("--mariadbd PATH"), "{text}");
     }
 }

@@ -108,8 +108,28 @@ fn columns(kind: ResourceKind) -> Vec<Column> {
             age,
             col("Version", "string", 0),
             col("Internal-IP", "string", 1),
+            col("External-IP", "string", 1),
+            col("OS-Image", "string", 1),
+            col("Kernel-Version", "string", 1),
+            col("Container-Runtime", "string", 1),
         ],
         ResourceKind::Namespace => vec![name, col("Status", "string", 0), age],
+        // Name is last and wide-only, like upstream's event printer.
+        ResourceKind::Event => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Subobject", "string", 1),
+            col("Source", "string", 1),
+            col("Message", "string", 0),
+            col("First Seen", "string", 1),
+            col("Count", "string", 1),
+            Column {
+                priority: 1,
+                ..name
+            },
+        ],
         ResourceKind::StorageClass => vec![
             name,
             col("Provisioner", "string", 0),
@@ -124,6 +144,14 @@ fn columns(kind: ResourceKind) -> Vec<Column> {
 
 fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.is_empty() {
+        "<unknown>".into()
+    } else {
+        s.into()
+    }
 }
 
 fn or_none(s: &str) -> String {
@@ -143,7 +171,7 @@ fn cells(kind: ResourceKind, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             name,
             json!(pod_ready(obj)),
             json!(pod_status(obj)),
-            json!(pod_restarts(obj)),
+            json!(pod_restarts(obj, now)),
             age,
             json!(or_none(text(obj, "/status/podIP"))),
             json!(or_none(text(obj, "/spec/nodeName"))),
@@ -203,12 +231,20 @@ fn cells(kind: ResourceKind, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         ResourceKind::Node => vec![
             name,
             json!(node_status(obj)),
-            json!("<none>"),
+            json!(or_none(&node_roles(obj).join(","))),
             age,
             s("/status/nodeInfo/kubeletVersion"),
-            json!(or_none(&node_internal_ip(obj))),
+            json!(or_none(&node_address(obj, "InternalIP"))),
+            json!(or_none(&node_address(obj, "ExternalIP"))),
+            json!(or_unknown(text(obj, "/status/nodeInfo/osImage"))),
+            json!(or_unknown(text(obj, "/status/nodeInfo/kernelVersion"))),
+            json!(or_unknown(text(
+                obj,
+                "/status/nodeInfo/containerRuntimeVersion"
+            ))),
         ],
         ResourceKind::Namespace => vec![name, s("/status/phase"), age],
+        ResourceKind::Event => event_cells(obj, now),
         ResourceKind::StorageClass => {
             let default = text(
                 obj,
@@ -259,10 +295,12 @@ fn pod_ready(pod: &Value) -> String {
     format!("{ready}/{total}")
 }
 
-/// The STATUS column: Terminating, a container's waiting/terminated reason, or the phase.
+/// The STATUS column: Terminating (Unknown for a pod lost with its node), a container's
+/// waiting/terminated reason, the pod's reason, or the phase.
 fn pod_status(pod: &Value) -> String {
     if pod.pointer("/metadata/deletionTimestamp").is_some() {
-        return "Terminating".into();
+        let lost = text(pod, "/status/reason") == "NodeLost";
+        return if lost { "Unknown" } else { "Terminating" }.into();
     }
     let reason = container_statuses(pod).iter().find_map(|c| {
         ["/state/waiting/reason", "/state/terminated/reason"]
@@ -270,18 +308,30 @@ fn pod_status(pod: &Value) -> String {
             .find_map(|p| c.pointer(p).and_then(Value::as_str))
             .filter(|r| !r.is_empty())
     });
-    match reason {
-        Some(r) => r.to_string(),
-        None => text(pod, "/status/phase").to_string(),
+    match (reason, text(pod, "/status/reason")) {
+        (Some(r), _) => r.to_string(),
+        (None, "") => text(pod, "/status/phase").to_string(),
+        (None, pod_reason) => pod_reason.to_string(),
     }
 }
 
-fn pod_restarts(pod: &Value) -> String {
-    container_statuses(pod)
+/// The RESTARTS column: the count, with the age of the latest restart (`2 (5s ago)`).
+fn pod_restarts(pod: &Value, now: DateTime<Utc>) -> String {
+    let statuses = container_statuses(pod);
+    let restarts: i64 = statuses
         .iter()
         .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-        .sum::<i64>()
-        .to_string()
+        .sum();
+    let last_restart = statuses
+        .iter()
+        .filter_map(|c| c.pointer("/lastState/terminated/finishedAt")?.as_str())
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max();
+    match last_restart {
+        Some(at) if restarts != 0 => format!("{restarts} ({} ago)", age_since(at, now)),
+        _ => restarts.to_string(),
+    }
 }
 
 fn container_field(sts: &Value, field: &str) -> String {
@@ -349,35 +399,115 @@ fn selector(svc: &Value) -> String {
     or_none(&sel)
 }
 
+/// The STATUS column: Ready, NotReady (False or Unknown), or Unknown without a Ready
+/// condition; `,SchedulingDisabled` when cordoned.
 fn node_status(node: &Value) -> String {
     let ready = node
         .pointer("/status/conditions")
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-        .and_then(|c| c["status"].as_str())
-        == Some("True");
-    let mut status = if ready { "Ready" } else { "NotReady" }.to_string();
+        .map(|c| c["status"] == "True");
+    let mut status = match ready {
+        Some(true) => "Ready",
+        Some(false) => "NotReady",
+        None => "Unknown",
+    }
+    .to_string();
     if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         status.push_str(",SchedulingDisabled");
     }
     status
 }
 
-fn node_internal_ip(node: &Value) -> String {
+/// Roles from `node-role.kubernetes.io/<role>` labels (and the legacy
+/// `kubernetes.io/role: <role>`), sorted and deduplicated like kubectl shows them.
+fn node_roles(node: &Value) -> Vec<String> {
+    const ROLE_PREFIX: &str = "node-role.kubernetes.io/";
+    let Some(labels) = node.pointer("/metadata/labels").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let roles: std::collections::BTreeSet<String> = labels
+        .iter()
+        .filter_map(|(key, value)| match key.strip_prefix(ROLE_PREFIX) {
+            Some(role) => Some(role.to_string()),
+            None if key == "kubernetes.io/role" => value.as_str().map(str::to_string),
+            None => None,
+        })
+        .filter(|role| !role.is_empty())
+        .collect();
+    roles.into_iter().collect()
+}
+
+fn node_address(node: &Value, type_: &str) -> String {
     node.pointer("/status/addresses")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+        .and_then(|a| a.iter().find(|a| a["type"] == type_))
         .and_then(|a| a["address"].as_str())
         .unwrap_or("")
         .to_string()
 }
 
+/// An Event row, like upstream's printer: LAST SEEN falls back to the first time seen
+/// (firstTimestamp, else eventTime), a series overrides it and the count, and OBJECT is
+/// `<lowercase kind>/<name>`.
+fn event_cells(event: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let first_seen = match text(event, "/firstTimestamp") {
+        "" => age(text(event, "/eventTime"), now),
+        first => age(first, now),
+    };
+    let mut last_seen = match text(event, "/lastTimestamp") {
+        "" => first_seen.clone(),
+        last => age(last, now),
+    };
+    let mut count = event.get("count").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(series) = event.get("series").filter(|s| s.is_object()) {
+        last_seen = age(text(series, "/lastObservedTime"), now);
+        count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = text(event, "/involvedObject/kind").to_lowercase();
+    let object = match text(event, "/involvedObject/name") {
+        "" => kind,
+        name => format!("{kind}/{name}"),
+    };
+    vec![
+        json!(last_seen),
+        json!(text(event, "/type")),
+        json!(text(event, "/reason")),
+        json!(object),
+        json!(text(event, "/involvedObject/fieldPath")),
+        json!(event_source(event)),
+        json!(text(event, "/message").trim()),
+        json!(first_seen),
+        json!(count),
+        json!(text(event, "/metadata/name")),
+    ]
+}
+
+/// `component, host`, from `source` or else the reporting controller and instance.
+fn event_source(event: &Value) -> String {
+    let first_set = |a: &str, b: &str| {
+        let a = text(event, a);
+        if a.is_empty() { text(event, b) } else { a }.to_string()
+    };
+    let component = first_set("/source/component", "/reportingComponent");
+    match first_set("/source/host", "/reportingInstance") {
+        host if host.is_empty() => component,
+        host => format!("{component}, {host}"),
+    }
+}
+
 /// Kubernetes' HumanDuration: `45s`, `2m5s`, `12m`, `3h4m`, `20h`, `3d4h`, `40d`.
 fn age(created: &str, now: DateTime<Utc>) -> String {
-    let Ok(created) = DateTime::parse_from_rfc3339(created) else {
-        return "<unknown>".into();
-    };
-    let secs = (now - created.with_timezone(&Utc)).num_seconds().max(0);
+    match DateTime::parse_from_rfc3339(created) {
+        Ok(created) => age_since(created.with_timezone(&Utc), now),
+        Err(_) => "<unknown>".into(),
+    }
+}
+
+fn age_since(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - created).num_seconds().max(0);
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
     match () {
         _ if secs < 120 => format!("{secs}s"),
@@ -488,6 +618,183 @@ mod tests {
             IncludeObject::Metadata,
         );
         assert_eq!(t["rows"][0]["cells"][1], "2/3");
+    }
+
+    fn cells_of(kind: ResourceKind, obj: Value) -> Vec<Value> {
+        let t = table(kind, &[obj], 1, IncludeObject::None);
+        t["rows"][0]["cells"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn headers(kind: ResourceKind) -> Vec<(String, u64)> {
+        let t = table(kind, &[], 1, IncludeObject::None);
+        t["columnDefinitions"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or("").to_string(),
+                            c["priority"].as_u64().unwrap_or(9),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn node_roles_come_from_role_labels() {
+        let node = |labels: Value| {
+            json!({"metadata": {"name": "n", "labels": labels},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        let roles = |labels: Value| cells_of(ResourceKind::Node, node(labels))[2].clone();
+        assert_eq!(
+            roles(
+                json!({"node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux"})
+            ),
+            "control-plane"
+        );
+        assert_eq!(
+            roles(
+                json!({"node-role.kubernetes.io/worker": "", "kubernetes.io/role": "infra",
+                "node-role.kubernetes.io/control-plane": ""})
+            ),
+            "control-plane,infra,worker"
+        );
+        assert_eq!(roles(json!({"node-role.kubernetes.io/": ""})), "<none>");
+        assert_eq!(roles(json!({"kubernetes.io/hostname": "n"})), "<none>");
+    }
+
+    #[test]
+    fn node_status_and_wide_columns_read_like_kubectl() {
+        let node = json!({"metadata": {"name": "n"},
+            "spec": {"unschedulable": true},
+            "status": {"conditions": [{"type": "Ready", "status": "Unknown"}],
+                "addresses": [{"type": "InternalIP", "address": "127.77.0.3"}],
+                "nodeInfo": {"osImage": "img", "kernelVersion": "", "containerRuntimeVersion": "rt://1"}}});
+        let cells = cells_of(ResourceKind::Node, node);
+        assert_eq!(cells[1], "NotReady,SchedulingDisabled");
+        assert_eq!(
+            &cells[5..],
+            [
+                json!("127.77.0.3"),
+                json!("<none>"),
+                json!("img"),
+                json!("<unknown>"),
+                json!("rt://1")
+            ]
+        );
+        let no_conditions = cells_of(ResourceKind::Node, json!({"metadata": {"name": "n"}}));
+        assert_eq!(no_conditions[1], "Unknown");
+        let names: Vec<String> = headers(ResourceKind::Node)
+            .into_iter()
+            .filter(|(_, p)| *p == 0)
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["Name", "Status", "Roles", "Age", "Version"]);
+    }
+
+    #[test]
+    fn event_columns_match_a_real_api_server() {
+        let shown: Vec<String> = headers(ResourceKind::Event)
+            .into_iter()
+            .filter(|(_, p)| *p == 0)
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(shown, ["Last Seen", "Type", "Reason", "Object", "Message"]);
+        let all: Vec<String> = headers(ResourceKind::Event)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "Last Seen",
+                "Type",
+                "Reason",
+                "Object",
+                "Subobject",
+                "Source",
+                "Message",
+                "First Seen",
+                "Count",
+                "Name"
+            ]
+        );
+    }
+
+    #[test]
+    fn event_row_shows_ages_object_source_and_count() {
+        let now = Utc::now();
+        let ago = |secs: i64| (now - chrono::Duration::seconds(secs)).to_rfc3339();
+        let event = json!({
+            "metadata": {"name": "mysql-0.abc"},
+            "involvedObject": {"kind": "Pod", "name": "mysql-0", "fieldPath": "spec.containers{mysql}"},
+            "type": "Normal", "reason": "Started", "message": " Started container mysql\n",
+            "source": {"component": "kubelet", "host": "sim-worker"},
+            "firstTimestamp": ago(50), "lastTimestamp": ago(5), "count": 3,
+        });
+        let cells = cells_of(ResourceKind::Event, event.clone());
+        assert_eq!(cells[0], "5s");
+        assert_eq!(
+            &cells[1..4],
+            [json!("Normal"), json!("Started"), json!("pod/mysql-0")]
+        );
+        assert_eq!(cells[4], "spec.containers{mysql}");
+        assert_eq!(cells[5], "kubelet, sim-worker");
+        assert_eq!(cells[6], "Started container mysql");
+        assert_eq!(&cells[7..], [json!("50s"), json!(3), json!("mysql-0.abc")]);
+
+        let mut bare = event;
+        bare["lastTimestamp"] = Value::Null;
+        bare["count"] = Value::Null;
+        bare["source"] = json!({});
+        bare["reportingComponent"] = json!("statefulset-controller");
+        bare["involvedObject"] = json!({"kind": "StatefulSet"});
+        let cells = cells_of(ResourceKind::Event, bare.clone());
+        assert_eq!(cells[0], "50s", "last seen falls back to first seen");
+        assert_eq!(cells[3], "statefulset");
+        assert_eq!(cells[5], "statefulset-controller");
+        assert_eq!(cells[8], 1, "a singleton event counts 1");
+
+        bare["series"] = json!({"count": 7, "lastObservedTime": ago(2)});
+        let cells = cells_of(ResourceKind::Event, bare);
+        assert_eq!(
+            (cells[0].clone(), cells[8].clone()),
+            (json!("2s"), json!(7))
+        );
+    }
+
+    #[test]
+    fn restarts_show_how_long_ago_the_last_one_was() {
+        let now = Utc::now();
+        let finished = (now - chrono::Duration::seconds(30)).to_rfc3339();
+        let pod = |restarts: i64, last_state: Value| {
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "mysql"}]},
+                "status": {"phase": "Running", "containerStatuses": [
+                    {"ready": true, "restartCount": restarts, "state": {"running": {}}, "lastState": last_state}]}})
+        };
+        let terminated = json!({"terminated": {"exitCode": 137, "finishedAt": finished}});
+        assert_eq!(
+            cells_of(ResourceKind::Pod, pod(2, terminated))[3],
+            "2 (30s ago)"
+        );
+        assert_eq!(cells_of(ResourceKind::Pod, pod(0, json!({})))[3], "0");
+        assert_eq!(cells_of(ResourceKind::Pod, pod(1, json!({})))[3], "1");
+    }
+
+    #[test]
+    fn pod_status_uses_the_pods_reason() {
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "mysql"}]},
+            "status": {"phase": "Failed", "reason": "Evicted"}});
+        assert_eq!(cells_of(ResourceKind::Pod, pod.clone())[2], "Evicted");
+        pod["status"]["reason"] = json!("NodeLost");
+        pod["metadata"]["deletionTimestamp"] = json!("2020-01-01T00:00:00Z");
+        assert_eq!(cells_of(ResourceKind::Pod, pod)[2], "Unknown");
     }
 
     #[test]
