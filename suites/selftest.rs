@@ -13,6 +13,8 @@ use rstest::rstest;
 use tracing_test::traced_test;
 
 const ROWS: u64 = 10;
+/// Acknowledged writes the writer must make before the force deletion and after it.
+const WRITER_ACKS: u64 = 5;
 
 #[derive(Clone, Copy, Debug)]
 enum Step {
@@ -21,19 +23,30 @@ enum Step {
     ScaleDown5To3,
     DeletePodOfOrdinal1,
     CrashOrdinal1,
+    ForceDeleteOrdinal1WithWriter,
 }
 
 /// Starts a sim that breaks one promise, runs `step` on it and returns the checks.
 async fn run_with_fault(fault: &str, step: Step, check: &str) -> anyhow::Result<Vec<CheckResult>> {
+    run_on_sim(Some(fault), step, check).await
+}
+
+/// Starts a sim (breaking `fault`, if any), runs `step` on it and returns the checks.
+async fn run_on_sim(
+    fault: Option<&str>,
+    step: Step,
+    check: &str,
+) -> anyhow::Result<Vec<CheckResult>> {
     let settings = TargetSettings::from_env()?.with_choice(TargetChoice::Fixed(TargetKind::Sim));
     let settings = TargetSettings {
-        sim_faults: vec![fault.to_string()],
+        sim_faults: fault.map(str::to_string).into_iter().collect(),
         ..settings
     };
+    let label = fault.unwrap_or("no-fault");
     let cluster = Cluster::provision(settings)
         .await
-        .with_context(|| format!("failed to start kube-sim with fault {fault}"))?;
-    let test = format!("selftest-{fault}-{}", check.replace(' ', "-"));
+        .with_context(|| format!("failed to start kube-sim ({label})"))?;
+    let test = format!("selftest-{label}-{}", check.replace(' ', "-"));
     let result = drive(&cluster, &test, step).await;
     cluster.teardown();
     result
@@ -98,6 +111,24 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             env.settle().await?;
             vec![checks::no_lost_writes(&env.entries())]
         }
+        Step::ForceDeleteOrdinal1WithWriter => {
+            env.deploy(2).await?;
+            env.workload.prepare(1).await?;
+            env.settle().await?;
+            let start = env.history.mark("force delete mysql-1 under a writer");
+            let mut writer = env.workload.spawn_writer(1);
+            writer.wait_for_more_acks(WRITER_ACKS).await?;
+            env.delete_pod(1, Some(0)).await?;
+            // The history must hold the deletion and the replacement before the writes
+            // that are to prove the old pod still served.
+            env.settle().await?;
+            writer.wait_for_more_acks(WRITER_ACKS).await?;
+            let written = writer.stop().await;
+            tracing::info!(?written, "writer during the force deletion");
+            env.settle().await?;
+            let end = env.history.mark("writer stopped");
+            vec![checks::at_most_one(&env.entries(), (start, end))]
+        }
     };
     let outcome = env.finish(results.clone()).await?;
     println!("{}", outcome.summary);
@@ -161,6 +192,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "no lost writes",
     "lost"
 )]
+#[case::zombie_after_force_delete_breaks_at_most_one(
+    "pod:zombie-on-force-delete",
+    Step::ForceDeleteOrdinal1WithWriter,
+    "at-most-one",
+    "two pods named mysql-1 served at once"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn every_check_fails_when_the_sim_breaks_its_promise(
@@ -174,6 +211,25 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
     assert!(
         evidence.contains(named),
         "evidence of {check:?} under {fault} should name {named:?}:\n{evidence}"
+    );
+    Ok(())
+}
+
+/// MUST: without the fault, a writer riding through a force deletion reaches only the pod
+/// that holds the name (the old container dies with its pod object), so at-most-one
+/// passes: the zombie case above fails because of the fault, not because of the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn force_delete_with_a_writer_keeps_at_most_one_without_the_fault() -> anyhow::Result<()> {
+    let results = run_on_sim(None, Step::ForceDeleteOrdinal1WithWriter, "at-most-one").await?;
+    let result = results
+        .iter()
+        .find(|r| r.check == "at-most-one")
+        .context("at-most-one did not run")?;
+    assert!(result.is_pass(), "{result}");
+    assert!(
+        !result.to_string().contains(", 0 acknowledged writes"),
+        "the writer's acknowledged writes must have been judged: {result}"
     );
     Ok(())
 }

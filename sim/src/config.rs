@@ -28,24 +28,30 @@ pub enum Fault {
     PvcNewOnRecreate,
     /// `volume:wipe-on-restart`: empty the data dir whenever a pod's process restarts.
     VolumeWipeOnRestart,
+    /// `pod:zombie-on-force-delete`: a force-deleted pod's container keeps running (and
+    /// serving its open connections) until the sim shuts down, while the StatefulSet
+    /// starts the replacement on the same volume.
+    PodZombieOnForceDelete,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
         Fault::PvcDeleteOnScaleDown,
         Fault::PvcNewOnRecreate,
         Fault::VolumeWipeOnRestart,
+        Fault::PodZombieOnForceDelete,
     ];
-    pub const ALL_NAMES: [&'static str; 6] = [
+    pub const ALL_NAMES: [&'static str; 7] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
         "pvc:delete-on-scale-down",
         "pvc:new-on-recreate",
         "volume:wipe-on-restart",
+        "pod:zombie-on-force-delete",
     ];
 
     pub fn name(self) -> &'static str {
@@ -149,5 +155,15 @@ mod tests {
         assert!(f.has(Fault::ScaleDownForward));
         assert!(f.has(Fault::PvcNewOnRecreate));
         assert!(!f.has(Fault::NamesRandom));
+    }
+
+    #[test]
+    fn zombie_fault_is_known_by_name() {
+        let f = Faults::parse_list("pod:zombie-on-force-delete").expect("valid");
+        assert!(f.has(Fault::PodZombieOnForceDelete));
+        assert_eq!(
+            Fault::PodZombieOnForceDelete.to_string(),
+            "pod:zombie-on-force-delete"
+        );
     }
 }

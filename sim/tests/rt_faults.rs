@@ -4,9 +4,11 @@ mod rt_support;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use kube_sim::config::Fault;
 use kube_sim::controllers::obj;
 use kube_sim::store::{DeleteOptions, ResourceKind};
+use mysql_async::prelude::Queryable;
 use rt_support::*;
 use serde_json::json;
 
@@ -158,5 +160,78 @@ async fn volume_wipe_on_restart_loses_data() -> anyhow::Result<()> {
     .await?;
     assert!(read_rows(&ip).await?.is_empty(), "the data is gone");
     sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// pod:zombie-on-force-delete: after a force deletion the old container keeps running, so a
+/// connection opened to the old pod still commits rows after the pod object is gone and
+/// its replacement runs: two processes serve one identity. It still dies at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zombie_on_force_delete_keeps_serving_the_old_identity() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PodZombieOnForceDelete]).await?;
+    sim.apply_documented(replicas(1))?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    let old_ip = sim.pod_ip("mysql-0")?;
+    let old_uid = obj::uid(&sim.pod("mysql-0").expect("pod")).to_string();
+    let mut conn = connect(&old_ip).await?;
+    conn.query_drop("CREATE DATABASE IF NOT EXISTS conformance")
+        .await?;
+    conn.query_drop(
+        "CREATE TABLE conformance.rows (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB",
+    )
+    .await?;
+    conn.exec_drop("INSERT INTO conformance.rows VALUES (?, ?)", (1, "before"))
+        .await?;
+
+    sim.store.delete(
+        ResourceKind::Pod,
+        Some(NS),
+        "mysql-0",
+        &DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..DeleteOptions::default()
+        },
+    )?;
+    let replacement = sim
+        .wait_until(
+            "mysql-0 replaced by a new uid with its container running",
+            TIMEOUT,
+            |s| match s.pod("mysql-0") {
+                Some(p) if obj::uid(&p) != old_uid && obj::pod_phase(&p) == "Running" => Ok(p),
+                other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+            },
+        )
+        .await?;
+    assert_ne!(
+        obj::str_at(&replacement, "/status/podIP"),
+        Some(old_ip.as_str()),
+        "the zombie keeps its address"
+    );
+    assert_eq!(
+        sim.runtime.pids().len(),
+        2,
+        "the zombie and the replacement's container both run"
+    );
+
+    conn.exec_drop("INSERT INTO conformance.rows VALUES (?, ?)", (2, "zombie"))
+        .await
+        .context("the zombie should still acknowledge writes on its open connection")?;
+    let committed: Vec<(i64, String)> = conn
+        .query("SELECT id, v FROM conformance.rows ORDER BY id")
+        .await?;
+    assert_eq!(
+        committed,
+        vec![(1, "before".to_string()), (2, "zombie".to_string())]
+    );
+    drop(conn);
+
+    let pids = sim.runtime.pids();
+    sim.runtime.shutdown().await;
+    let leftover: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(
+        leftover.is_empty(),
+        "the zombie must die at shutdown: {leftover:?}"
+    );
+    assert!(processes_under(sim.dir.path()).is_empty());
     Ok(())
 }

@@ -1,15 +1,24 @@
 //! At-most-one: a StatefulSet never runs two pods with the same name at once, not even
-//! while a node is dead and its pods' fate is unknown.
+//! while a node is dead or a pod was force-deleted and its container's fate is unknown.
 //!
-//! A pod uid counts as existing from its first observation to its last one (its `Deleted`
-//! event, or its last update when the deletion was never observed). Two uids of one name
-//! overlap when the newer one was observed before the older one's last observation: a
-//! single watch delivers a name's events in resourceVersion order, so that is proof both
-//! existed together.
+//! Two kinds of proof count:
+//!
+//! - the API's: a pod uid counts as existing from its first observation to its last one
+//!   (its `Deleted` event, or its last update when the deletion was never observed). Two
+//!   uids of one name overlap when the newer one was observed before the older one's last
+//!   observation: a single watch delivers a name's events in resourceVersion order, so
+//!   that is proof both existed together. A single API server never shows this.
+//! - the workload's: a write acknowledged through a connection to a pod uid that, when the
+//!   write was invoked, had already been observed deleted while a newer uid of the same
+//!   name had been observed. The old container was still committing after its identity
+//!   had passed to another pod: two processes served one name at once (the hazard
+//!   Kubernetes documents for force-deleting StatefulSet pods). Judging by invocation,
+//!   not by acknowledgement, keeps a write that was in flight when the old container was
+//!   killed from counting: only a write begun after both observations is proof.
 
 use std::collections::BTreeMap;
 
-use crate::history::{Entry, PodState};
+use crate::history::{Change, Entry, Event, PodState, Row, Snapshot, WriteEvent};
 
 use super::world::{describe_pod, pod_observations};
 use super::{CheckResult, Verdict, Window};
@@ -58,10 +67,14 @@ fn verdict(entries: &[Entry], window: Window) -> Verdict {
             }
         }
     }
+    let acks = superseded_acks(entries, window);
+    evidence.extend(acks.evidence());
     Verdict::judge(evidence, unknowns, || {
         format!(
-            "no name had two pods at once in {window} ({} names, {replacements} replacements observed)",
-            lives.len()
+            "no name had two pods at once in {window} ({} names, {replacements} replacements observed, \
+             {} acknowledged writes each served by the pod holding its name)",
+            lives.len(),
+            acks.judged
         )
     })
 }
@@ -101,6 +114,195 @@ fn two_pods(name: &str, older: &Life<'_>, newer: &Life<'_>) -> String {
         newer.first_state.uid,
         newer.first,
         describe_pod(newer.first_state),
+    )
+}
+
+// ---- the workload's evidence ---------------------------------------------------------
+
+/// What had been observed of one pod uid so far.
+struct Incarnation<'a> {
+    name: &'a str,
+    first: u64,
+    /// Seq of its first `Deleted` observation.
+    deleted: Option<u64>,
+}
+
+/// Why, when a write was invoked, the pod uid serving it no longer held its name.
+struct Superseded<'a> {
+    name: &'a str,
+    deleted: u64,
+    successor: &'a str,
+    successor_first: u64,
+}
+
+/// A write invoked through a connection to a pod uid.
+struct Invocation<'a> {
+    row: &'a Row,
+    invoked: u64,
+    superseded: Option<Superseded<'a>>,
+}
+
+/// The pods the history had observed, as of the entry being folded in.
+#[derive(Default)]
+struct Incarnations<'a> {
+    by_uid: BTreeMap<&'a str, Incarnation<'a>>,
+    /// Each name's uids in order of first observation.
+    by_name: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Incarnations<'a> {
+    fn observe(&mut self, seq: u64, gone: bool, pod: &'a PodState) {
+        let known = self.by_uid.entry(&pod.uid).or_insert_with(|| Incarnation {
+            name: &pod.name,
+            first: seq,
+            deleted: None,
+        });
+        if gone && known.deleted.is_none() {
+            known.deleted = Some(seq);
+        }
+        let uids = self.by_name.entry(&pod.name).or_default();
+        if !uids.contains(&pod.uid.as_str()) {
+            uids.push(&pod.uid);
+        }
+    }
+
+    /// The uid was observed deleted and a newer uid of its name was observed.
+    fn superseded(&self, uid: &str) -> Option<Superseded<'a>> {
+        let me = self.by_uid.get(uid)?;
+        let deleted = me.deleted?;
+        let (successor, later) = self
+            .by_name
+            .get(me.name)?
+            .iter()
+            .filter_map(|u| self.by_uid.get(u).map(|i| (*u, i)))
+            .find(|(u, i)| *u != uid && i.first > me.first)?;
+        Some(Superseded {
+            name: me.name,
+            deleted,
+            successor,
+            successor_first: later.first,
+        })
+    }
+}
+
+/// A write acknowledged by a pod uid that had lost its name before it was invoked.
+#[derive(Clone, Copy)]
+struct ZombieAck<'a> {
+    row: &'a Row,
+    invoked: u64,
+    acked: u64,
+}
+
+/// The writes one superseded pod uid acknowledged.
+struct ZombieAcks<'a> {
+    superseded: Superseded<'a>,
+    first: ZombieAck<'a>,
+    last: ZombieAck<'a>,
+    count: usize,
+}
+
+/// The acknowledged writes judged, and those served by superseded pods, by pod uid.
+#[derive(Default)]
+struct AckFindings<'a> {
+    judged: usize,
+    superseded: BTreeMap<&'a str, ZombieAcks<'a>>,
+}
+
+impl<'a> AckFindings<'a> {
+    /// Counts an acknowledged write; keeps it as evidence if a superseded pod served it.
+    fn judge(&mut self, invocation: Invocation<'a>, acked: u64) {
+        self.judged += 1;
+        let Some(superseded) = invocation.superseded else {
+            return;
+        };
+        let ack = ZombieAck {
+            row: invocation.row,
+            invoked: invocation.invoked,
+            acked,
+        };
+        self.superseded
+            .entry(invocation.row.pod_uid.as_str())
+            .and_modify(|acks| {
+                acks.last = ack;
+                acks.count += 1;
+            })
+            .or_insert(ZombieAcks {
+                superseded,
+                first: ack,
+                last: ack,
+                count: 1,
+            });
+    }
+
+    /// One line per superseded pod uid that acknowledged writes.
+    fn evidence(&self) -> Vec<String> {
+        self.superseded
+            .values()
+            .map(served_by_superseded_pod)
+            .collect()
+    }
+}
+
+/// Judges every write acknowledged within `window`: it must not have been served by a pod
+/// uid that had already lost its name when the write was invoked.
+fn superseded_acks(entries: &[Entry], window: Window) -> AckFindings<'_> {
+    let mut pods = Incarnations::default();
+    let mut pending: BTreeMap<u64, Invocation<'_>> = BTreeMap::new();
+    let mut findings = AckFindings::default();
+    for entry in entries {
+        match &entry.event {
+            Event::Object {
+                change,
+                object: Snapshot::Pod(pod),
+            } => pods.observe(entry.seq, *change == Change::Deleted, pod),
+            Event::Write(WriteEvent::Invoked { row }) => {
+                let invocation = Invocation {
+                    row,
+                    invoked: entry.seq,
+                    superseded: pods.superseded(&row.pod_uid),
+                };
+                pending.insert(row.id, invocation);
+            }
+            Event::Write(WriteEvent::Ok { id }) => {
+                let Some(invocation) = pending.remove(id) else {
+                    continue;
+                };
+                if window.contains(entry.seq) {
+                    findings.judge(invocation, entry.seq);
+                }
+            }
+            Event::Write(WriteEvent::Fail { id, .. } | WriteEvent::Info { id, .. }) => {
+                pending.remove(id);
+            }
+            _ => {}
+        }
+    }
+    findings
+}
+
+fn served_by_superseded_pod(acks: &ZombieAcks<'_>) -> String {
+    let describe = |a: &ZombieAck<'_>| {
+        format!(
+            "row {} (ordinal {}, invoked at seq {}, acknowledged at seq {})",
+            a.row.id, a.row.ordinal, a.invoked, a.acked
+        )
+    };
+    let s = &acks.superseded;
+    let uid = &acks.first.row.pod_uid;
+    let writes = if acks.count == 1 {
+        describe(&acks.first)
+    } else {
+        format!(
+            "{} writes invoked after both, first {}, last {}",
+            acks.count,
+            describe(&acks.first),
+            describe(&acks.last)
+        )
+    };
+    format!(
+        "two pods named {} served at once: uid {uid} was observed deleted at seq {} and uid {} \
+         first observed at seq {}, yet uid {uid} acknowledged {writes}",
+        s.name, s.deleted, s.successor, s.successor_first,
     )
 }
 
@@ -184,5 +386,124 @@ mod tests {
     #[test]
     fn no_pods_is_unknown() {
         assert!(verdict(&History::from_events([mark("x")]), Window::all()).is_unknown());
+    }
+
+    fn written_by(id: u64, pod_uid: &str) -> crate::history::Row {
+        let mut r = row(id, 1);
+        r.pod_uid = pod_uid.into();
+        r
+    }
+
+    #[test]
+    fn ack_from_a_force_deleted_pod_after_its_replacement_appeared_is_named() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            invoked(&written_by(1, "u1")),
+            ok(1),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b").pending()),
+            invoked(&written_by(2, "u1")),
+            ok(2),
+        ];
+        let v = verdict(&History::from_events(events), Window::all());
+        assert!(v.is_fail(), "{v}");
+        assert_eq!(
+            v.evidence().len(),
+            1,
+            "only the write begun after both: {v}"
+        );
+        assert_eq!(
+            v.evidence()[0],
+            "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 3 and uid u1b \
+             first observed at seq 4, yet uid u1 acknowledged row 2 (ordinal 1, invoked at seq 5, \
+             acknowledged at seq 6)"
+        );
+    }
+
+    #[test]
+    fn many_acks_from_one_superseded_pod_make_one_line() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b")),
+            invoked(&written_by(7, "u1")),
+            ok(7),
+            invoked(&written_by(8, "u1")),
+            info(8),
+            invoked(&written_by(9, "u1")),
+            ok(9),
+        ];
+        let v = verdict(&History::from_events(events), Window::all());
+        assert_eq!(
+            v.evidence(),
+            [
+                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and uid u1b \
+              first observed at seq 2, yet uid u1 acknowledged 2 writes invoked after both, first \
+              row 7 (ordinal 1, invoked at seq 3, acknowledged at seq 4), last row 9 (ordinal 1, \
+              invoked at seq 7, acknowledged at seq 8)"
+            ]
+        );
+    }
+
+    #[test]
+    fn ack_outside_the_window_is_not_judged() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b")),
+            invoked(&written_by(2, "u1")),
+            ok(2),
+            mark("window"),
+        ];
+        let v = verdict(&History::from_events(events), Window::new(5, u64::MAX));
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[rstest]
+    #[case::in_flight_when_deleted(vec![
+        applied(pod("mysql-1", "u1")),
+        invoked(&written_by(1, "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b")),
+        ok(1),
+    ], 1)]
+    #[case::deleted_but_no_replacement_yet(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+        applied(pod("mysql-1", "u1b")),
+    ], 1)]
+    #[case::written_through_the_replacement(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b")),
+        invoked(&written_by(1, "u1b")),
+        ok(1),
+    ], 1)]
+    #[case::older_incarnation_is_no_successor(vec![
+        applied(pod("mysql-1", "u0")),
+        deleted(pod("mysql-1", "u0")),
+        applied(pod("mysql-1", "u1")),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+    ], 1)]
+    #[case::unacknowledged_writes_prove_nothing(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b")),
+        invoked(&written_by(1, "u1")),
+        info(1),
+        invoked(&written_by(2, "u1")),
+        fail(2),
+    ], 0)]
+    fn acks_from_the_pod_holding_the_name_pass(#[case] events: Vec<Event>, #[case] judged: usize) {
+        let v = verdict(&History::from_events(events), Window::all());
+        assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string()
+                .contains(&format!("{judged} acknowledged writes each served")),
+            "{v}"
+        );
     }
 }

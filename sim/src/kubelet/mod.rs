@@ -55,7 +55,9 @@ impl KubeletDeps {
 }
 
 /// Which pod's container uses each data dir: two servers must never open the same data
-/// dir (e.g. a force-deleted pod's dying process and its replacement).
+/// dir (e.g. a force-deleted pod's dying process and its replacement). The one exception
+/// is `pod:zombie-on-force-delete`, whose surviving container gives up its claim so the
+/// replacement starts on the same volume, as on a real node.
 #[derive(Debug, Default)]
 pub struct DirLocks(Mutex<BTreeMap<PathBuf, String>>);
 

@@ -3,8 +3,10 @@
 //! Each round it re-reads the pod and decides: start the container (once the pod's claims
 //! are bound), restart it after an unexpected exit (with the kubelet's crash back-off: the
 //! first restart is immediate, then 10 s doubling to 5 min), or terminate it gracefully
-//! (SIGTERM, SIGKILL after the grace period, then remove the pod object). It sleeps until
-//! woken by the kubelet, its process exiting, a timer, or shutdown.
+//! (SIGTERM, SIGKILL after the grace period, then remove the pod object). When the pod
+//! object vanishes (a force deletion) it kills the container, unless the
+//! `pod:zombie-on-force-delete` fault keeps it running until the sim shuts down. It sleeps
+//! until woken by the kubelet, its process exiting, a timer, or shutdown.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -145,6 +147,8 @@ struct Worker {
     backoff: Backoff,
     termination: Option<Termination>,
     init: Option<PendingInit>,
+    /// The pod object is gone but the container runs on (`pod:zombie-on-force-delete`).
+    zombie: bool,
 }
 
 impl Worker {
@@ -169,6 +173,7 @@ impl Worker {
             backoff: Backoff::default(),
             termination: None,
             init: None,
+            zombie: false,
         }
     }
 
@@ -217,6 +222,9 @@ impl Worker {
             self.backoff = Backoff::default();
         }
         let Some(pod) = self.load() else {
+            if self.stays_as_zombie() {
+                return self.linger_as_zombie();
+            }
             // Force-deleted (or replaced by a new incarnation): kill what is left.
             self.kill_and_reap().await;
             self.release();
@@ -277,6 +285,33 @@ impl Worker {
         } else {
             deadline
         }))
+    }
+
+    /// Under `pod:zombie-on-force-delete`, a container whose pod object vanished without a
+    /// graceful termination (a force deletion) is not killed. A termination already under
+    /// way (SIGTERM sent) runs to its end as usual.
+    fn stays_as_zombie(&self) -> bool {
+        self.kubelet.deps.faults.has(Fault::PodZombieOnForceDelete)
+            && self.running.is_some()
+            && self.termination.is_none()
+    }
+
+    /// Keeps the orphaned container running, bound to its address (so established
+    /// connections keep being served), until it exits or the sim shuts down. Its volume
+    /// is no longer claimed: like a real node, which mounts a ReadWriteOnce volume into
+    /// every pod on that node, the replacement's container starts on the same data dir
+    /// and meets only mariadbd's own file locks.
+    fn linger_as_zombie(&mut self) -> Step {
+        if !self.zombie {
+            self.zombie = true;
+            let pid = self.running.as_ref().map(|r| r.pid).unwrap_or_default();
+            tracing::warn!(
+                pod = %self.pod_ref(), uid = %self.uid, pid, ip = ?self.ip,
+                "fault pod:zombie-on-force-delete: pod object force-deleted, its container keeps running"
+            );
+            self.kubelet.deps.release_dirs(&self.uid);
+        }
+        Step::Wait(None)
     }
 
     /// The kubelet confirms the deletion once the container is gone.
@@ -579,6 +614,10 @@ impl Worker {
             finished_at: obj::rfc3339(finished),
             container_id: running.container_id,
         });
+        if self.zombie {
+            tracing::info!(pod = %self.pod_ref(), uid = %self.uid, exit_code, "zombie container of a force-deleted pod exited");
+            return;
+        }
         if self.termination.is_some() || self.kubelet.is_down() || self.shutting_down() {
             return;
         }
