@@ -548,16 +548,7 @@ fn set_managed_entry(obj: &mut Value, manager: &str, operation: &str, fields: Va
 
 /// The autoscaling/v1 Scale view of a StatefulSet.
 fn scale_view(sts: &Value) -> Value {
-    let selector = sts
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = super::selector::render_match_labels(sts.pointer("/spec/selector/matchLabels"));
     let meta = |f: &str| {
         sts.pointer(&format!("/metadata/{f}"))
             .cloned()

@@ -238,8 +238,27 @@ fn field_value(obj: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// A `matchLabels`-style map rendered as `k=v,k2=v2` (empty for a missing map).
+pub fn render_match_labels(map: Option<&Value>) -> String {
+    map.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn renders_match_labels_as_a_selector_string() {
+        let map = serde_json::json!({"app": "mysql", "tier": "db"});
+        assert_eq!(render_match_labels(Some(&map)), "app=mysql,tier=db");
+        assert_eq!(render_match_labels(None), "");
+    }
     use super::*;
     use rstest::rstest;
     use serde_json::json;

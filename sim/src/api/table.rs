@@ -386,17 +386,9 @@ fn service_ports(svc: &Value) -> String {
 }
 
 fn selector(svc: &Value) -> String {
-    let sel = svc
-        .pointer("/spec/selector")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    or_none(&sel)
+    or_none(&super::selector::render_match_labels(
+        svc.pointer("/spec/selector"),
+    ))
 }
 
 /// The STATUS column: Ready, NotReady (False or Unknown), or Unknown without a Ready

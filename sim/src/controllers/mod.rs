@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 
 use crate::store::{ResourceKind, Store};
 
+/// Added to event name timestamps so names stay unique and ordered.
+static EVENT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Label the StatefulSet controller puts on every pod it creates.
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// Label carrying the pod's ordinal (Kubernetes 1.28+).
@@ -214,9 +217,12 @@ impl EventRecord {
             .filter(|n| !n.is_empty())
             .unwrap_or("default");
         let ts = obj::rfc3339(now);
+        // Time-ordered hex (like client-go), so `kubectl get events` lists an object's events
+        // in the order they happened; the counter keeps same-nanosecond names unique.
         let unique = format!(
             "{:x}",
-            now.timestamp_nanos_opt().unwrap_or_default() as u64 ^ rand::random::<u32>() as u64
+            now.timestamp_nanos_opt().unwrap_or_default() as u64
+                + EVENT_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let mut source = json!({"component": self.component});
         if let Some(host) = &self.host {
