@@ -2,6 +2,7 @@
 //! with the documented manifests, event-driven bounded waits, and a MySQL client.
 #![allow(dead_code)]
 
+use backon::{ExponentialBuilder, Retryable};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -237,22 +238,22 @@ pub async fn connect(ip: &str) -> anyhow::Result<mysql_async::Conn> {
         .user(Some("root"))
         .pass(Some(PASSWORD))
         .prefer_socket(false);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match mysql_async::Conn::new(opts.clone()).await {
-            Ok(conn) => return Ok(conn),
-            Err(e) if Instant::now() < deadline => {
-                tracing::debug!(%ip, error = %e, "mysql not accepting yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_millis(500));
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "connect to mysql at {ip}:3306 within 30s: {e}"
-                ));
-            }
-        }
+    let attempt = || mysql_async::Conn::new(opts.clone());
+    let retrying = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_millis(500))
+                .without_max_times(),
+        )
+        .notify(
+            |e: &mysql_async::Error, _| tracing::debug!(%ip, error = %e, "mysql not accepting yet"),
+        );
+    match tokio::time::timeout(Duration::from_secs(30), retrying).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(anyhow::anyhow!(
+            "connect to mysql at {ip}:3306 within 30s: still refused"
+        )),
     }
 }
 
