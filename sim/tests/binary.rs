@@ -145,6 +145,8 @@ impl SimProcess {
             .arg(dir.path().join("state"))
             .arg("--exit-on-stdin-close")
             .args(extra)
+            // The assertions read the sim's info lines, whatever the caller's RUST_LOG.
+            .env("RUST_LOG", "info")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
