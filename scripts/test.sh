@@ -17,8 +17,10 @@ set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
-ignored=$(grep -Eo '[0-9]+ ignored' "$log" | awk '{s+=$1} END {print s+0}')
+# Only the runner's own "test result:" lines: test output may print "N passed" too.
+count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
+passed=$(count passed)
+failed=$(count failed)
+ignored=$(count ignored)
 echo "SUMMARY: ${passed} passed, ${failed} failed, ${ignored} ignored across all test binaries in $(( $(date +%s) - start ))s (E2E_TARGET=sim)"
 exit "$rc"

@@ -215,8 +215,9 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
     Ok(())
 }
 
-/// MUST: without the fault, a writer riding through a force deletion reaches only the pod
-/// that holds the name (the old container dies with its pod object), so at-most-one
+/// MUST: without the fault, a writer riding through a force deletion may still reach the
+/// old container for a moment after its object is gone, but never once the replacement
+/// serves (the old container dies before the new one starts on the volume), so at-most-one
 /// passes: the zombie case above fails because of the fault, not because of the step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]

@@ -426,10 +426,7 @@ fn apply(store: &Store, state_dir: &Path, action: Action) {
             name,
             uid,
         } => {
-            let current = store.get(kind, namespace.as_deref(), &name);
-            if current.is_some_and(|o| obj::uid(&o) == uid) {
-                store.remove(kind, namespace.as_deref(), &name);
-            }
+            store.remove(kind, namespace.as_deref(), &name, &uid);
             Ok(())
         }
         Action::CreateDir(path) => std::fs::create_dir_all(&path).map_err(|e| e.to_string()),

@@ -549,15 +549,26 @@ impl Store {
         }
     }
 
-    /// Unconditional removal (the kubelet confirming a pod is gone); emits Deleted.
-    pub fn remove(&self, kind: ResourceKind, ns: Option<&str>, name: &str) -> Option<Value> {
+    /// Removal without a grace period (the kubelet confirming a pod is gone); emits
+    /// Deleted. Only the object with `uid`: checked under the lock, so a replacement
+    /// created with the same name in the meantime is never removed in its place.
+    pub fn remove(
+        &self,
+        kind: ResourceKind,
+        ns: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> Option<Value> {
         let mut inner = self.lock();
         let ns = kind.namespaced().then(|| ns.unwrap_or("default"));
         let k = key(kind, ns, name);
-        inner
+        let same = inner
             .objects
-            .contains_key(&k)
-            .then(|| self.remove_locked(&mut inner, k))
+            .get(&k)
+            .and_then(|o| o.pointer("/metadata/uid"))
+            .and_then(Value::as_str)
+            == Some(uid);
+        same.then(|| self.remove_locked(&mut inner, k))
     }
 
     fn remove_locked(&self, inner: &mut Inner, k: Key) -> Value {
@@ -1388,8 +1399,22 @@ mod tests {
                 o["spec"] = json!({"x": 1})
             })
             .expect("mod");
+        let uid = store
+            .get(ResourceKind::Service, None, "a")
+            .and_then(|o| {
+                o.pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .expect("uid");
+        assert!(
+            store
+                .remove(ResourceKind::Service, None, "a", "another-uid")
+                .is_none(),
+            "an object with another uid is not removed"
+        );
         store
-            .remove(ResourceKind::Service, None, "a")
+            .remove(ResourceKind::Service, None, "a", &uid)
             .expect("removed");
         let events = store
             .events_since(ResourceKind::Service, None, start)

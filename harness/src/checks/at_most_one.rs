@@ -10,11 +10,14 @@
 //!   that is proof both existed together. A single API server never shows this.
 //! - the workload's: a write acknowledged through a connection to a pod uid that, when the
 //!   write was invoked, had already been observed deleted while a newer uid of the same
-//!   name had been observed. The old container was still committing after its identity
-//!   had passed to another pod: two processes served one name at once (the hazard
-//!   Kubernetes documents for force-deleting StatefulSet pods). Judging by invocation,
-//!   not by acknowledgement, keeps a write that was in flight when the old container was
-//!   killed from counting: only a write begun after both observations is proof.
+//!   name was already serving (observed Ready, or had acknowledged a write itself). Both
+//!   processes served one name at once (the hazard Kubernetes documents for
+//!   force-deleting StatefulSet pods). The replacement merely existing proves nothing: a
+//!   force deletion removes the object at once and a real kubelet takes a moment to stop
+//!   the old container, which may commit meanwhile; the replacement cannot serve yet.
+//!   Judging by invocation, not by acknowledgement, keeps a write that was in flight when
+//!   the old container was killed from counting: only a write begun after both
+//!   observations is proof.
 
 use std::collections::BTreeMap;
 
@@ -125,6 +128,32 @@ struct Incarnation<'a> {
     first: u64,
     /// Seq of its first `Deleted` observation.
     deleted: Option<u64>,
+    /// The first proof that its container served.
+    serving: Option<Serving>,
+}
+
+/// The first proof that a pod uid's container served, and when it was recorded.
+#[derive(Clone, Copy)]
+struct Serving {
+    seq: u64,
+    proof: ServingProof,
+}
+
+#[derive(Clone, Copy)]
+enum ServingProof {
+    ObservedReady,
+    Acknowledged(u64),
+}
+
+impl std::fmt::Display for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.proof {
+            ServingProof::ObservedReady => write!(f, "observed Ready at seq {}", self.seq),
+            ServingProof::Acknowledged(id) => {
+                write!(f, "acknowledged row {id} at seq {}", self.seq)
+            }
+        }
+    }
 }
 
 /// Why, when a write was invoked, the pod uid serving it no longer held its name.
@@ -132,7 +161,7 @@ struct Superseded<'a> {
     name: &'a str,
     deleted: u64,
     successor: &'a str,
-    successor_first: u64,
+    successor_serving: Serving,
 }
 
 /// A write invoked through a connection to a pod uid.
@@ -156,9 +185,16 @@ impl<'a> Incarnations<'a> {
             name: &pod.name,
             first: seq,
             deleted: None,
+            serving: None,
         });
         if gone && known.deleted.is_none() {
             known.deleted = Some(seq);
+        }
+        if pod.ready && !pod.terminating && !gone && known.serving.is_none() {
+            known.serving = Some(Serving {
+                seq,
+                proof: ServingProof::ObservedReady,
+            });
         }
         let uids = self.by_name.entry(&pod.name).or_default();
         if !uids.contains(&pod.uid.as_str()) {
@@ -166,21 +202,32 @@ impl<'a> Incarnations<'a> {
         }
     }
 
-    /// The uid was observed deleted and a newer uid of its name was observed.
+    /// A write through `uid` was acknowledged: its container served.
+    fn acknowledged(&mut self, uid: &str, id: u64, seq: u64) {
+        if let Some(known) = self.by_uid.get_mut(uid) {
+            known.serving.get_or_insert(Serving {
+                seq,
+                proof: ServingProof::Acknowledged(id),
+            });
+        }
+    }
+
+    /// The uid was observed deleted and a newer uid of its name was serving.
     fn superseded(&self, uid: &str) -> Option<Superseded<'a>> {
         let me = self.by_uid.get(uid)?;
         let deleted = me.deleted?;
-        let (successor, later) = self
+        let (successor, serving) = self
             .by_name
             .get(me.name)?
             .iter()
             .filter_map(|u| self.by_uid.get(u).map(|i| (*u, i)))
-            .find(|(u, i)| *u != uid && i.first > me.first)?;
+            .filter(|(u, i)| *u != uid && i.first > me.first)
+            .find_map(|(u, i)| i.serving.map(|s| (u, s)))?;
         Some(Superseded {
             name: me.name,
             deleted,
             successor,
-            successor_first: later.first,
+            successor_serving: serving,
         })
     }
 }
@@ -267,6 +314,7 @@ fn superseded_acks(entries: &[Entry], window: Window) -> AckFindings<'_> {
                 let Some(invocation) = pending.remove(id) else {
                     continue;
                 };
+                pods.acknowledged(&invocation.row.pod_uid, *id, entry.seq);
                 if window.contains(entry.seq) {
                     findings.judge(invocation, entry.seq);
                 }
@@ -300,9 +348,9 @@ fn served_by_superseded_pod(acks: &ZombieAcks<'_>) -> String {
         )
     };
     format!(
-        "two pods named {} served at once: uid {uid} was observed deleted at seq {} and uid {} \
-         first observed at seq {}, yet uid {uid} acknowledged {writes}",
-        s.name, s.deleted, s.successor, s.successor_first,
+        "two pods named {} served at once: uid {uid} was observed deleted at seq {} and its \
+         replacement uid {} was serving ({}), yet uid {uid} acknowledged {writes}",
+        s.name, s.deleted, s.successor, s.successor_serving,
     )
 }
 
@@ -395,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn ack_from_a_force_deleted_pod_after_its_replacement_appeared_is_named() {
+    fn ack_from_a_force_deleted_pod_after_its_replacement_was_ready_is_named() {
         let events = vec![
             applied(pod("mysql-1", "u1")),
             invoked(&written_by(1, "u1")),
@@ -404,19 +452,42 @@ mod tests {
             applied(pod("mysql-1", "u1b").pending()),
             invoked(&written_by(2, "u1")),
             ok(2),
+            applied(pod("mysql-1", "u1b")),
+            invoked(&written_by(3, "u1")),
+            ok(3),
         ];
         let v = verdict(&History::from_events(events), Window::all());
         assert!(v.is_fail(), "{v}");
         assert_eq!(
-            v.evidence().len(),
-            1,
-            "only the write begun after both: {v}"
+            v.evidence(),
+            [
+                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 3 and its \
+                 replacement uid u1b was serving (observed Ready at seq 7), yet uid u1 acknowledged \
+                 row 3 (ordinal 1, invoked at seq 8, acknowledged at seq 9)"
+            ],
+            "only the write begun after the replacement was Ready"
         );
+    }
+
+    #[test]
+    fn ack_from_a_force_deleted_pod_after_its_replacement_acknowledged_is_named() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b").not_ready()),
+            invoked(&written_by(1, "u1b")),
+            ok(1),
+            invoked(&written_by(2, "u1")),
+            ok(2),
+        ];
+        let v = verdict(&History::from_events(events), Window::all());
         assert_eq!(
-            v.evidence()[0],
-            "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 3 and uid u1b \
-             first observed at seq 4, yet uid u1 acknowledged row 2 (ordinal 1, invoked at seq 5, \
-             acknowledged at seq 6)"
+            v.evidence(),
+            [
+                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and its \
+                 replacement uid u1b was serving (acknowledged row 1 at seq 4), yet uid u1 \
+                 acknowledged row 2 (ordinal 1, invoked at seq 5, acknowledged at seq 6)"
+            ]
         );
     }
 
@@ -437,10 +508,10 @@ mod tests {
         assert_eq!(
             v.evidence(),
             [
-                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and uid u1b \
-              first observed at seq 2, yet uid u1 acknowledged 2 writes invoked after both, first \
-              row 7 (ordinal 1, invoked at seq 3, acknowledged at seq 4), last row 9 (ordinal 1, \
-              invoked at seq 7, acknowledged at seq 8)"
+                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and its \
+                 replacement uid u1b was serving (observed Ready at seq 2), yet uid u1 acknowledged 2 \
+                 writes invoked after both, first row 7 (ordinal 1, invoked at seq 3, acknowledged at \
+                 seq 4), last row 9 (ordinal 1, invoked at seq 7, acknowledged at seq 8)"
             ]
         );
     }
@@ -474,6 +545,16 @@ mod tests {
         ok(1),
         applied(pod("mysql-1", "u1b")),
     ], 1)]
+    #[case::replacement_not_serving_yet(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b").pending()),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+        applied(pod("mysql-1", "u1b").not_ready()),
+        invoked(&written_by(2, "u1")),
+        ok(2),
+    ], 2)]
     #[case::written_through_the_replacement(vec![
         applied(pod("mysql-1", "u1")),
         deleted(pod("mysql-1", "u1")),

@@ -317,8 +317,10 @@ impl Worker {
     /// The kubelet confirms the deletion once the container is gone.
     fn remove_pod(&self) {
         let store = &self.kubelet.deps.store;
-        if self.load().is_some() {
-            store.remove(ResourceKind::Pod, Some(&self.ns), &self.name);
+        if store
+            .remove(ResourceKind::Pod, Some(&self.ns), &self.name, &self.uid)
+            .is_some()
+        {
             tracing::info!(pod = %self.pod_ref(), "pod terminated and removed");
         }
     }
