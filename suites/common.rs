@@ -1,7 +1,6 @@
 //! What every suite shares: the one cluster of this run, the per-test environment with a
 //! bound on its duration, the node lock, and how a finished test reports.
 
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -34,11 +33,11 @@ fn test_timeout(cluster: &Cluster) -> Duration {
 }
 
 /// Runs one test: a fresh environment, the body (which returns the check results), then
-/// reports. Fails with the evidence and a dump of the namespace when a check fails.
-pub async fn run<F, Fut>(test: &str, exclusive: Exclusive, body: F) -> anyhow::Result<()>
+/// reports. Fails with the evidence and a dump of the namespace when a check fails, and
+/// with the error and the dump when a step fails or the test runs out of time.
+pub async fn run<F>(test: &str, exclusive: Exclusive, body: F) -> anyhow::Result<()>
 where
-    F: FnOnce(TestEnv) -> Fut,
-    Fut: Future<Output = anyhow::Result<(TestEnv, Vec<CheckResult>)>>,
+    F: AsyncFnOnce(&TestEnv) -> anyhow::Result<Vec<CheckResult>>,
 {
     let cluster = cluster().await?;
     let _shared = match exclusive {
@@ -52,9 +51,24 @@ where
     let limit = test_timeout(cluster);
     let env = TestEnv::start(cluster, test).await?;
     tracing::info!(test, namespace = env.namespace.name(), "started");
-    let (env, results) = tokio::time::timeout(limit, body(env))
-        .await
-        .with_context(|| format!("test {test} did not finish within {limit:?}"))??;
+    let ran = match tokio::time::timeout(limit, body(&env)).await {
+        Ok(ran) => ran,
+        Err(_) => Err(anyhow::anyhow!(
+            "test {test} did not finish within {limit:?}"
+        )),
+    };
+    let results = match ran {
+        Ok(results) => results,
+        Err(err) => {
+            let outcome = env.abandon(&format!("{err:#}")).await?;
+            println!("{}", outcome.summary);
+            bail!(
+                "{test}: a step failed before the checks ran\n{}\n--- namespace dump ---\n{}",
+                outcome.summary,
+                outcome.dump
+            );
+        }
+    };
     let outcome = env.finish(results).await?;
     println!("{}", outcome.summary);
     if !outcome.passed {

@@ -15,14 +15,14 @@ use crate::common::{self, Exclusive};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn documented_statefulset_has_stable_ordinal_identity() -> anyhow::Result<()> {
-    common::run("identity", Exclusive::No, |env| async move {
+    common::run("identity", Exclusive::No, async |env| {
         env.deploy(3).await?;
         env.settle().await?;
         let results = vec![checks::ordinal_identity(
             &env.entries(),
             &env.identity_expect(3),
         )];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }

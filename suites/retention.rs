@@ -16,7 +16,7 @@ const ROWS_PER_ORDINAL: u64 = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn pvcs_are_kept_on_scale_down_and_rebound_on_scale_up() -> anyhow::Result<()> {
-    common::run("retention-5-3-5", Exclusive::No, |env| async move {
+    common::run("retention-5-3-5", Exclusive::No, async |env| {
         env.deploy(5).await?;
         env.write_everywhere(5, ROWS_PER_ORDINAL).await?;
         env.settle().await?;
@@ -35,7 +35,7 @@ async fn pvcs_are_kept_on_scale_down_and_rebound_on_scale_up() -> anyhow::Result
             checks::no_lost_writes(&entries),
             checks::ordinal_identity(&entries, &env.identity_expect(5)),
         ];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }
@@ -48,10 +48,10 @@ async fn pvcs_are_kept_on_scale_down_and_rebound_on_scale_up() -> anyhow::Result
 #[traced_test]
 async fn when_scaled_delete_policy_removes_pvcs_of_removed_ordinals() -> anyhow::Result<()> {
     let test = "retention-policy-when-scaled-delete";
-    common::run(test, Exclusive::No, |env| async move {
+    common::run(test, Exclusive::No, async |env| {
         if let Err(reason) = env.supports_retention_policy().await {
             common::skip(test, &reason);
-            return Ok((env, Vec::new()));
+            return Ok(Vec::new());
         }
         env.deploy_with(5, |sts| {
             sts.spec.persistent_volume_claim_retention_policy = Some(
@@ -73,7 +73,7 @@ async fn when_scaled_delete_policy_removes_pvcs_of_removed_ordinals() -> anyhow:
             checks::pvc_deleted(&entries, before, after, &[3, 4]),
             checks::pvc_retention(&entries, before, after, &[0, 1, 2]),
         ];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }

@@ -22,7 +22,7 @@ async fn scale_up_creates_ordinals_in_order(
     #[case] via: ScaleVia,
 ) -> anyhow::Result<()> {
     let test = format!("scale-up-{from}-to-{to}-{via:?}");
-    common::run(&test, Exclusive::No, |env| async move {
+    common::run(&test, Exclusive::No, async |env| {
         env.deploy(from).await?;
         env.settle().await?;
         let start = env
@@ -36,7 +36,7 @@ async fn scale_up_creates_ordinals_in_order(
             checks::ordered_scale_up(&entries, (start, end), &env.statefulset_name()),
             checks::ordinal_identity(&entries, &env.identity_expect(to as u32)),
         ];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }
@@ -54,7 +54,7 @@ async fn scale_down_removes_ordinals_in_reverse_order(
     #[case] via: ScaleVia,
 ) -> anyhow::Result<()> {
     let test = format!("scale-down-{from}-to-{to}-{via:?}");
-    common::run(&test, Exclusive::No, |env| async move {
+    common::run(&test, Exclusive::No, async |env| {
         env.deploy(from).await?;
         env.settle().await?;
         let start = env
@@ -70,7 +70,7 @@ async fn scale_down_removes_ordinals_in_reverse_order(
             checks::pvc_retention(&entries, start, end, &removed),
             checks::ordinal_identity(&entries, &env.identity_expect(to as u32)),
         ];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }

@@ -7,8 +7,9 @@
 
 use anyhow::Context;
 use harness::checks::{self, CheckResult, Recreation, Verdict};
-use harness::scenario::{ScaleVia, TestEnv};
+use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv};
 use harness::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
+use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
 use tracing_test::traced_test;
 
@@ -233,4 +234,52 @@ async fn force_delete_with_a_writer_keeps_at_most_one_without_the_fault() -> any
         "the writer's acknowledged writes must have been judged: {result}"
     );
     Ok(())
+}
+
+/// MUST: a test whose steps fail before its checks run (here: waiting for more replicas
+/// than the StatefulSet asks for, with a short bound) fails with the step's error as
+/// evidence and a dump of its namespace, which is kept for diagnosis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn a_failed_step_fails_the_report_and_keeps_the_namespace() -> anyhow::Result<()> {
+    let settings = TargetSettings::from_env()?.with_choice(TargetChoice::Fixed(TargetKind::Sim));
+    let cluster = Cluster::provision(settings)
+        .await
+        .context("failed to start kube-sim")?;
+    let result = abandon_after_a_timeout(&cluster).await;
+    cluster.teardown();
+    let outcome = result?;
+    assert!(!outcome.passed, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains(&format!("FAIL     {STEPS_CHECK}")),
+        "{}",
+        outcome.summary
+    );
+    assert!(
+        outcome.summary.contains("timed out"),
+        "the evidence is the step's error: {}",
+        outcome.summary
+    );
+    assert!(
+        outcome.dump.contains("mysql-0"),
+        "the dump lists the namespace's pods: {}",
+        outcome.dump
+    );
+    Ok(())
+}
+
+async fn abandon_after_a_timeout(cluster: &Cluster) -> anyhow::Result<Outcome> {
+    let mut env = TestEnv::start(cluster, "selftest-abandoned-step").await?;
+    env.deploy(1).await?;
+    env.timeouts.statefulset_ready = std::time::Duration::from_millis(500);
+    let err = match env.wait_ready(2).await {
+        Ok(()) => anyhow::bail!("2 replicas cannot be Ready when 1 is asked for"),
+        Err(err) => anyhow::Error::new(err),
+    };
+    let namespace = env.namespace.name().to_string();
+    let namespaces = kube::Api::<Namespace>::all(env.client.clone());
+    let outcome = env.abandon(&format!("{err:#}")).await?;
+    let kept = namespaces.get_opt(&namespace).await?;
+    anyhow::ensure!(kept.is_some(), "namespace {namespace} must be kept");
+    Ok(outcome)
 }

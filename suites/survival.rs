@@ -39,10 +39,10 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
         Fault::NodeKill => Exclusive::Nodes,
         _ => Exclusive::No,
     };
-    common::run(&test.clone(), exclusive, |env| async move {
+    common::run(&test, exclusive, async |env| {
         if let (Fault::ContainerCrash | Fault::NodeKill, Err(reason)) = (fault, env.chaos()) {
             common::skip(&test, &reason);
-            return Ok((env, Vec::new()));
+            return Ok(Vec::new());
         }
         env.deploy(REPLICAS as i32).await?;
         env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
@@ -79,7 +79,7 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
             checks::no_lost_writes(&entries),
             checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
         ];
-        Ok((env, results))
+        Ok(results)
     })
     .await
 }

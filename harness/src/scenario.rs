@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::apply;
 use crate::chaos::NodeChaos;
-use crate::checks::{CheckResult, IdentityExpect};
+use crate::checks::{CheckResult, IdentityExpect, Verdict};
 use crate::history::{Action, Entry, History};
 use crate::manifests::{self, MysqlManifests, Object, Overrides};
 use crate::namespace::TestNamespace;
@@ -496,6 +496,19 @@ impl TestEnv {
         self.history.snapshot()
     }
 
+    /// Finishes a test whose steps failed before its checks ran (a wait timed out, the
+    /// API refused): the report fails with the error as evidence under
+    /// [`STEPS_CHECK`], and the namespace is kept and dumped for diagnosis.
+    pub async fn abandon(self, why: &str) -> Result<Outcome, ScenarioError> {
+        let failed = CheckResult::new(
+            STEPS_CHECK,
+            Verdict::Fail {
+                evidence: vec![why.to_string()],
+            },
+        );
+        self.finish(vec![failed]).await
+    }
+
     /// Writes the reports; when every check passed, deletes the namespace, otherwise
     /// returns the diagnostics (evidence and a dump of the namespace) for the test to print.
     pub async fn finish(self, results: Vec<CheckResult>) -> Result<Outcome, ScenarioError> {
@@ -508,6 +521,7 @@ impl TestEnv {
                 "run against kube-sim, a test double: this is not a certification of any cluster",
             );
         }
+
         let dir = crate::report::report_dir().join(sanitize(&self.test));
         report
             .write_all(&dir, &entries, &secrets)
@@ -532,6 +546,9 @@ impl TestEnv {
         })
     }
 }
+
+/// The report line of a test whose steps failed before its checks could run.
+pub const STEPS_CHECK: &str = "test steps completed";
 
 /// Hostnames of ready endpoints across slices.
 fn ready_hostnames<'a>(
