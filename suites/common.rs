@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use harness::checks::CheckResult;
+use harness::errors;
 use harness::scenario::TestEnv;
 use harness::target::{self, Cluster};
 use tokio::sync::RwLock;
@@ -60,7 +61,7 @@ where
     let results = match ran {
         Ok(results) => results,
         Err(err) => {
-            let outcome = env.abandon(&format!("{err:#}")).await?;
+            let outcome = env.abandon(&errors::chain(err.as_ref())).await?;
             println!("{}", outcome.summary);
             bail!(
                 "{test}: a step failed before the checks ran\n{}\n--- namespace dump ---\n{}",

@@ -255,9 +255,10 @@ async fn a_failed_step_fails_the_report_and_keeps_the_namespace() -> anyhow::Res
         "{}",
         outcome.summary
     );
-    assert!(
-        outcome.summary.contains("timed out"),
-        "the evidence is the step's error: {}",
+    assert_eq!(
+        outcome.summary.matches("timed out").count(),
+        1,
+        "the evidence is the step's error, said once: {}",
         outcome.summary
     );
     assert!(
@@ -278,7 +279,7 @@ async fn abandon_after_a_timeout(cluster: &Cluster) -> anyhow::Result<Outcome> {
     };
     let namespace = env.namespace.name().to_string();
     let namespaces = kube::Api::<Namespace>::all(env.client.clone());
-    let outcome = env.abandon(&format!("{err:#}")).await?;
+    let outcome = env.abandon(&harness::errors::chain(err.as_ref())).await?;
     let kept = namespaces.get_opt(&namespace).await?;
     anyhow::ensure!(kept.is_some(), "namespace {namespace} must be kept");
     Ok(outcome)

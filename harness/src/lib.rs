@@ -8,6 +8,7 @@ pub mod apply;
 pub mod chaos;
 pub mod checks;
 pub mod cleanup;
+pub mod errors;
 pub mod history;
 pub mod kind;
 pub mod manifests;

@@ -39,7 +39,7 @@ pub enum ScenarioError {
     Apply(#[from] crate::apply::ApplyError),
     #[error("failed to observe the namespace: {0}")]
     Observe(#[from] crate::observe::ObserveError),
-    #[error("{0}")]
+    #[error(transparent)]
     Wait(#[from] crate::wait::WaitError),
     #[error("workload failed: {0}")]
     Workload(#[from] crate::workload::WorkloadError),
