@@ -16,11 +16,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+# The same e2e suites through the kubeconfig target (an "existing cluster": a kube-sim
+# reached only through KUBECONFIG, node chaos through E2E_*_CMD templates).
+bash scripts/e2e-kubeconfig.sh 2>&1 | tee -a "$log"
+kubeconfig_rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] || rc=$kubeconfig_rc
 set -e
 # Only the runner's own "test result:" lines: test output may print "N passed" too.
 count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
 passed=$(count passed)
 failed=$(count failed)
 ignored=$(count ignored)
-echo "SUMMARY: ${passed} passed, ${failed} failed, ${ignored} ignored across all test binaries in $(( $(date +%s) - start ))s (E2E_TARGET=sim)"
+echo "SUMMARY: ${passed} passed, ${failed} failed, ${ignored} ignored across all test binaries in $(( $(date +%s) - start ))s (E2E_TARGET=sim, then e2e with E2E_TARGET=kubeconfig)"
 exit "$rc"
