@@ -62,6 +62,7 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
             Fault::PodDeleteForce => (env.delete_pod(VICTIM, Some(0)).await?, Recreation::NewPod),
             Fault::ContainerCrash => (env.crash_container(VICTIM).await?.0, Recreation::Restarted),
             Fault::NodeKill => {
+                note_how_node_loss_is_survived(env, &pod).await;
                 let killed = env.kill_node_of(VICTIM).await?;
                 env.settle().await?;
                 env.restart_node(&killed).await?;
@@ -82,4 +83,23 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
         Ok(results)
     })
     .await
+}
+
+/// On node-bound storage the pod cannot leave its dead node, so this case restarts the
+/// node; on storage that is not node-bound a cluster could move it (the out-of-service
+/// taint), which this suite does not exercise yet. The report says which it was.
+async fn note_how_node_loss_is_survived(env: &harness::scenario::TestEnv, pod: &str) {
+    let storage = env.probe_storage().await;
+    let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
+    let how = match storage.node_bound(&claim) {
+        Some(true) => {
+            "node-bound: the pod cannot move, so survival is shown by restarting its node"
+        }
+        Some(false) => {
+            "not node-bound: the pod could move to another node (out-of-service taint), \
+             which this suite does not exercise; survival is shown by restarting its node"
+        }
+        None => "its PV was not observed; survival is shown by restarting its node",
+    };
+    env.note(format!("{claim} is {how}; {storage}"));
 }

@@ -19,6 +19,7 @@ pub mod process;
 pub mod report;
 pub mod scenario;
 pub mod simtarget;
+pub mod storage;
 pub mod target;
 pub mod wait;
 pub mod workload;

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
@@ -23,6 +24,7 @@ use crate::manifests::{self, MysqlManifests, Object, Overrides};
 use crate::namespace::TestNamespace;
 use crate::observe::Observer;
 use crate::report::Report;
+use crate::storage::StorageFacts;
 use crate::target::Cluster;
 use crate::wait::{self, Timeouts};
 use crate::workload::{Secret, Workload, WorkloadTimeouts};
@@ -99,6 +101,8 @@ pub struct TestEnv {
     chaos: Result<Arc<dyn NodeChaos>, String>,
     is_sim: bool,
     started: std::time::SystemTime,
+    /// Facts the test learnt about the cluster, for its report.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestEnv {
@@ -138,6 +142,7 @@ impl TestEnv {
             chaos: cluster.chaos().map_err(|e| e.to_string()),
             is_sim: cluster.kind() == crate::target::TargetKind::Sim,
             started: std::time::SystemTime::now(),
+            notes: std::sync::Mutex::default(),
         })
     }
 
@@ -223,6 +228,38 @@ impl TestEnv {
                 info.major, info.minor
             ))
         }
+    }
+
+    /// Adds a line to this test's report (a fact about the cluster, not a verdict).
+    pub fn note(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(test = %self.test, note = %text, "report note");
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
+    }
+
+    /// The storage the StatefulSet's claims got, as observed so far, with their
+    /// StorageClass read from the API (left out, and said so, if it cannot be read).
+    pub async fn probe_storage(&self) -> StorageFacts {
+        let prefix = format!("{}-", self.identity_expect(0).claim_template);
+        let entries = self.entries();
+        let named = StorageFacts::observed(&entries, &prefix, None);
+        let class = match named.classes.first() {
+            Some(name) => {
+                let api: Api<StorageClass> = Api::all(self.client.clone());
+                match api.get_opt(name).await {
+                    Ok(class) => class,
+                    Err(e) => {
+                        tracing::warn!(class = %name, error = %e, "cannot read the StorageClass");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        StorageFacts::observed(&entries, &prefix, class.as_ref())
     }
 
     /// Waits until the PVCs of the given ordinals no longer exist.
@@ -520,6 +557,10 @@ impl TestEnv {
             report = report.with_note(
                 "run against kube-sim, a test double: this is not a certification of any cluster",
             );
+        }
+        let notes = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
+        for note in notes {
+            report = report.with_note(note);
         }
 
         let dir = crate::report::report_dir().join(sanitize(&self.test));

@@ -160,9 +160,17 @@ fn state_dir(cli: &Cli) -> anyhow::Result<StateDir> {
 }
 
 async fn wait_for_exit_request(watch_stdin: bool) -> &'static str {
+    // A detached std thread, not tokio's stdin: tokio reads stdin on its blocking pool,
+    // and shutting the runtime down waits for that read, which never returns while the
+    // parent still holds stdin open (it may be the one that sent SIGTERM).
     let stdin_closed = async {
         if watch_stdin {
-            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut tokio::io::sink()).await;
+            let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = closed.send(());
+            });
+            let _ = on_close.await;
         } else {
             std::future::pending::<()>().await;
         }

@@ -906,6 +906,42 @@ async fn closing_stdin_shuts_down_cleanly_with_pods_running(
     assert!(sim.log().contains("stdin closed"), "{}", sim.log());
 }
 
+/// SIGTERM shuts the sim down even while its parent still holds stdin open (a script
+/// that started it with `--exit-on-stdin-close` and kills it from a trap): the stdin
+/// watcher must not keep the process alive once shutdown is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_while_stdin_stays_open() {
+    skip_without!(mariadbd);
+    let mut sim = SimProcess::start(&[]);
+    deploy_documented(&sim.client().await).await;
+    let processes = mariadbd_children(sim.pid());
+    assert!(
+        sim.stdin.is_some(),
+        "stdin must still be open for this case"
+    );
+
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    let sent = unsafe { libc::kill(sim.pid(), libc::SIGTERM) };
+    assert_eq!(sent, 0, "failed to send SIGTERM to kube-sim");
+    let status = wait_for_exit(&mut sim.child, EXIT_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "kube-sim did not exit within {EXIT_TIMEOUT:?} of SIGTERM with stdin open; log:\n{}",
+            sim.log()
+        )
+    });
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        sim.log()
+    );
+    let survivors: Vec<&Proc> = processes.iter().filter(|p| is_running(p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "mariadbd outlived SIGTERM: {survivors:?}"
+    );
+    assert!(sim.log().contains("SIGTERM"), "{}", sim.log());
+}
+
 /// Without mariadbd the sim refuses to start, fast, naming what is missing and how to
 /// install it, before it writes a kubeconfig or a state dir.
 #[test]

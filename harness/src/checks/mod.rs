@@ -13,8 +13,8 @@ mod recreation;
 mod retention;
 mod scaling;
 #[cfg(test)]
-mod testkit;
-mod world;
+pub(crate) mod testkit;
+pub(crate) mod world;
 mod writes;
 
 use std::fmt;
