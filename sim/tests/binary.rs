@@ -874,20 +874,8 @@ async fn closing_stdin_shuts_down_cleanly_with_pods_running(
 
     let asked = Instant::now();
     sim.close_stdin();
-    let status = wait_for_exit(&mut sim.child, EXIT_TIMEOUT).unwrap_or_else(|| {
-        panic!("kube-sim did not exit within {EXIT_TIMEOUT:?} of stdin closing")
-    });
+    assert_clean_exit(&mut sim, &processes, "stdin closing");
     println!("measure: exit {:?} after stdin closed", asked.elapsed());
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        sim.log()
-    );
-    let survivors: Vec<&Proc> = processes.iter().filter(|p| is_running(p)).collect();
-    assert!(
-        survivors.is_empty(),
-        "mariadbd outlived a clean exit: {survivors:?}"
-    );
 
     let state = sim.state_dir();
     assert_eq!(state.exists(), kept, "state dir {}", state.display());
@@ -904,6 +892,27 @@ async fn closing_stdin_shuts_down_cleanly_with_pods_running(
         );
     }
     assert!(sim.log().contains("stdin closed"), "{}", sim.log());
+}
+
+/// The sim exits with status 0 within [`EXIT_TIMEOUT`] of `cause`, leaving none of
+/// `processes` running.
+fn assert_clean_exit(sim: &mut SimProcess, processes: &BTreeSet<Proc>, cause: &str) {
+    let status = wait_for_exit(&mut sim.child, EXIT_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "kube-sim did not exit within {EXIT_TIMEOUT:?} of {cause}; log:\n{}",
+            sim.log()
+        )
+    });
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        sim.log()
+    );
+    let survivors: Vec<&Proc> = processes.iter().filter(|p| is_running(p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "mariadbd outlived {cause}: {survivors:?}"
+    );
 }
 
 /// SIGTERM shuts the sim down even while its parent still holds stdin open (a script
@@ -923,22 +932,7 @@ async fn sigterm_shuts_down_while_stdin_stays_open() {
     // SAFETY: kill(2) on our own child's pid; no memory is involved.
     let sent = unsafe { libc::kill(sim.pid(), libc::SIGTERM) };
     assert_eq!(sent, 0, "failed to send SIGTERM to kube-sim");
-    let status = wait_for_exit(&mut sim.child, EXIT_TIMEOUT).unwrap_or_else(|| {
-        panic!(
-            "kube-sim did not exit within {EXIT_TIMEOUT:?} of SIGTERM with stdin open; log:\n{}",
-            sim.log()
-        )
-    });
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        sim.log()
-    );
-    let survivors: Vec<&Proc> = processes.iter().filter(|p| is_running(p)).collect();
-    assert!(
-        survivors.is_empty(),
-        "mariadbd outlived SIGTERM: {survivors:?}"
-    );
+    assert_clean_exit(&mut sim, &processes, "SIGTERM with stdin open");
     assert!(sim.log().contains("SIGTERM"), "{}", sim.log());
 }
 
