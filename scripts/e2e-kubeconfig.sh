@@ -2,8 +2,10 @@
 # The e2e suites through the kubeconfig target, the path vendors certify with: a kube-sim
 # started here stands in for "an existing cluster", reached only through KUBECONFIG, with
 # node and container chaos through the E2E_*_CMD templates (curl to the sim's control
-# endpoints), exactly as a user would wire their own cluster. Extra arguments go to the
-# test binary. Needs a built kube-sim (cargo build -p kube-sim).
+# endpoints), exactly as a user would wire their own cluster. It uses the sim's `network`
+# StorageClass (PVs not pinned to a node), so the case where a pod moves off a dead node
+# marked out-of-service runs here; the sim-target pass uses node-bound storage like kind.
+# Extra arguments go to the test binary. Needs a built kube-sim (cargo build -p kube-sim).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,5 +47,6 @@ export E2E_TARGET=kubeconfig
 export E2E_NODE_KILL_CMD="curl -fsS -X POST $url/sim/v1/nodes/{node}/stop"
 export E2E_NODE_START_CMD="curl -fsS -X POST $url/sim/v1/nodes/{node}/start"
 export E2E_CONTAINER_CRASH_CMD="curl -fsS -X POST $url/sim/v1/namespaces/{namespace}/pods/{pod}/crash"
+export E2E_STORAGE_CLASS="${E2E_STORAGE_CLASS:-network}"
 export E2E_REPORT_DIR="${E2E_REPORT_DIR:-reports}/kubeconfig"
 cargo test --locked --test e2e -- "$@"

@@ -1,6 +1,7 @@
 //! Data survival under pod deletion, container crashes and node failure.
 
 use harness::checks::{self, Recreation};
+use harness::scenario::{KilledNode, TestEnv};
 use rstest::rstest;
 use tracing_test::traced_test;
 
@@ -85,10 +86,94 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
     .await
 }
 
+/// MUST: on storage that is not node-bound, once a dead node is marked out-of-service
+/// (the `node.kubernetes.io/out-of-service` taint, GA in 1.28), the StatefulSet's pod on it
+/// is force-deleted and recreated on another node with the same name and PVC, never two
+/// pods with one name at once, and every acknowledged row is read back. The node is then
+/// started and the taint lifted, as upstream advises. On node-bound storage (kind's
+/// local-path) the pod cannot move: the case is skipped and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Result<()> {
+    let test = "survival-NodeLostPodMoves";
+    common::run(test, Exclusive::Nodes, async |env| {
+        if let Err(reason) = env.chaos() {
+            common::skip(test, &reason);
+            return Ok(Vec::new());
+        }
+        if let Err(reason) = env.supports_out_of_service_taint().await {
+            common::skip(test, &reason);
+            return Ok(Vec::new());
+        }
+        env.deploy(REPLICAS as i32).await?;
+        env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
+        env.settle().await?;
+        let pod = env.pod_name(VICTIM);
+        let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
+        let storage = env.probe_storage().await;
+        if storage.node_bound(&claim) != Some(false) {
+            common::skip(
+                test,
+                &format!(
+                    "{claim} cannot leave its node ({storage}); set E2E_STORAGE_CLASS to a class \
+                     that is not node-bound to run this case"
+                ),
+            );
+            return Ok(Vec::new());
+        }
+        env.note(storage.to_string());
+        let start = env
+            .history
+            .mark(format!("node of {pod} lost, marked out-of-service"));
+        let killed = env.kill_node_of(VICTIM).await?;
+        let moved = move_off_dead_node(env, &killed).await;
+        let restored = restore_node(env, &killed).await;
+        moved?;
+        restored?;
+        env.settle().await?;
+        let end = env.history.mark("node back, taint lifted");
+        let entries = env.entries();
+        Ok(vec![
+            checks::identity_after_recreation(&entries, &pod, &killed.uid, Recreation::NewPod),
+            checks::at_most_one(&entries, (start, end)),
+            checks::no_lost_writes(&entries),
+            checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
+        ])
+    })
+    .await
+}
+
+/// Taints the dead node out-of-service, waits for the pod to run elsewhere and reads
+/// every row back.
+async fn move_off_dead_node(env: &TestEnv, killed: &KilledNode) -> anyhow::Result<()> {
+    env.set_out_of_service(&killed.node, true).await?;
+    let moved = env.wait_recreated(VICTIM, &killed.uid).await?;
+    let node = moved.spec.as_ref().and_then(|s| s.node_name.clone());
+    anyhow::ensure!(
+        node.as_deref() != Some(killed.node.as_str()),
+        "pod {} was recreated on its dead node {}",
+        killed.pod,
+        killed.node
+    );
+    tracing::info!(pod = %killed.pod, from = %killed.node, to = ?node, "pod moved off the dead node");
+    env.wait_ready(REPLICAS as i32).await?;
+    env.read_everywhere(REPLICAS).await?;
+    Ok(())
+}
+
+/// Starts the node again and lifts the taint, whatever happened before, so the tests that
+/// follow get every node back.
+async fn restore_node(env: &TestEnv, killed: &KilledNode) -> anyhow::Result<()> {
+    let started = env.restart_node(killed).await;
+    env.set_out_of_service(&killed.node, false).await?;
+    Ok(started?)
+}
+
 /// On node-bound storage the pod cannot leave its dead node, so this case restarts the
-/// node; on storage that is not node-bound a cluster could move it (the out-of-service
-/// taint), which this suite does not exercise yet. The report says which it was.
-async fn note_how_node_loss_is_survived(env: &harness::scenario::TestEnv, pod: &str) {
+/// node; on storage that is not node-bound a cluster can also move it (the out-of-service
+/// taint, `acknowledged_rows_survive_a_pod_moving_off_a_dead_node`). The report says which
+/// it was.
+async fn note_how_node_loss_is_survived(env: &TestEnv, pod: &str) {
     let storage = env.probe_storage().await;
     let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
     let how = match storage.node_bound(&claim) {
@@ -97,7 +182,7 @@ async fn note_how_node_loss_is_survived(env: &harness::scenario::TestEnv, pod: &
         }
         Some(false) => {
             "not node-bound: the pod could move to another node (out-of-service taint), \
-             which this suite does not exercise; survival is shown by restarting its node"
+             shown by the NodeLostPodMoves case; here survival is shown by restarting its node"
         }
         None => "its PV was not observed; survival is shown by restarting its node",
     };

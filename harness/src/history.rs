@@ -200,6 +200,12 @@ pub enum Action {
     StartNode {
         node: String,
     },
+    /// A taint added to (`added`) or removed from a Node, as `key=value:effect`.
+    TaintNode {
+        node: String,
+        taint: String,
+        added: bool,
+    },
 }
 
 /// A row as written and as read back.

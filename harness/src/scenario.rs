@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Taint};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
@@ -210,6 +211,18 @@ impl TestEnv {
     /// Whether the server honours `persistentVolumeClaimRetentionPolicy` (GA in 1.32,
     /// beta and on by default since 1.27); the reason to skip otherwise.
     pub async fn supports_retention_policy(&self) -> Result<(), String> {
+        self.server_has("persistentVolumeClaimRetentionPolicy on by default", 27)
+            .await
+    }
+
+    /// Whether the server honours the `node.kubernetes.io/out-of-service` taint (GA in
+    /// 1.28); the reason to skip otherwise.
+    pub async fn supports_out_of_service_taint(&self) -> Result<(), String> {
+        self.server_has("the out-of-service taint", 28).await
+    }
+
+    /// Ok if the server is Kubernetes 1.`since_minor` or later.
+    async fn server_has(&self, feature: &str, since_minor: u32) -> Result<(), String> {
         let info = self
             .client
             .apiserver_version()
@@ -220,14 +233,73 @@ impl TestEnv {
             .trim_end_matches('+')
             .parse()
             .map_err(|_| format!("unparseable server minor version {:?}", info.minor))?;
-        if info.major == "1" && minor >= 27 {
+        if info.major == "1" && minor >= since_minor {
             Ok(())
         } else {
             Err(format!(
-                "server {}.{} predates persistentVolumeClaimRetentionPolicy on by default (1.27)",
+                "server {}.{} predates {feature} (1.{since_minor})",
                 info.major, info.minor
             ))
         }
+    }
+
+    /// Waits until the pod of `ordinal` was recreated (a uid other than `old_uid`) and is
+    /// Ready; returns it.
+    pub async fn wait_recreated(&self, ordinal: u32, old_uid: &str) -> Result<Pod, ScenarioError> {
+        let name = self.pod_name(ordinal);
+        Ok(
+            wait::wait_for_pod_recreated(&self.pods(), &name, old_uid, self.timeouts.pod_ready)
+                .await?,
+        )
+    }
+
+    /// Adds (`present`) or removes the `node.kubernetes.io/out-of-service` NoExecute taint
+    /// on `node`, as an operator does once a dead node is known to be down for good: its
+    /// pods are then force-deleted and may start elsewhere (GA in 1.28). Read-modify-write
+    /// of `spec.taints` with the resourceVersion, retried on conflict (the node
+    /// controller updates the same list).
+    pub async fn set_out_of_service(&self, node: &str, present: bool) -> Result<(), ScenarioError> {
+        self.history.action(Action::TaintNode {
+            node: node.to_string(),
+            taint: format!("{OUT_OF_SERVICE_TAINT}={OUT_OF_SERVICE_VALUE}:NoExecute"),
+            added: present,
+        });
+        let update = || async {
+            let mut current = self.nodes().get(node).await?;
+            let spec = current.spec.get_or_insert_with(Default::default);
+            let mut taints = spec.taints.take().unwrap_or_default();
+            taints.retain(|t| t.key != OUT_OF_SERVICE_TAINT);
+            if present {
+                taints.push(Taint {
+                    key: OUT_OF_SERVICE_TAINT.into(),
+                    value: Some(OUT_OF_SERVICE_VALUE.into()),
+                    effect: "NoExecute".into(),
+                    time_added: None,
+                });
+            }
+            spec.taints = (!taints.is_empty()).then_some(taints);
+            self.nodes()
+                .replace(node, &PostParams::default(), &current)
+                .await
+        };
+        update
+            .retry(
+                ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_max_times(5),
+            )
+            .when(|e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 409))
+            .await
+            .map_err(|source| ScenarioError::Api {
+                action: if present {
+                    "taint out-of-service"
+                } else {
+                    "untaint out-of-service"
+                },
+                object: format!("node {node}"),
+                source,
+            })?;
+        Ok(())
     }
 
     /// Adds a line to this test's report (a fact about the cluster, not a verdict).
@@ -587,6 +659,10 @@ impl TestEnv {
         })
     }
 }
+
+/// The taint that lets a dead node's pods be force-deleted and start elsewhere.
+pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
+const OUT_OF_SERVICE_VALUE: &str = "nodeshutdown";
 
 /// The report line of a test whose steps failed before its checks could run.
 pub const STEPS_CHECK: &str = "test steps completed";

@@ -153,11 +153,12 @@ pub async fn start(
             Kubelet::new(name, spec.host_ip, pool, deps.clone()),
         );
     }
-    create_if_missing(
-        &store,
-        ResourceKind::StorageClass,
+    for class in [
         nodes::standard_storage_class(),
-    )?;
+        nodes::network_storage_class(),
+    ] {
+        create_if_missing(&store, ResourceKind::StorageClass, class)?;
+    }
     // Build the template data dir now so the first pod does not wait for install-db.
     let (warm_db, warm_spawner, warm_stop) =
         (mariadb.clone(), spawner.clone(), shutdown_rx.clone());

@@ -39,6 +39,11 @@ pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 /// Provisioner name of kind's default StorageClass.
 pub const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";
+/// Provisioner name of the sim's `network` StorageClass: storage every node can reach
+/// (PVs without nodeAffinity), like a cloud disk or NFS, so a pod can move between nodes.
+pub const NETWORK_PROVISIONER: &str = "kube-sim.local/network";
+/// The provisioners the sim's volume controller serves.
+pub const SIM_PROVISIONERS: [&str; 2] = [LOCAL_PATH_PROVISIONER, NETWORK_PROVISIONER];
 
 /// One change a controller wants made.
 #[derive(Clone, Debug, PartialEq)]

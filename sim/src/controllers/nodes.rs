@@ -13,7 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Action, EventRecord, HOSTNAME_LABEL, LOCAL_PATH_PROVISIONER, Snapshot, obj};
+use super::{
+    Action, EventRecord, HOSTNAME_LABEL, LOCAL_PATH_PROVISIONER, NETWORK_PROVISIONER, Snapshot, obj,
+};
 use crate::store::ResourceKind;
 
 pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
@@ -112,6 +114,19 @@ pub fn standard_storage_class() -> Value {
         "metadata": {"name": "standard",
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": LOCAL_PATH_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    })
+}
+
+/// The sim's non-default StorageClass for storage that is not node-bound: with it a pod
+/// whose node died can move (the out-of-service taint case).
+pub fn network_storage_class() -> Value {
+    json!({
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "network"},
+        "provisioner": NETWORK_PROVISIONER,
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer",
     })

@@ -5,6 +5,8 @@
 //! node for a pod that uses it (annotation `volume.kubernetes.io/selected-node`); then a PV
 //! `pvc-<claim uid>` is created with a directory on that node and nodeAffinity pinning it
 //! there. With reclaimPolicy Delete, the PV and its directory go once the claim is gone.
+//! The sim's `network` class provisions the same way but without nodeAffinity: every node
+//! reaches the directory, as every node reaches a cloud disk or an NFS export.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{
     Action, EventRecord, HOSTNAME_LABEL, LOCAL_PATH_PROVISIONER, PV_PROTECTION, PVC_PROTECTION,
-    SELECTED_NODE, Snapshot, defaults, obj,
+    SELECTED_NODE, SIM_PROVISIONERS, Snapshot, defaults, obj,
 };
 use crate::store::ResourceKind;
 
@@ -118,7 +120,7 @@ pub fn provision(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
             Some(pv) if obj::str_at(pv, "/spec/claimRef/uid") == Some(obj::uid(claim)) => {
                 actions.push(Action::replace(
                     ResourceKind::PersistentVolumeClaim,
-                    bound_claim(claim, &pv_name),
+                    bound_claim(claim, class, &pv_name),
                 ));
             }
             Some(_) => {}
@@ -135,11 +137,11 @@ pub fn provision(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
                 ));
                 actions.push(Action::replace(
                     ResourceKind::PersistentVolumeClaim,
-                    bound_claim(claim, &pv_name),
+                    bound_claim(claim, class, &pv_name),
                 ));
                 actions.push(Action::Event(EventRecord::normal(
                     claim,
-                    LOCAL_PATH_PROVISIONER,
+                    served_provisioner(class),
                     "ProvisioningSucceeded",
                     format!("Successfully provisioned volume {pv_name}"),
                 )));
@@ -154,7 +156,19 @@ fn claim_class<'a>(snap: &'a Snapshot, claim: &Value) -> Option<&'a Value> {
     snap.storageclasses
         .iter()
         .find(|c| obj::name(c) == class_name)
-        .filter(|c| obj::str_at(c, "/provisioner") == Some(LOCAL_PATH_PROVISIONER))
+        .filter(|c| SIM_PROVISIONERS.contains(&provisioner(c)))
+}
+
+fn provisioner(class: &Value) -> &str {
+    obj::str_at(class, "/provisioner").unwrap_or_default()
+}
+
+/// The sim's own name for the class's provisioner (events name their source statically).
+fn served_provisioner(class: &Value) -> &'static str {
+    SIM_PROVISIONERS
+        .into_iter()
+        .find(|p| *p == provisioner(class))
+        .unwrap_or(LOCAL_PATH_PROVISIONER)
 }
 
 /// WaitForFirstConsumer: the node the scheduler selected. Immediate: the first Ready
@@ -179,13 +193,13 @@ fn request(claim: &Value) -> Value {
 }
 
 fn new_pv(claim: &Value, class: &Value, pv_name: &str, node: &str, path: &Path) -> Value {
-    json!({
+    let mut pv = json!({
         "apiVersion": "v1",
         "kind": "PersistentVolume",
         "metadata": {
             "name": pv_name,
             "annotations": {
-                PROVISIONED_BY: LOCAL_PATH_PROVISIONER,
+                PROVISIONED_BY: provisioner(class),
                 "local.path.provisioner/selected-node": node,
             },
             "finalizers": [PV_PROTECTION],
@@ -210,10 +224,16 @@ fn new_pv(claim: &Value, class: &Value, pv_name: &str, node: &str, path: &Path) 
             "volumeMode": "Filesystem",
         },
         "status": {"phase": "Bound"},
-    })
+    });
+    if provisioner(class) != LOCAL_PATH_PROVISIONER
+        && let Some(spec) = pv.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("nodeAffinity");
+    }
+    pv
 }
 
-fn bound_claim(claim: &Value, pv_name: &str) -> Value {
+fn bound_claim(claim: &Value, class: &Value, pv_name: &str) -> Value {
     let mut bound = claim.clone();
     obj::set_at(&mut bound, "/spec/volumeName", json!(pv_name));
     for (key, value) in [
@@ -221,11 +241,11 @@ fn bound_claim(claim: &Value, pv_name: &str) -> Value {
         ("pv.kubernetes.io/bound-by-controller", "yes"),
         (
             "volume.beta.kubernetes.io/storage-provisioner",
-            LOCAL_PATH_PROVISIONER,
+            provisioner(class),
         ),
         (
             "volume.kubernetes.io/storage-provisioner",
-            LOCAL_PATH_PROVISIONER,
+            provisioner(class),
         ),
     ] {
         let pointer = format!("/metadata/annotations/{}", key.replace('/', "~1"));
@@ -266,8 +286,7 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
             && obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete")
             && obj::string_map(pv, "/metadata/annotations")
                 .get(PROVISIONED_BY)
-                .map(String::as_str)
-                == Some(LOCAL_PATH_PROVISIONER)
+                .is_some_and(|p| SIM_PROVISIONERS.contains(&p.as_str()))
         {
             if let Some(dir) = owned_dir(pv, pv_root) {
                 actions.push(Action::RemoveDir(dir));
@@ -299,6 +318,7 @@ pub fn owned_dir(pv: &Value, pv_root: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::NETWORK_PROVISIONER;
     use crate::controllers::testkit::{created, deleted, replaced};
 
     fn class() -> Value {
@@ -326,6 +346,33 @@ mod tests {
         json!({"metadata": {"name": "p", "namespace": "ns", "uid": "pod-uid"},
             "spec": {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
             "status": {"phase": "Running"}})
+    }
+
+    #[test]
+    fn network_class_provisions_a_pv_any_node_reaches() {
+        let mut c = claim("data-0", Some("sim-worker2"));
+        obj::set_at(&mut c, "/spec/storageClassName", json!("network"));
+        let snap = Snapshot {
+            pvcs: vec![c],
+            storageclasses: vec![class(), crate::controllers::nodes::network_storage_class()],
+            ..Default::default()
+        };
+        let actions = provision(&snap, Path::new("/state/pvs"));
+        let pv = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Create { object, .. } => Some(object.clone()),
+                _ => None,
+            })
+            .expect("a PV is provisioned for the network class");
+        assert_eq!(pv.pointer("/spec/nodeAffinity"), None, "{pv}");
+        assert_eq!(obj::str_at(&pv, "/spec/storageClassName"), Some("network"));
+        assert_eq!(
+            obj::string_map(&pv, "/metadata/annotations")
+                .get(PROVISIONED_BY)
+                .map(String::as_str),
+            Some(NETWORK_PROVISIONER)
+        );
     }
 
     #[test]
