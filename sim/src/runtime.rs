@@ -568,11 +568,16 @@ mod tests {
         let store = Store::new();
         let p = pod(&store);
         let record =
-            EventRecord::normal(&p, "kubelet", "Started", "Started container mysql".into());
+            EventRecord::normal(&p, "kubelet", "Started", "Started container mysql".into())
+                .at_field("spec.containers{mysql}");
         record_event(&store, &record);
         let events = store.list(ResourceKind::Event, Some("default"));
         assert_eq!(events.len(), 1);
         assert_eq!(obj::str_at(&events[0], "/involvedObject/name"), Some("p"));
+        assert_eq!(
+            obj::str_at(&events[0], "/involvedObject/fieldPath"),
+            Some("spec.containers{mysql}")
+        );
         assert_eq!(obj::str_at(&events[0], "/reason"), Some("Started"));
         assert!(obj::name(&events[0]).starts_with("p."));
     }

@@ -212,6 +212,17 @@ impl EventRecord {
         self
     }
 
+    /// Narrows the event to a field of the involved object (the kubelet names the
+    /// container: `spec.containers{mysql}`).
+    pub fn at_field(mut self, field_path: &str) -> Self {
+        obj::set_at(
+            &mut self.involved,
+            "/fieldPath",
+            serde_json::json!(field_path),
+        );
+        self
+    }
+
     pub fn involved_name(&self) -> &str {
         obj::str_at(&self.involved, "/name").unwrap_or_default()
     }

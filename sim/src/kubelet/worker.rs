@@ -261,7 +261,8 @@ impl Worker {
         if self.termination.is_none() {
             tracing::info!(pod = %self.pod_ref(), grace_seconds = grace.as_secs(), "stopping container with SIGTERM");
             process::signal_group(pid, libc::SIGTERM);
-            self.event(pod, "Killing", "Stopping container mysql".into());
+            let name = container_name(pod);
+            self.event(pod, "Killing", format!("Stopping container {name}"));
         }
         let t = self.termination.get_or_insert(Termination {
             started: now,
@@ -562,8 +563,9 @@ impl Worker {
             "Pulled",
             format!("Container image \"{image}\" already present on machine"),
         );
-        self.event(pod, "Created", "Created container mysql".into());
-        self.event(pod, "Started", "Started container mysql".into());
+        let name = obj::str_at(container, "/name").unwrap_or("mysql");
+        self.event(pod, "Created", format!("Created container {name}"));
+        self.event(pod, "Started", format!("Started container {name}"));
         Ok(())
     }
 
@@ -751,11 +753,22 @@ impl Worker {
         }
     }
 
+    /// A kubelet event about the pod's container (`involvedObject.fieldPath`
+    /// `spec.containers{name}`, as the kubelet sets it).
     fn event(&self, pod: &Value, reason: &str, message: String) {
-        let record =
-            EventRecord::normal(pod, "kubelet", reason, message).on_host(&self.kubelet.node);
+        let record = EventRecord::normal(pod, "kubelet", reason, message)
+            .on_host(&self.kubelet.node)
+            .at_field(&format!("spec.containers{{{}}}", container_name(pod)));
         crate::runtime::record_event(&self.kubelet.deps.store, &record);
     }
+}
+
+/// The name of the container the sim runs for `pod`.
+fn container_name(pod: &Value) -> &str {
+    status::runnable_container(pod)
+        .and_then(|i| obj::array(pod, "/spec/containers").get(i))
+        .and_then(|c| obj::str_at(c, "/name"))
+        .unwrap_or("mysql")
 }
 
 async fn wait_child(running: &mut Option<Running>) -> io::Result<ExitStatus> {
