@@ -130,6 +130,10 @@ impl TestEnv {
             },
         );
         tracing::info!(test, namespace = namespace.name(), target = %cluster.description(), "test environment ready");
+        let server = match client.apiserver_version().await {
+            Ok(v) => format!("server: Kubernetes {} ({})", v.git_version, v.platform),
+            Err(e) => format!("server: version unreadable ({e})"),
+        };
         Ok(TestEnv {
             test: test.to_string(),
             client,
@@ -143,7 +147,7 @@ impl TestEnv {
             chaos: cluster.chaos().map_err(|e| e.to_string()),
             is_sim: cluster.kind() == crate::target::TargetKind::Sim,
             started: std::time::SystemTime::now(),
-            notes: std::sync::Mutex::default(),
+            notes: std::sync::Mutex::new(vec![server]),
         })
     }
 
