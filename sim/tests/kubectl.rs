@@ -62,11 +62,16 @@ impl Kubectl {
     }
 }
 
-fn kubectl_installed() -> bool {
-    std::process::Command::new("kubectl")
+/// True (and says so) when kubectl is not installed, so the test is skipped.
+fn skip_without_kubectl() -> bool {
+    let installed = std::process::Command::new("kubectl")
         .args(["version", "--client"])
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("SKIPPED: kubectl is not installed (apt-get install kubectl, or see the README)");
+    }
+    !installed
 }
 
 async fn start(dir: &Path) -> (Kubectl, Arc<Store>, tokio::task::JoinHandle<()>) {
@@ -119,8 +124,7 @@ fn add_running_pod(store: &Store, name: &str, app: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_walkthrough_apply_get_scale_reapply() {
-    if !kubectl_installed() {
-        eprintln!("SKIPPED: kubectl is not installed (apt-get install kubectl, or see the README)");
+    if skip_without_kubectl() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -189,5 +193,47 @@ async fn kubectl_walkthrough_apply_get_scale_reapply() {
         "{}",
         missing.stderr
     );
+    server.abort();
+}
+
+/// kubectl sends `fieldValidation=Strict` (1.27+): a typo in a manifest is refused naming
+/// the field, and nothing is created; `--validate=warn` creates it and prints the warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_refuses_an_unknown_field_under_strict_validation() {
+    if skip_without_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kubectl, store, server) = start(dir.path()).await;
+    let typo = dir.path().join("statefulset.yaml");
+    let manifest = STATEFULSET.replacen("  serviceName:", "  replica: 2\n  serviceName:", 1);
+    assert_ne!(manifest, STATEFULSET, "the manifest has a serviceName line");
+    std::fs::write(&typo, manifest).expect("manifest");
+    let typo = typo.display().to_string();
+
+    let out = kubectl.run(&["apply", "--server-side", "-f", &typo]).await;
+    assert!(
+        !out.ok && out.stderr.contains("unknown field \"spec.replica\""),
+        "strict: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        store
+            .get(ResourceKind::StatefulSet, Some("default"), "mysql")
+            .is_none(),
+        "a refused apply created the StatefulSet"
+    );
+
+    let out = kubectl
+        .run(&["apply", "--validate=warn", "-f", &typo])
+        .await;
+    assert!(
+        out.ok && out.stderr.contains("unknown field \"spec.replica\""),
+        "warn: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(replicas(&store), 3, "the unknown field is dropped");
     server.abort();
 }

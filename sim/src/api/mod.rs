@@ -2,6 +2,7 @@
 //! watch, port-forward and the sim's control endpoints, over plain HTTP.
 
 mod control;
+mod decode;
 pub mod discovery;
 mod error;
 mod openapi;

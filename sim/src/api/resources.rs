@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use super::decode::{self, FieldValidation};
 use super::error::ApiError;
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector, Selectors};
@@ -141,6 +142,8 @@ struct Request<'a> {
     params: Params,
     headers: &'a HeaderMap,
     body: &'a Bytes,
+    /// `Warning` headers for the response (unknown fields under `fieldValidation=Warn`).
+    warnings: std::cell::RefCell<Vec<String>>,
 }
 
 impl Request<'_> {
@@ -229,13 +232,25 @@ pub async fn handle(
                 },
                 headers: &headers,
                 body: &body,
+                warnings: std::cell::RefCell::default(),
             };
-            dispatch(&request, &method)
+            dispatch(&request, &method).map(|r| with_warnings(r, &request.warnings.borrow()))
         }
         Err(e) => Err(e),
     };
     tracing::debug!(%method, path = %uri.path(), ok = result.is_ok(), "api request");
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Adds one `Warning: 299 - "text"` header per warning, as the API server does.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for text in warnings {
+        let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = header::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn dispatch(req: &Request<'_>, method: &Method) -> Result<Response, ApiError> {
@@ -315,6 +330,13 @@ fn prepare_write(req: &Request<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let kind = req.path.kind;
     strategy::check_type(kind, obj)?;
     strategy::check_namespace(kind, req.ns(), obj)?;
+    let mode = FieldValidation::parse(req.params.get("fieldValidation"))?;
+    for warning in decode::decode(kind, obj, mode)? {
+        let mut warnings = req.warnings.borrow_mut();
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
     strategy::apply_defaults(kind, obj);
     strategy::validate(kind, obj)
 }
