@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use harness::checks::CheckResult;
 use harness::errors;
 use harness::scenario::TestEnv;
@@ -25,7 +25,13 @@ pub enum Exclusive {
 pub async fn cluster() -> anyhow::Result<&'static Cluster> {
     target::shared_cluster()
         .await
-        .context("failed to get the cluster for this run")
+        .map_err(|e| readable("failed to get the cluster for this run", &e))
+}
+
+/// One line per failure: harness errors embed their causes in their messages, so anyhow's
+/// "Caused by" list would repeat each cause once per layer.
+fn readable(context: &str, err: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    anyhow::anyhow!("{context}: {}", errors::chain(err))
 }
 
 /// Upper bound for one whole test, scaled like every other timeout.
@@ -50,7 +56,9 @@ where
         Exclusive::No => None,
     };
     let limit = test_timeout(cluster);
-    let env = TestEnv::start(cluster, test).await?;
+    let env = TestEnv::start(cluster, test)
+        .await
+        .map_err(|e| readable(&format!("{test}: failed to prepare the test"), &e))?;
     tracing::info!(test, namespace = env.namespace.name(), "started");
     let ran = match tokio::time::timeout(limit, body(&env)).await {
         Ok(ran) => ran,
