@@ -237,3 +237,37 @@ async fn kubectl_apply_refuses_an_unknown_field_under_strict_validation() {
     assert_eq!(replicas(&store), 3, "the unknown field is dropped");
     server.abort();
 }
+
+/// kubectl port-forward speaks SPDY (tunnelled in a WebSocket first, then plain), which the
+/// sim does not implement, and exec has no container to run in: both must fail at once
+/// saying so, not hang, garble bytes or answer a bare 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_and_exec_are_refused_with_the_reason() {
+    if skip_without_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kubectl, store, server) = start(dir.path()).await;
+    add_running_pod(&store, "mysql-0", "mysql");
+
+    let out = kubectl
+        .run(&["port-forward", "pod/mysql-0", "0:3306"])
+        .await;
+    assert!(
+        !out.ok
+            && out
+                .stderr
+                .contains("not over SPDY, which kubectl port-forward uses"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let out = kubectl.run(&["exec", "mysql-0", "--", "true"]).await;
+    assert!(
+        !out.ok && out.stderr.contains("exec and attach are not implemented"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    server.abort();
+}

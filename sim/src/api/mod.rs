@@ -99,7 +99,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(|| async { "ok" }))
         .route(
             "/api/v1/namespaces/{namespace}/pods/{name}/portforward",
-            get(portforward::portforward),
+            get(portforward::portforward).post(portforward::spdy_refused),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+            any(portforward::exec_refused),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/attach",
+            any(portforward::exec_refused),
         )
         .route("/api/{*rest}", any(resources::handle))
         .route("/apis/{*rest}", any(resources::handle))

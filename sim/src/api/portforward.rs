@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -23,12 +24,20 @@ use crate::store::{ResourceKind, StoreError};
 
 const PROTOCOL: &str = "v4.channel.k8s.io";
 
+/// Why kubectl's port-forward cannot work here: it speaks SPDY (plain, or tunnelled in a
+/// WebSocket as `SPDY/3.1+portforward.k8s.io`), which the sim does not implement.
+const SPDY_REFUSED: &str = "kube-sim serves port-forward only over WebSocket subprotocol \
+    v4.channel.k8s.io (as kube-rs speaks it), not over SPDY, which kubectl port-forward uses; \
+    reach pods through the harness's connector or kube-rs' Api::<Pod>::portforward";
+
 pub async fn portforward(
     State(state): State<ApiState>,
     Path((namespace, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    check_subprotocol(&headers)?;
     let ports = parse_ports(query.as_deref().unwrap_or(""))?;
     let pod = state
         .store
@@ -45,6 +54,41 @@ pub async fn portforward(
     Ok(upgrade
         .protocols([PROTOCOL])
         .on_upgrade(move |socket| bridge(socket, pod_ip, ports, target)))
+}
+
+/// The SPDY upgrade (`POST` with `Upgrade: SPDY/3.1`), refused with the reason.
+pub async fn spdy_refused() -> ApiError {
+    ApiError::BadRequest(SPDY_REFUSED.into())
+}
+
+/// A client that offers subprotocols must offer ours: accepting the upgrade without one
+/// it asked for would leave it speaking a protocol the sim does not.
+fn check_subprotocol(headers: &HeaderMap) -> Result<(), ApiError> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if offered.is_empty() || offered.contains(&PROTOCOL) {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "{SPDY_REFUSED} (offered: {})",
+        offered.join(", ")
+    )))
+}
+
+/// `pods/{name}/exec` and `/attach`: a pod here is a bare mariadbd process, with no
+/// container to run a command in.
+pub async fn exec_refused() -> ApiError {
+    ApiError::BadRequest(
+        "kube-sim runs each pod as a bare mariadbd process: exec and attach are not implemented; \
+         reach MySQL through port-forward (kube-rs) instead"
+            .into(),
+    )
 }
 
 /// `ports=3306`, `ports=3306,3307` or repeated `ports=` parameters.
@@ -205,6 +249,30 @@ mod tests {
         assert_eq!(parse_ports("ports=1&ports=2").expect("repeated"), [1, 2]);
         assert_eq!(parse_ports("").expect_err("none").code(), 400);
         assert_eq!(parse_ports("ports=http").expect_err("name").code(), 400);
+    }
+
+    fn offering(protocols: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            protocols.parse().expect("header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn only_our_subprotocol_or_none_is_accepted() {
+        assert!(check_subprotocol(&HeaderMap::new()).is_ok());
+        assert!(check_subprotocol(&offering("v4.channel.k8s.io")).is_ok());
+        assert!(check_subprotocol(&offering("portforward.k8s.io, v4.channel.k8s.io")).is_ok());
+        let err = check_subprotocol(&offering("SPDY/3.1+portforward.k8s.io"))
+            .expect_err("kubectl's tunnelled SPDY");
+        assert_eq!(err.code(), 400);
+        assert!(
+            err.to_string()
+                .contains("not over SPDY, which kubectl port-forward uses"),
+            "{err}"
+        );
     }
 
     #[test]
