@@ -144,9 +144,15 @@ fn verdict(entries: &[Entry]) -> Verdict {
     for (ordinal, (seq, read)) in &writes.final_reads {
         check_read_rows(&writes, *ordinal, *seq, read, &mut c);
     }
+    // Looked up once per attempt: a scan of the read per attempt is quadratic.
+    let read_ids: BTreeMap<u32, BTreeSet<u64>> = writes
+        .final_reads
+        .iter()
+        .map(|(ordinal, (_, read))| (*ordinal, read.rows.iter().map(|r| r.id).collect()))
+        .collect();
     let mut unread = BTreeSet::new();
     for attempt in writes.attempts.values() {
-        classify_attempt(&writes, attempt, &mut c, &mut unread);
+        classify_attempt(&writes, &read_ids, attempt, &mut c, &mut unread);
     }
     c.unknowns.extend(
         unread
@@ -178,11 +184,11 @@ fn check_read_rows(
     c: &mut Classified,
 ) {
     let mut seen = BTreeSet::new();
+    let place = format!(
+        "read from ordinal {ordinal} (pod {}, uid {}) at seq {seq}",
+        read.pod, read.pod_uid
+    );
     for row in &read.rows {
-        let place = format!(
-            "read from ordinal {ordinal} (pod {}, uid {}) at seq {seq}",
-            read.pod, read.pod_uid
-        );
         let mut wrong = Vec::new();
         if !seen.insert(row.id) {
             wrong.push(format!("{place} more than once"));
@@ -230,6 +236,7 @@ fn differing_fields(written: &Row, read: &Row) -> Vec<&'static str> {
 
 fn classify_attempt(
     writes: &Writes<'_>,
+    read_ids: &BTreeMap<u32, BTreeSet<u64>>,
     a: &Attempt<'_>,
     c: &mut Classified,
     unread: &mut BTreeSet<u32>,
@@ -245,7 +252,9 @@ fn classify_attempt(
         }
         return;
     };
-    let present = read.rows.iter().any(|r| r.id == a.row.id);
+    let present = read_ids
+        .get(&a.row.ordinal)
+        .is_some_and(|ids| ids.contains(&a.row.id));
     match a.outcome {
         Outcome::Ok(ack) if ack > *read_seq => c.unknowns.push(format!(
             "{} was acknowledged after the last read of ordinal {} (seq {read_seq})",
