@@ -49,4 +49,6 @@ export E2E_NODE_START_CMD="curl -fsS -X POST $url/sim/v1/nodes/{node}/start"
 export E2E_CONTAINER_CRASH_CMD="curl -fsS -X POST $url/sim/v1/namespaces/{namespace}/pods/{pod}/crash"
 export E2E_STORAGE_CLASS="${E2E_STORAGE_CLASS:-network}"
 export E2E_REPORT_DIR="${E2E_REPORT_DIR:-reports}/kubeconfig"
-cargo test --locked --test e2e -- "$@"
+# --workspace resolves features as scripts/test.sh's workspace build did, so the e2e binary
+# it built is reused instead of rebuilding harness and kube-sim (2 minutes on 2 cores).
+cargo test --workspace --locked --test e2e -- "$@"
