@@ -70,7 +70,6 @@ where
         Ok(results) => results,
         Err(err) => {
             let outcome = env.abandon(&errors::chain(err.as_ref())).await?;
-            println!("{}", outcome.summary);
             bail!(
                 "{test}: a step failed before the checks ran\n{}\n--- namespace dump ---\n{}",
                 outcome.summary,
@@ -79,8 +78,9 @@ where
         }
     };
     let outcome = env.finish(results).await?;
-    println!("{}", outcome.summary);
-    if !outcome.passed {
+    if outcome.passed {
+        println!("{}", outcome.summary);
+    } else {
         bail!(
             "{test}: a conformance check failed\n{}\n--- namespace dump ---\n{}",
             outcome.summary,
@@ -90,8 +90,11 @@ where
     Ok(())
 }
 
-/// Prints why a test could not run here; the test then passes vacuously but says so.
-pub fn skip(test: &str, reason: &str) {
-    println!("SKIPPED {test}: {reason}");
-    tracing::warn!(test, reason, "skipped");
+/// Says why a test cannot run here, on stdout and in its report (JUnit `<skipped>`); the
+/// Rust test then passes, so the reason is what tells a skip from a pass. Returns the
+/// (empty) check results for the body to return.
+pub fn skip(env: &TestEnv, reason: &str) -> Vec<CheckResult> {
+    println!("SKIPPED {}: {reason}", env.test);
+    env.skip(reason);
+    Vec::new()
 }

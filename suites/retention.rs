@@ -50,8 +50,7 @@ async fn when_scaled_delete_policy_removes_pvcs_of_removed_ordinals() -> anyhow:
     let test = "retention-policy-when-scaled-delete";
     common::run(test, Exclusive::No, async |env| {
         if let Err(reason) = env.supports_retention_policy().await {
-            common::skip(test, &reason);
-            return Ok(Vec::new());
+            return Ok(common::skip(env, &reason));
         }
         env.deploy_with(5, |sts| {
             sts.spec.persistent_volume_claim_retention_policy = Some(

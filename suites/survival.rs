@@ -42,8 +42,7 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
     };
     common::run(&test, exclusive, async |env| {
         if let (Fault::ContainerCrash | Fault::NodeKill, Err(reason)) = (fault, env.chaos()) {
-            common::skip(&test, &reason);
-            return Ok(Vec::new());
+            return Ok(common::skip(env, &reason));
         }
         env.deploy(REPLICAS as i32).await?;
         env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
@@ -98,12 +97,10 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
     let test = "survival-NodeLostPodMoves";
     common::run(test, Exclusive::Nodes, async |env| {
         if let Err(reason) = env.chaos() {
-            common::skip(test, &reason);
-            return Ok(Vec::new());
+            return Ok(common::skip(env, &reason));
         }
         if let Err(reason) = env.supports_out_of_service_taint().await {
-            common::skip(test, &reason);
-            return Ok(Vec::new());
+            return Ok(common::skip(env, &reason));
         }
         env.deploy(REPLICAS as i32).await?;
         env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
@@ -112,14 +109,11 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
         let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
         let storage = env.probe_storage().await;
         if storage.node_bound(&claim) != Some(false) {
-            common::skip(
-                test,
-                &format!(
-                    "{claim} cannot leave its node ({storage}); set E2E_STORAGE_CLASS to a class \
-                     that is not node-bound to run this case"
-                ),
+            let reason = format!(
+                "{claim} cannot leave its node ({storage}); set E2E_STORAGE_CLASS to a class \
+                 that is not node-bound to run this case"
             );
-            return Ok(Vec::new());
+            return Ok(common::skip(env, &reason));
         }
         env.note(storage.to_string());
         let start = env

@@ -110,6 +110,8 @@ pub struct Report {
     /// Free-form lines shown in the summary and as JUnit properties (e.g. "target is a
     /// test double, not a certification").
     pub notes: Vec<String>,
+    /// Why the test could not run on this target (a missing capability), if it could not.
+    pub skipped: Option<String>,
     secrets: Vec<String>,
 }
 
@@ -121,6 +123,8 @@ struct HistoryFile<'a> {
     started: String,
     finished: String,
     results: &'a [CheckResult],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<&'a str>,
     entries: &'a [Entry],
 }
 
@@ -135,8 +139,15 @@ impl Report {
             started: now,
             finished: now,
             notes: Vec::new(),
+            skipped: None,
             secrets: Vec::new(),
         }
+    }
+
+    /// Marks the test as skipped on this target, with the reason the report shows.
+    pub fn skipped_because(mut self, reason: impl Into<String>) -> Self {
+        self.skipped = Some(reason.into());
+        self
     }
 
     pub fn started_at(mut self, started: SystemTime) -> Self {
@@ -156,9 +167,13 @@ impl Report {
         self
     }
 
-    /// True when every check passed (Unknown is not a pass).
+    /// True when every check passed (Unknown is not a pass), or the test was skipped with
+    /// a reason. A test that ran and judged nothing did not pass: no check could fail.
     pub fn all_passed(&self) -> bool {
-        self.results.iter().all(CheckResult::is_pass)
+        match &self.skipped {
+            Some(_) => self.results.iter().all(CheckResult::is_pass),
+            None => !self.results.is_empty() && self.results.iter().all(CheckResult::is_pass),
+        }
     }
 
     fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
@@ -183,6 +198,15 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(s, "note: {note}");
         }
+        match &self.skipped {
+            Some(reason) => {
+                let _ = writeln!(s, "SKIPPED  {reason}");
+            }
+            None if self.results.is_empty() => {
+                let _ = writeln!(s, "FAIL     no check ran, so nothing was proved");
+            }
+            None => {}
+        }
         for r in &self.results {
             let _ = writeln!(s, "{r}");
         }
@@ -202,11 +226,12 @@ impl Report {
     pub fn junit_xml(&self) -> String {
         let e = |t: &str| xml_escape(&redact(t, &self.secrets));
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let skips = usize::from(self.skipped.is_some());
         let counts = format!(
             "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\"",
-            self.results.len(),
+            self.results.len() + skips,
             self.count(Verdict::is_fail),
-            self.count(Verdict::is_unknown),
+            self.count(Verdict::is_unknown) + skips,
             self.seconds()
         );
         let _ = writeln!(x, "<testsuites name=\"sts-conformance\" {counts}>");
@@ -226,6 +251,14 @@ impl Report {
             let _ = writeln!(x, "      <property name=\"note\" value=\"{}\"/>", e(note));
         }
         x.push_str("    </properties>\n");
+        if let Some(reason) = &self.skipped {
+            let _ = write!(
+                x,
+                "    <testcase classname=\"{0}\" name=\"{0}\">\n      <skipped message=\"{1}\"/>\n    </testcase>\n",
+                e(&self.test),
+                e(reason)
+            );
+        }
         for (r, name) in self.results.iter().zip(testcase_names(&self.results)) {
             x.push_str(&testcase(r, &name, &self.test, &e));
         }
@@ -249,6 +282,7 @@ impl Report {
             started: rfc3339(self.started),
             finished: rfc3339(self.finished),
             results: &self.results,
+            skipped: self.skipped.as_deref(),
             entries,
         };
         let json =
@@ -456,6 +490,45 @@ mod tests {
             },
         )];
         assert!(Report::new("t", "t", pass).all_passed());
+    }
+
+    #[test]
+    fn a_report_without_checks_has_not_passed() {
+        let report = Report::new("t", "t", vec![]);
+        assert!(!report.all_passed());
+        assert!(
+            report.summary().contains("FAIL     no check ran"),
+            "{}",
+            report.summary()
+        );
+    }
+
+    #[test]
+    fn a_skipped_test_says_why_in_every_format() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = Report::new("kubeconfig", "survival-NodeKill", vec![])
+            .skipped_because("no E2E_NODE_KILL_CMD <node> template");
+        assert!(report.all_passed());
+        let summary = report.summary();
+        assert!(
+            summary.contains("SKIPPED  no E2E_NODE_KILL_CMD <node> template"),
+            "{summary}"
+        );
+        let xml = report.junit_xml();
+        assert!(
+            xml.contains("tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("name=\"survival-NodeKill\">\n      <skipped message=\"no E2E_NODE_KILL_CMD &lt;node&gt; template\"/>"),
+            "{xml}"
+        );
+        report.write_all(dir.path(), &[], &[""]).expect("write");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("history.json")).expect("read"),
+        )
+        .expect("history.json is JSON");
+        assert_eq!(json["skipped"], "no E2E_NODE_KILL_CMD <node> template");
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub struct TestEnv {
     started: std::time::SystemTime,
     /// Facts the test learnt about the cluster, for its report.
     notes: std::sync::Mutex<Vec<String>>,
+    /// Why the test cannot run on this target, once it found out.
+    skipped: std::sync::Mutex<Option<String>>,
 }
 
 impl TestEnv {
@@ -148,6 +150,7 @@ impl TestEnv {
             is_sim: cluster.kind() == crate::target::TargetKind::Sim,
             started: std::time::SystemTime::now(),
             notes: std::sync::Mutex::new(vec![server]),
+            skipped: std::sync::Mutex::new(None),
         })
     }
 
@@ -307,6 +310,14 @@ impl TestEnv {
     }
 
     /// Adds a line to this test's report (a fact about the cluster, not a verdict).
+    /// Records that the test cannot run on this target and why; its report says SKIPPED
+    /// with the reason instead of judging checks it never ran.
+    pub fn skip(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::warn!(test = %self.test, %reason, "skipped");
+        *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
     pub fn note(&self, text: impl Into<String>) {
         let text = text.into();
         tracing::info!(test = %self.test, note = %text, "report note");
@@ -637,6 +648,14 @@ impl TestEnv {
         let notes = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
         for note in notes {
             report = report.with_note(note);
+        }
+        if let Some(reason) = self
+            .skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            report = report.skipped_because(reason);
         }
 
         let dir = crate::report::report_dir().join(sanitize(&self.test));
