@@ -309,7 +309,7 @@ async fn doctor() -> Result<()> {
     report(
         kubeconfig.is_ok(),
         "target kubeconfig",
-        kubeconfig.unwrap_or_else(|e| format!("{e:#}")),
+        kubeconfig.unwrap_or_else(|e| harness::errors::chain(e.as_ref())),
     );
     let selection = tokio::task::spawn_blocking(move || select(TargetChoice::Auto, &cli)).await?;
     println!(
