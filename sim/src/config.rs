@@ -32,10 +32,14 @@ pub enum Fault {
     /// serving its open connections) until the sim shuts down, while the StatefulSet
     /// starts the replacement on the same volume.
     PodZombieOnForceDelete,
+    /// `pvc:retain-despite-policy`: the StatefulSet controller ignores
+    /// `persistentVolumeClaimRetentionPolicy` and retains every claim (a controller
+    /// older than the feature, behind a server that accepts the field).
+    PvcRetainDespitePolicy,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -43,8 +47,9 @@ impl Fault {
         Fault::PvcNewOnRecreate,
         Fault::VolumeWipeOnRestart,
         Fault::PodZombieOnForceDelete,
+        Fault::PvcRetainDespitePolicy,
     ];
-    pub const ALL_NAMES: [&'static str; 7] = [
+    pub const ALL_NAMES: [&'static str; 8] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -52,6 +57,7 @@ impl Fault {
         "pvc:new-on-recreate",
         "volume:wipe-on-restart",
         "pod:zombie-on-force-delete",
+        "pvc:retain-despite-policy",
     ];
 
     pub fn name(self) -> &'static str {

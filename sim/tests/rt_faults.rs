@@ -106,6 +106,37 @@ async fn pvc_delete_on_scale_down_breaks_retention() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// pvc:retain-despite-policy: with `whenScaled: Delete` the removed ordinal's claim is
+/// never handed to its pod (upstream does that before deleting the pod), so it outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pvc_retain_despite_policy_breaks_when_scaled_delete() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PvcRetainDespitePolicy]).await?;
+    sim.apply_documented(|sts| {
+        replicas(2)(sts);
+        obj::set_at(
+            sts,
+            "/spec/persistentVolumeClaimRetentionPolicy",
+            json!({"whenScaled": "Delete", "whenDeleted": "Retain"}),
+        );
+    })?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    sim.scale(1)?;
+    sim.wait_until("mysql-1 gone", TIMEOUT, |s| match s.pod("mysql-1") {
+        None => Ok(()),
+        Some(p) => Err(summary(&[p])),
+    })
+    .await?;
+    let claim = sim
+        .pvc("mysql-persistent-storage-mysql-1")
+        .context("the claim of the removed ordinal should be kept under the fault")?;
+    assert!(
+        obj::owner_refs(&claim).is_empty(),
+        "the claim should not be owned by anything: {claim}"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
 /// pvc:new-on-recreate: a recreated pod gets a new, empty claim: the row is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pvc_new_on_recreate_loses_data() -> anyhow::Result<()> {

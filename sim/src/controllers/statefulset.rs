@@ -73,11 +73,13 @@ struct Set<'a> {
 
 impl<'a> Set<'a> {
     fn parse(raw: &'a Value, snap: &'a Snapshot, faults: &Faults) -> Set<'a> {
+        let ignore_policy = faults.has(Fault::PvcRetainDespitePolicy);
         let policy = |field: &str| {
-            obj::str_at(
-                raw,
-                &format!("/spec/persistentVolumeClaimRetentionPolicy/{field}"),
-            ) == Some("Delete")
+            !ignore_policy
+                && obj::str_at(
+                    raw,
+                    &format!("/spec/persistentVolumeClaimRetentionPolicy/{field}"),
+                ) == Some("Delete")
         };
         let name = obj::name(raw);
         let update_revision = revision_name(name, raw.pointer("/spec/template"));

@@ -390,6 +390,26 @@ fn retention_when_scaled_delete_hands_condemned_claims_to_their_pod() {
 }
 
 #[test]
+fn fault_pvc_retain_despite_policy_keeps_condemned_claims_unowned() {
+    let set = with(
+        sts(3),
+        "/spec/persistentVolumeClaimRetentionPolicy",
+        json!({"whenDeleted": "Delete", "whenScaled": "Delete"}),
+    );
+    let actions = run(
+        &set,
+        healthy_pods(&set, 0..4),
+        claims(0..4),
+        &[Fault::PvcRetainDespitePolicy],
+    );
+    assert!(
+        replaced(&actions, ResourceKind::PersistentVolumeClaim).is_empty(),
+        "no claim is handed to its pod or the set: {actions:?}"
+    );
+    assert_eq!(deleted(&actions, ResourceKind::Pod), vec!["mysql-3"]);
+}
+
+#[test]
 fn retention_retain_never_deletes_claims_on_scale_down() {
     let set = sts(1);
     let actions = run(&set, healthy_pods(&set, 0..2), claims(0..2), &[]);
