@@ -52,15 +52,7 @@ async fn when_scaled_delete_policy_removes_pvcs_of_removed_ordinals() -> anyhow:
         if let Err(reason) = env.supports_retention_policy().await {
             return Ok(common::skip(env, &reason));
         }
-        env.deploy_with(5, |sts| {
-            sts.spec.persistent_volume_claim_retention_policy = Some(
-                k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_scaled: Some("Delete".into()),
-                    when_deleted: Some("Retain".into()),
-                },
-            );
-        })
-        .await?;
+        env.deploy_with_retention(5, "Delete", "Retain").await?;
         env.settle().await?;
         let before = env.history.mark("scale 5 -> 3 with whenScaled: Delete");
         env.scale(5, 3, ScaleVia::ScaleSubresource).await?;

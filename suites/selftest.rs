@@ -92,15 +92,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             ]
         }
         Step::ScaleDown5To3WhenScaledDelete => {
-            env.deploy_with(5, |sts| {
-                sts.spec.persistent_volume_claim_retention_policy = Some(
-                    k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
-                        when_scaled: Some("Delete".into()),
-                        when_deleted: Some("Retain".into()),
-                    },
-                );
-            })
-            .await?;
+            env.deploy_with_retention(5, "Delete", "Retain").await?;
             env.settle().await?;
             let start = env.history.mark("scale 5 -> 3 with whenScaled: Delete");
             env.scale(5, 3, ScaleVia::ScaleSubresource).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Taint};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -416,6 +416,23 @@ impl TestEnv {
     }
 
     /// Like [`TestEnv::deploy`], with a change to the StatefulSet (e.g. a retention policy).
+    /// Deploys with `persistentVolumeClaimRetentionPolicy` set (`Retain` or `Delete` each).
+    pub async fn deploy_with_retention(
+        &self,
+        replicas: i32,
+        when_scaled: &str,
+        when_deleted: &str,
+    ) -> Result<(), ScenarioError> {
+        self.deploy_with(replicas, |sts| {
+            sts.spec.persistent_volume_claim_retention_policy =
+                Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_scaled: Some(when_scaled.to_string()),
+                    when_deleted: Some(when_deleted.to_string()),
+                });
+        })
+        .await
+    }
+
     pub async fn deploy_with(
         &self,
         replicas: i32,
