@@ -538,6 +538,17 @@ async fn label_and_field_selectors_filter_lists() {
         .await
         .expect_err("bad selector");
     assert_eq!(api_error(bad).0, 400);
+    let unsupported = pods
+        .list(&ListParams::default().fields("spec.hostname=a"))
+        .await
+        .expect_err("pods cannot be selected by spec.hostname");
+    match unsupported {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(status.message, "field label not supported: spec.hostname");
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
 }
 
 #[tokio::test]

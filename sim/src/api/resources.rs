@@ -127,10 +127,11 @@ impl Params {
         self.get("dryRun").is_some_and(|v| !v.is_empty())
     }
 
-    fn selectors(&self) -> Result<Selectors, ApiError> {
+    fn selectors(&self, kind: ResourceKind) -> Result<Selectors, ApiError> {
         Ok(Selectors {
             labels: LabelSelector::parse(self.get("labelSelector").unwrap_or(""))?,
-            fields: FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))?,
+            fields: FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))?
+                .supported_by(kind)?,
         })
     }
 }
@@ -276,7 +277,7 @@ fn ok(body: &Value) -> Response {
 }
 
 fn list(req: &Request<'_>) -> Result<Response, ApiError> {
-    let selectors = req.params.selectors()?;
+    let selectors = req.params.selectors(req.path.kind)?;
     let (items, rv) = req.store().list_with_version(req.path.kind, req.ns());
     let items: Vec<Value> = items.into_iter().filter(|o| selectors.matches(o)).collect();
     if let Some(include) = req.table() {
@@ -303,7 +304,7 @@ fn watch(req: &Request<'_>) -> Result<Response, ApiError> {
         allow_bookmarks: req.params.flag("allowWatchBookmarks"),
         send_initial_events: req.params.get("sendInitialEvents") == Some("true"),
         timeout,
-        selectors: req.params.selectors()?,
+        selectors: req.params.selectors(req.path.kind)?,
         table: req.table(),
     };
     watch::respond(req.state.store.clone(), request)
@@ -712,7 +713,7 @@ fn delete(req: &Request<'_>) -> Result<Response, ApiError> {
 
 fn delete_collection(req: &Request<'_>) -> Result<Response, ApiError> {
     let opts = delete_options(req)?;
-    let selectors = req.params.selectors()?;
+    let selectors = req.params.selectors(req.path.kind)?;
     let kind = req.path.kind;
     let mut deleted = Vec::new();
     for obj in req

@@ -3,6 +3,44 @@
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::store::ResourceKind;
+
+/// Every kind's field selectors may use these (the API server's default conversion).
+const META_FIELDS: [&str; 2] = ["metadata.name", "metadata.namespace"];
+
+/// The extra field labels the API server supports per kind (its field label conversion
+/// functions); any other field is refused with 400 "field label not supported".
+fn kind_fields(kind: ResourceKind) -> &'static [&'static str] {
+    match kind {
+        ResourceKind::Pod => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ResourceKind::Node => &["spec.unschedulable"],
+        ResourceKind::Namespace => &["status.phase"],
+        ResourceKind::Event => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        _ => &[],
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Op {
@@ -71,6 +109,18 @@ impl FieldSelector {
             .map(parse_field_requirement)
             .collect::<Result<Vec<_>, _>>()
             .map(FieldSelector)
+    }
+
+    /// Refuses fields the API server cannot select `kind` by, as it does.
+    pub fn supported_by(self, kind: ResourceKind) -> Result<Self, ApiError> {
+        let supported = |key: &str| META_FIELDS.contains(&key) || kind_fields(kind).contains(&key);
+        match self.0.iter().find(|r| !supported(&r.key)) {
+            Some(r) => Err(ApiError::BadRequest(format!(
+                "field label not supported: {}",
+                r.key
+            ))),
+            None => Ok(self),
+        }
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -309,11 +359,45 @@ mod tests {
     #[case::node("spec.nodeName=sim-worker2", true)]
     #[case::node_ne("spec.nodeName!=sim-worker2", false)]
     #[case::phase("status.phase==Running", true)]
-    #[case::missing_is_empty("spec.hostname=", true)]
+    #[case::missing_is_empty("status.podIP=", true)]
     #[case::both("metadata.name=mysql-0,status.phase!=Pending", true)]
     fn field_selector_matches(#[case] selector: &str, #[case] expected: bool) {
         let parsed = FieldSelector::parse(selector).expect("valid selector");
         assert_eq!(parsed.matches(&pod()), expected, "{selector}");
+    }
+
+    #[rstest]
+    #[case::pod_node(ResourceKind::Pod, "spec.nodeName=w,metadata.name=mysql-0", true)]
+    #[case::pod_unknown_field(ResourceKind::Pod, "spec.hostname=mysql-0", false)]
+    #[case::pvc_by_name(
+        ResourceKind::PersistentVolumeClaim,
+        "metadata.name=data-mysql-0",
+        true
+    )]
+    #[case::pvc_by_phase(ResourceKind::PersistentVolumeClaim, "status.phase=Bound", false)]
+    #[case::event_by_object(
+        ResourceKind::Event,
+        "involvedObject.name=mysql-0,involvedObject.uid=u",
+        true
+    )]
+    #[case::node_unschedulable(ResourceKind::Node, "spec.unschedulable=false", true)]
+    fn field_selector_supports_only_the_api_servers_field_labels(
+        #[case] kind: ResourceKind,
+        #[case] selector: &str,
+        #[case] supported: bool,
+    ) {
+        let result = FieldSelector::parse(selector).and_then(|f| f.supported_by(kind));
+        match result {
+            Ok(_) => assert!(supported, "{selector} should be refused for {kind:?}"),
+            Err(e) => {
+                assert!(
+                    !supported,
+                    "{selector} should be accepted for {kind:?}: {e}"
+                );
+                assert_eq!(e.code(), 400);
+                assert!(e.to_string().contains("field label not supported"), "{e}");
+            }
+        }
     }
 
     #[test]
