@@ -3,13 +3,16 @@
 //! The child is spawned with `std::process` (not tied to any test's tokio runtime) and
 //! `--exit-on-stdin-close` with its stdin held open by this process: when the test binary
 //! exits, however it exits, the pipe closes and the sim shuts down with its MariaDB pods.
-//! Its stdout and stderr go to files in its temporary directory.
+//! Its stderr goes to a file in its temporary directory; its stdout (only the ready line)
+//! is read through a pipe and copied to a file beside it.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -29,8 +32,6 @@ pub const SIM_NODES: u32 = 3;
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on kube-sim exiting (stopping its MariaDB servers) after stdin closes.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often startup checks the stdout file and the child's liveness.
-const STARTUP_POLL: Duration = Duration::from_millis(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -182,10 +183,10 @@ fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError>
         path: state_dir.clone(),
         source,
     })?;
-    let stdout = create_file(&stdout_path)?;
+    let stdout_copy = create_file(&stdout_path)?;
     let stderr = create_file(&log_path)?;
     let mut command = sim_command(settings, &state_dir, &kubeconfig);
-    command.stdout(stdout).stderr(stderr);
+    command.stdout(Stdio::piped()).stderr(stderr);
     command.stdin(if settings.keep {
         Stdio::null()
     } else {
@@ -197,12 +198,31 @@ fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError>
     })?;
     let pid = child.id();
     info!(pid, dir = %dir.display(), "started kube-sim");
-    let url = match wait_for_ready_line(&mut child, &stdout_path, &log_path, settings.start_timeout)
-    {
+    let ready = match child.stdout.take() {
+        Some(stdout) => read_ready_line(stdout, stdout_copy),
+        // Unreachable with Stdio::piped(); a closed channel reads as "exited".
+        None => mpsc::channel().1,
+    };
+    let url = match ready.recv_timeout(settings.start_timeout) {
         Ok(url) => url,
-        Err(err) => {
+        Err(RecvTimeoutError::Timeout) => {
             stop_child(child, settings.stop_timeout);
-            return Err(err);
+            return Err(SimError::StartTimeout {
+                timeout: settings.start_timeout,
+                log: log_path.clone(),
+                log_tail: log_tail(&log_path),
+            });
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            let status = stop_child(child, settings.stop_timeout).map_or_else(
+                || "closed its stdout but kept running".to_owned(),
+                |s| s.to_string(),
+            );
+            return Err(SimError::Exited {
+                status,
+                log: log_path.clone(),
+                log_tail: log_tail(&log_path),
+            });
         }
     };
     let cleanup = register_cleanup(settings, child, dir.to_owned(), &url, &kubeconfig);
@@ -246,35 +266,21 @@ fn create_file(path: &Path) -> Result<File, SimError> {
     })
 }
 
-/// Polls the stdout file for the ready line until `timeout`, failing early if the child exits.
-fn wait_for_ready_line(
-    child: &mut Child,
-    stdout_path: &Path,
-    log_path: &Path,
-    timeout: Duration,
-) -> Result<String, SimError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let stdout = std::fs::read_to_string(stdout_path).unwrap_or_default();
-        if let Some(url) = parse_ready_line(&stdout) {
-            return Ok(url);
+/// Copies the sim's stdout into `copy` on a thread and sends the URL of its ready line.
+/// The channel closes when the sim closes its stdout, that is when it exits.
+fn read_ready_line(stdout: ChildStdout, mut copy: File) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = writeln!(copy, "{line}");
+            if let Some(url) = parse_ready_line(&format!("{line}\n")) {
+                // The launcher may have stopped waiting; nothing to tell it then.
+                let _ = tx.send(url);
+            }
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(SimError::Exited {
-                status: status.to_string(),
-                log: log_path.to_owned(),
-                log_tail: log_tail(log_path),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(SimError::StartTimeout {
-                timeout,
-                log: log_path.to_owned(),
-                log_tail: log_tail(log_path),
-            });
-        }
-        std::thread::sleep(STARTUP_POLL);
-    }
+    });
+    rx
 }
 
 /// The URL from a complete `kube-sim listening on <url>` line.
@@ -324,28 +330,90 @@ fn register_cleanup(
 }
 
 /// Closes stdin (the sim's signal to shut down), waits up to `timeout`, then kills the
-/// sim's process group.
-fn stop_child(mut child: Child, timeout: Duration) {
+/// sim's process group. Returns the exit status when the sim exited by itself.
+fn stop_child(mut child: Child, timeout: Duration) -> Option<ExitStatus> {
     drop(child.stdin.take());
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(STARTUP_POLL),
-            _ => break,
-        }
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    // Child::wait blocks; the thread also reaps the sim if it has to be killed.
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    if let Ok(Ok(status)) = rx.recv_timeout(timeout) {
+        return Some(status);
     }
     warn!(
-        pid = child.id(),
+        pid,
         "kube-sim did not exit within {timeout:?} after stdin closed; killing its process group"
     );
-    crate::process::kill_group(child.id());
-    let _ = child.wait();
+    crate::process::kill_group(pid);
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for the kube-sim binary: a shell script with `body`.
+    fn fake_sim(dir: &Path, body: &str) -> SimSettings {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.join("fake-kube-sim");
+        std::fs::write(&bin, format!("#!/bin/sh\n{body}\n")).expect("write fake sim");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut settings = SimSettings::new(bin);
+        settings.start_timeout = Duration::from_secs(20);
+        settings.stop_timeout = Duration::from_secs(5);
+        settings
+    }
+
+    #[test]
+    fn launch_reads_the_ready_line_and_stop_ends_the_sim() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Prints its URL, then runs until its stdin closes, as kube-sim does.
+        let settings = fake_sim(
+            dir.path(),
+            "echo booting; echo 'kube-sim listening on http://127.0.0.1:4321'; cat >/dev/null",
+        );
+        let sim = launch(&settings).expect("fake sim becomes ready");
+        assert_eq!(sim.url, "http://127.0.0.1:4321");
+        let copied = std::fs::read_to_string(sim.dir.join("kube-sim.stdout")).expect("stdout copy");
+        assert!(copied.starts_with("booting\n"), "{copied}");
+        sim.stop();
+        assert!(!sim.dir.exists(), "stop removes the sim's directory");
+        // SAFETY: signal 0 only asks whether the pid still exists.
+        let alive = unsafe { libc::kill(sim.pid as libc::pid_t, 0) } == 0;
+        assert!(!alive, "the fake sim (pid {}) should have exited", sim.pid);
+    }
+
+    #[test]
+    fn a_sim_that_exits_early_reports_its_status_and_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = fake_sim(dir.path(), "echo 'mariadbd not found' >&2; exit 3");
+        let err = launch(&settings).expect_err("the fake sim exits");
+        let message = err.to_string();
+        assert!(matches!(err, SimError::Exited { .. }), "{message}");
+        assert!(message.contains("exit status: 3"), "{message}");
+        assert!(message.contains("mariadbd not found"), "{message}");
+    }
+
+    #[test]
+    fn a_sim_that_never_gets_ready_times_out_and_is_killed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = fake_sim(dir.path(), "echo 'still booting' >&2; exec sleep 30");
+        settings.start_timeout = Duration::from_millis(300);
+        settings.stop_timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let err = launch(&settings).expect_err("no ready line");
+        let message = err.to_string();
+        assert!(matches!(err, SimError::StartTimeout { .. }), "{message}");
+        assert!(message.contains("within 0.3s"), "{message}");
+        assert!(message.contains("still booting"), "{message}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn parses_only_complete_ready_lines() {
