@@ -16,13 +16,15 @@ use tracing_test::traced_test;
 const ROWS: u64 = 10;
 /// Acknowledged writes the writer must make before the force deletion and after it.
 const WRITER_ACKS: u64 = 5;
-/// How long the whenScaled: Delete step gives the claims of removed ordinals to go: the
-/// sim's garbage collector takes one controller round, and under the fault they never go.
-const CLAIM_DELETION_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a step waits for a state its fault prevents (the claims of removed ordinals
+/// gone, the DNS names published): without the fault the sim gets there within a
+/// controller round; with it, never, and the checker then judges what was observed.
+const PREVENTED_STATE_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug)]
 enum Step {
     Deploy3,
+    Deploy3WithoutWaitingForDns,
     ScaleUp3To5,
     ScaleDown5To3,
     ScaleDown5To3WhenScaledDelete,
@@ -69,6 +71,18 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
                 &env.identity_expect(3),
             )]
         }
+        Step::Deploy3WithoutWaitingForDns => {
+            let deployed = tokio::time::timeout(PREVENTED_STATE_BOUND, env.deploy(3)).await;
+            tracing::info!(
+                ?deployed,
+                "3 replicas and their DNS names within {PREVENTED_STATE_BOUND:?}"
+            );
+            env.settle().await?;
+            vec![checks::ordinal_identity(
+                &env.entries(),
+                &env.identity_expect(3),
+            )]
+        }
         Step::ScaleUp3To5 => {
             env.deploy(3).await?;
             env.settle().await?;
@@ -97,10 +111,10 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             let start = env.history.mark("scale 5 -> 3 with whenScaled: Delete");
             env.scale(5, 3, ScaleVia::ScaleSubresource).await?;
             let gone =
-                tokio::time::timeout(CLAIM_DELETION_BOUND, env.wait_pvcs_absent(&[3, 4])).await;
+                tokio::time::timeout(PREVENTED_STATE_BOUND, env.wait_pvcs_absent(&[3, 4])).await;
             tracing::info!(
                 ?gone,
-                "claims of ordinals 3 and 4 within {CLAIM_DELETION_BOUND:?}"
+                "claims of ordinals 3 and 4 within {PREVENTED_STATE_BOUND:?}"
             );
             env.settle().await?;
             let end = env.history.mark("scaled");
@@ -175,6 +189,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     Step::Deploy3,
     "ordinal identity",
     "mysql-0"
+)]
+#[case::endpoints_without_hostnames_break_ordinal_dns_names(
+    "dns:no-hostname",
+    Step::Deploy3WithoutWaitingForDns,
+    "ordinal identity",
+    "has an endpoint with hostname mysql-0"
 )]
 #[case::parallel_scale_up_breaks_ordering(
     "scale-up:parallel",

@@ -36,10 +36,13 @@ pub enum Fault {
     /// `persistentVolumeClaimRetentionPolicy` and retains every claim (a controller
     /// older than the feature, behind a server that accepts the field).
     PvcRetainDespitePolicy,
+    /// `dns:no-hostname`: the EndpointSlice controller leaves out every endpoint's
+    /// `hostname`, so no ordinal gets its stable DNS name under the headless Service.
+    DnsNoHostname,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -48,8 +51,9 @@ impl Fault {
         Fault::VolumeWipeOnRestart,
         Fault::PodZombieOnForceDelete,
         Fault::PvcRetainDespitePolicy,
+        Fault::DnsNoHostname,
     ];
-    pub const ALL_NAMES: [&'static str; 8] = [
+    pub const ALL_NAMES: [&'static str; 9] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -58,6 +62,7 @@ impl Fault {
         "volume:wipe-on-restart",
         "pod:zombie-on-force-delete",
         "pvc:retain-despite-policy",
+        "dns:no-hostname",
     ];
 
     pub fn name(self) -> &'static str {

@@ -362,7 +362,7 @@ impl ControlLoop {
         }
         actions.extend(scheduler::reconcile(&snap, now));
         actions.extend(volumes::reconcile(&snap, &pv_root(&self.config.state_dir)));
-        actions.extend(endpoints::reconcile(&snap));
+        actions.extend(endpoints::reconcile(&snap, &self.config.faults));
         for action in actions {
             apply(&self.store, &self.config.state_dir, action);
         }

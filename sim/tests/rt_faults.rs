@@ -10,7 +10,7 @@ use kube_sim::controllers::obj;
 use kube_sim::store::{DeleteOptions, ResourceKind};
 use mysql_async::prelude::Queryable;
 use rt_support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -132,6 +132,41 @@ async fn pvc_retain_despite_policy_breaks_when_scaled_delete() -> anyhow::Result
     assert!(
         obj::owner_refs(&claim).is_empty(),
         "the claim should not be owned by anything: {claim}"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// dns:no-hostname: the headless Service's EndpointSlice lists every ready pod, but none
+/// with its hostname, so no ordinal has a stable DNS name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_no_hostname_breaks_per_ordinal_dns_names() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::DnsNoHostname]).await?;
+    sim.apply_documented(replicas(2))?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    let endpoints = sim
+        .wait_until("2 ready endpoints for Service mysql", TIMEOUT, |s| {
+            let eps: Vec<Value> = s
+                .store
+                .list(ResourceKind::EndpointSlice, Some(NS))
+                .iter()
+                .flat_map(|slice| obj::array(slice, "/endpoints").to_vec())
+                .filter(|ep| ep["conditions"]["ready"] == true)
+                .collect();
+            if eps.len() == 2 {
+                Ok(eps)
+            } else {
+                Err(format!("{} ready endpoints", eps.len()))
+            }
+        })
+        .await?;
+    for ep in &endpoints {
+        assert!(ep.get("hostname").is_none(), "hostname published: {ep}");
+    }
+    assert_eq!(
+        obj::str_at(&sim.pod("mysql-0").context("pod")?, "/spec/hostname"),
+        Some("mysql-0"),
+        "the pod itself keeps its hostname: only DNS is broken"
     );
     sim.runtime.shutdown().await;
     Ok(())

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{Action, Snapshot, obj};
+use crate::config::{Fault, Faults};
 use crate::store::ResourceKind;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
-pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
+pub fn reconcile(snap: &Snapshot, faults: &Faults) -> Vec<Action> {
+    let hostnames = !faults.has(Fault::DnsNoHostname);
     let mut actions = Vec::new();
     for svc in &snap.services {
         let selector = obj::string_map(svc, "/spec/selector");
@@ -21,7 +23,7 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
         if selector.is_empty() || obj::is_terminating(svc) {
             continue;
         }
-        let desired_endpoints = endpoints(snap, svc, &selector);
+        let desired_endpoints = endpoints(snap, svc, &selector, hostnames);
         let desired_ports = ports(snap, svc, &selector);
         let existing = if slices.is_empty() {
             None
@@ -74,7 +76,13 @@ fn selected_pods<'a>(
         .filter(move |p| obj::map_selector_matches(selector, &obj::labels(p)))
 }
 
-fn endpoints(snap: &Snapshot, svc: &Value, selector: &BTreeMap<String, String>) -> Vec<Value> {
+/// `hostnames` is false only under the `dns:no-hostname` fault.
+fn endpoints(
+    snap: &Snapshot,
+    svc: &Value,
+    selector: &BTreeMap<String, String>,
+    hostnames: bool,
+) -> Vec<Value> {
     let publish_not_ready = svc
         .pointer("/spec/publishNotReadyAddresses")
         .and_then(Value::as_bool)
@@ -85,11 +93,11 @@ fn endpoints(snap: &Snapshot, svc: &Value, selector: &BTreeMap<String, String>) 
         .collect();
     pods.sort_by_key(|p| obj::name(p));
     pods.into_iter()
-        .map(|p| endpoint(p, svc, publish_not_ready))
+        .map(|p| endpoint(p, svc, publish_not_ready, hostnames))
         .collect()
 }
 
-fn endpoint(pod: &Value, svc: &Value, publish_not_ready: bool) -> Value {
+fn endpoint(pod: &Value, svc: &Value, publish_not_ready: bool, hostnames: bool) -> Value {
     let terminating = obj::is_terminating(pod);
     let serving = obj::pod_ready(pod) || publish_not_ready;
     let mut ep = json!({
@@ -102,6 +110,7 @@ fn endpoint(pod: &Value, svc: &Value, publish_not_ready: bool) -> Value {
     }
     let hostname = obj::str_at(pod, "/spec/hostname").filter(|h| !h.is_empty());
     if let Some(hostname) = hostname
+        && hostnames
         && obj::str_at(pod, "/spec/subdomain") == Some(obj::name(svc))
     {
         obj::set_at(&mut ep, "/hostname", json!(hostname));
@@ -212,7 +221,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let actions = reconcile(&snap);
+        let actions = reconcile(&snap, &Faults::none());
         assert_eq!(created(&actions, ResourceKind::EndpointSlice).len(), 1);
         let Some(Action::Create { object, .. }) = actions.first() else {
             panic!("create expected")
@@ -238,8 +247,27 @@ mod tests {
     fn hostname_only_when_subdomain_is_the_service() {
         let mut p = pod("web-0", Some("127.77.1.2"), true);
         obj::set_at(&mut p, "/spec/subdomain", json!("other"));
-        let ep = endpoint(&p, &svc(), false);
+        let ep = endpoint(&p, &svc(), false, true);
         assert!(ep.get("hostname").is_none());
+    }
+
+    #[test]
+    fn fault_dns_no_hostname_publishes_endpoints_without_hostnames() {
+        let snap = Snapshot {
+            services: vec![svc()],
+            pods: vec![pod("mysql-0", Some("127.77.1.2"), true)],
+            ..Default::default()
+        };
+        let mut faults = Faults::none();
+        faults.insert(Fault::DnsNoHostname);
+        let Some(Action::Create { object, .. }) = reconcile(&snap, &faults).into_iter().next()
+        else {
+            panic!("create expected")
+        };
+        let eps = obj::array(&object, "/endpoints");
+        assert_eq!(eps.len(), 1, "the endpoint is still published");
+        assert_eq!(eps[0]["conditions"]["ready"], true);
+        assert!(eps[0].get("hostname").is_none(), "{object}");
     }
 
     #[test]
@@ -249,7 +277,9 @@ mod tests {
             pods: vec![pod("mysql-0", Some("127.77.1.2"), true)],
             ..Default::default()
         };
-        let Some(Action::Create { mut object, .. }) = reconcile(&snap).into_iter().next() else {
+        let Some(Action::Create { mut object, .. }) =
+            reconcile(&snap, &Faults::none()).into_iter().next()
+        else {
             panic!("create expected")
         };
         obj::set_at(&mut object, "/metadata/name", json!("mysql-abcde"));
@@ -257,12 +287,15 @@ mod tests {
             endpointslices: vec![object],
             ..snap
         };
-        assert!(reconcile(&snap).is_empty());
+        assert!(reconcile(&snap, &Faults::none()).is_empty());
         let snap = Snapshot {
             pods: vec![pod("mysql-0", Some("127.77.1.2"), false)],
             ..snap
         };
-        let updated = replaced(&reconcile(&snap), ResourceKind::EndpointSlice);
+        let updated = replaced(
+            &reconcile(&snap, &Faults::none()),
+            ResourceKind::EndpointSlice,
+        );
         assert_eq!(updated[0]["endpoints"][0]["conditions"]["ready"], false);
     }
 }
