@@ -21,6 +21,13 @@ rc=${PIPESTATUS[0]}
 bash scripts/e2e-kubeconfig.sh 2>&1 | tee -a "$log"
 kubeconfig_rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] || rc=$kubeconfig_rc
+# One document per run, as a vendor would hand it over (the self-test's reports, which
+# fail on purpose, are kept apart in reports/selftest/).
+reports="${E2E_REPORT_DIR:-reports}"
+for dir in "$reports" "$reports/kubeconfig"; do
+  "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" report --dir "$dir" >/dev/null &&
+    echo "run report: $dir/index.md ($(grep -E '^[0-9]+ tests:' "$dir/index.md"))"
+done
 set -e
 # Only the runner's own "test result:" lines: test output may print "N passed" too.
 count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }

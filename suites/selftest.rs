@@ -14,6 +14,9 @@ use rstest::rstest;
 use tracing_test::traced_test;
 
 const ROWS: u64 = 10;
+/// Self-test reports (which fail on purpose) go under `<report dir>/selftest/`, apart from
+/// the conformance run's.
+const REPORT_GROUP: &str = "selftest";
 /// Acknowledged writes the writer must make before the force deletion and after it.
 const WRITER_ACKS: u64 = 5;
 /// How long a step waits for a state its fault prevents (the claims of removed ordinals
@@ -60,7 +63,8 @@ async fn run_on_sim(
 }
 
 async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<CheckResult>> {
-    let env = TestEnv::start(cluster, test).await?;
+    let mut env = TestEnv::start(cluster, test).await?;
+    env.report_under(REPORT_GROUP);
     let sts = env.statefulset_name();
     let results = match step {
         Step::Deploy3 => {
@@ -316,6 +320,7 @@ async fn a_failed_step_fails_the_report_and_keeps_the_namespace() -> anyhow::Res
 
 async fn abandon_after_a_timeout(cluster: &Cluster) -> anyhow::Result<Outcome> {
     let mut env = TestEnv::start(cluster, "selftest-abandoned-step").await?;
+    env.report_under(REPORT_GROUP);
     env.deploy(1).await?;
     env.timeouts.statefulset_ready = std::time::Duration::from_millis(500);
     let err = match env.wait_ready(2).await {

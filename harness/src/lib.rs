@@ -17,6 +17,7 @@ pub mod observe;
 pub mod portforward;
 pub mod process;
 pub mod report;
+pub mod runreport;
 pub mod scenario;
 pub mod simtarget;
 pub mod storage;

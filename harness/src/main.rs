@@ -14,6 +14,7 @@ use kube::api::PostParams;
 use harness::apply::apply_objects;
 use harness::manifests::{MysqlManifests, Overrides, repo_root};
 use harness::namespace::{LABEL_KEY, LABEL_VALUE};
+use harness::runreport::RunReport;
 use harness::simtarget::locate_sim_binary;
 use harness::target::{
     Cluster, TargetChoice, TargetKind, TargetSettings, config_from_file, select, verify_reachable,
@@ -64,6 +65,13 @@ enum Command {
     },
     /// Show which targets this machine can run, and why.
     Doctor,
+    /// Gather every test report of a run into one Markdown document (<dir>/index.md),
+    /// print it, and exit non-zero when a test failed.
+    Report {
+        /// The run's report directory (default: E2E_REPORT_DIR, else reports/).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,10 +130,14 @@ impl OverrideArgs {
     }
 }
 
+/// Exit status of `report` when the run it summarises had a failed test.
+const EXIT_TEST_FAILED: u8 = 1;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(Done::Success) => std::process::ExitCode::SUCCESS,
+        Ok(Done::TestsFailed) => std::process::ExitCode::from(EXIT_TEST_FAILED),
         Err(err) => {
             eprintln!(
                 "sts-conformance: error: {}",
@@ -136,7 +148,14 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<()> {
+/// How a command that did its job ended.
+enum Done {
+    Success,
+    /// `report`: the report was made, and it records a failed test.
+    TestsFailed,
+}
+
+async fn run() -> Result<Done> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -145,7 +164,7 @@ async fn run() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let done = match Cli::parse().command {
         Command::Up { target, once } => up(target, once).await,
         Command::Apply {
             namespace,
@@ -158,7 +177,22 @@ async fn run() -> Result<()> {
             overrides,
         } => render(namespace, overrides),
         Command::Doctor => doctor().await,
-    }
+        Command::Report { dir } => return report(dir),
+    };
+    done.map(|()| Done::Success)
+}
+
+fn report(dir: Option<PathBuf>) -> Result<Done> {
+    let dir = dir.unwrap_or_else(harness::report::report_dir);
+    let run = RunReport::load(&dir)?;
+    let index = run.write_index()?;
+    print!("{}", run.markdown());
+    eprintln!("sts-conformance: wrote {}", index.display());
+    Ok(if run.any_failed() {
+        Done::TestsFailed
+    } else {
+        Done::Success
+    })
 }
 
 async fn up(target: Option<TargetArg>, once: bool) -> Result<()> {

@@ -125,6 +125,7 @@ struct HistoryFile<'a> {
     results: &'a [CheckResult],
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<&'a str>,
+    notes: &'a [String],
     entries: &'a [Entry],
 }
 
@@ -170,10 +171,8 @@ impl Report {
     /// True when every check passed (Unknown is not a pass), or the test was skipped with
     /// a reason. A test that ran and judged nothing did not pass: no check could fail.
     pub fn all_passed(&self) -> bool {
-        match &self.skipped {
-            Some(_) => self.results.iter().all(CheckResult::is_pass),
-            None => !self.results.is_empty() && self.results.iter().all(CheckResult::is_pass),
-        }
+        let verdicts: Vec<&Verdict> = self.results.iter().map(|r| &r.verdict).collect();
+        judged_passed(&verdicts, self.skipped.is_some())
     }
 
     fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
@@ -283,6 +282,7 @@ impl Report {
             finished: rfc3339(self.finished),
             results: &self.results,
             skipped: self.skipped.as_deref(),
+            notes: &self.notes,
             entries,
         };
         let json =
@@ -312,6 +312,12 @@ impl Report {
         tracing::info!(dir = %dir.display(), test = %self.test, "report written");
         Ok(())
     }
+}
+
+/// Whether a test passed: every verdict is a pass, and it judged at least one check
+/// unless it was skipped with a reason.
+pub(crate) fn judged_passed(verdicts: &[&Verdict], skipped: bool) -> bool {
+    (skipped || !verdicts.is_empty()) && verdicts.iter().all(|v| v.is_pass())
 }
 
 /// Check names, numbered from the second use on ("PVC retention (2)"), so a check run

@@ -106,6 +106,8 @@ pub struct TestEnv {
     notes: std::sync::Mutex<Vec<String>>,
     /// Why the test cannot run on this target, once it found out.
     skipped: std::sync::Mutex<Option<String>>,
+    /// Where `finish` writes the report: `<report dir>/<test>` unless moved.
+    report_dir: std::path::PathBuf,
 }
 
 impl TestEnv {
@@ -151,6 +153,7 @@ impl TestEnv {
             started: std::time::SystemTime::now(),
             notes: std::sync::Mutex::new(vec![server]),
             skipped: std::sync::Mutex::new(None),
+            report_dir: crate::report::report_dir().join(sanitize(test)),
         })
     }
 
@@ -310,6 +313,14 @@ impl TestEnv {
     }
 
     /// Adds a line to this test's report (a fact about the cluster, not a verdict).
+    /// Writes this test's report under `<report dir>/<group>/` instead, keeping tests
+    /// that are not conformance tests (the self-test) out of the run's report.
+    pub fn report_under(&mut self, group: &str) {
+        self.report_dir = crate::report::report_dir()
+            .join(sanitize(group))
+            .join(sanitize(&self.test));
+    }
+
     /// Records that the test cannot run on this target and why; its report says SKIPPED
     /// with the reason instead of judging checks it never ran.
     pub fn skip(&self, reason: impl Into<String>) {
@@ -675,9 +686,8 @@ impl TestEnv {
             report = report.skipped_because(reason);
         }
 
-        let dir = crate::report::report_dir().join(sanitize(&self.test));
         report
-            .write_all(&dir, &entries, &secrets)
+            .write_all(&self.report_dir, &entries, &secrets)
             .map_err(|source| ScenarioError::Report {
                 test: self.test.clone(),
                 source,

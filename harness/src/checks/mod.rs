@@ -19,7 +19,7 @@ mod writes;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use at_most_one::at_most_one;
 pub use identity::{IdentityExpect, ordinal_identity};
@@ -29,7 +29,7 @@ pub use scaling::{ordered_scale_up, reverse_scale_down};
 pub use writes::{no_lost_writes, row_checksum};
 
 /// What a checker concluded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Pass { summary: String },
