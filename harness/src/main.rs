@@ -66,7 +66,7 @@ enum Command {
     /// Show which targets this machine can run, and why.
     Doctor,
     /// Gather every test report of a run into one Markdown document (<dir>/index.md),
-    /// print it, and exit non-zero when a test failed.
+    /// print it, and exit 1 when a test failed (2 when no report could be made).
     Report {
         /// The run's report directory (default: E2E_REPORT_DIR, else reports/).
         #[arg(long)]
@@ -132,6 +132,8 @@ impl OverrideArgs {
 
 /// Exit status of `report` when the run it summarises had a failed test.
 const EXIT_TEST_FAILED: u8 = 1;
+/// Exit status of any command that could not do its job (clap's usage errors are 2 too).
+const EXIT_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -143,7 +145,7 @@ async fn main() -> std::process::ExitCode {
                 "sts-conformance: error: {}",
                 harness::errors::chain(err.as_ref())
             );
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(EXIT_ERROR)
         }
     }
 }
