@@ -312,7 +312,6 @@ impl TestEnv {
         Ok(())
     }
 
-    /// Adds a line to this test's report (a fact about the cluster, not a verdict).
     /// Writes this test's report under `<report dir>/<group>/` instead, keeping tests
     /// that are not conformance tests (the self-test) out of the run's report.
     pub fn report_under(&mut self, group: &str) {
@@ -329,6 +328,7 @@ impl TestEnv {
         *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     }
 
+    /// Adds a line to this test's report (a fact about the cluster, not a verdict).
     pub fn note(&self, text: impl Into<String>) {
         let text = text.into();
         tracing::info!(test = %self.test, note = %text, "report note");
@@ -426,7 +426,6 @@ impl TestEnv {
         self.deploy_with(replicas, |_| {}).await
     }
 
-    /// Like [`TestEnv::deploy`], with a change to the StatefulSet (e.g. a retention policy).
     /// Deploys with `persistentVolumeClaimRetentionPolicy` set (`Retain` or `Delete` each).
     pub async fn deploy_with_retention(
         &self,
@@ -444,6 +443,7 @@ impl TestEnv {
         .await
     }
 
+    /// Like [`TestEnv::deploy`], with a change to the StatefulSet (e.g. a retention policy).
     pub async fn deploy_with(
         &self,
         replicas: i32,

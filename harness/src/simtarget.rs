@@ -203,28 +203,7 @@ fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError>
         // Unreachable with Stdio::piped(); a closed channel reads as "exited".
         None => mpsc::channel().1,
     };
-    let url = match ready.recv_timeout(settings.start_timeout) {
-        Ok(url) => url,
-        Err(RecvTimeoutError::Timeout) => {
-            stop_child(child, settings.stop_timeout);
-            return Err(SimError::StartTimeout {
-                timeout: settings.start_timeout,
-                log: log_path.clone(),
-                log_tail: log_tail(&log_path),
-            });
-        }
-        Err(RecvTimeoutError::Disconnected) => {
-            let status = stop_child(child, settings.stop_timeout).map_or_else(
-                || "closed its stdout but kept running".to_owned(),
-                |s| s.to_string(),
-            );
-            return Err(SimError::Exited {
-                status,
-                log: log_path.clone(),
-                log_tail: log_tail(&log_path),
-            });
-        }
-    };
+    let (child, url) = wait_for_ready(child, &ready, settings, &log_path)?;
     let cleanup = register_cleanup(settings, child, dir.to_owned(), &url, &kubeconfig);
     Ok(SimProcess {
         url,
@@ -264,6 +243,38 @@ fn create_file(path: &Path) -> Result<File, SimError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Waits for the ready line; when none comes (the sim exited, or the bound passed), stops
+/// the sim and says why with the tail of its log.
+fn wait_for_ready(
+    child: Child,
+    ready: &mpsc::Receiver<String>,
+    settings: &SimSettings,
+    log_path: &Path,
+) -> Result<(Child, String), SimError> {
+    match ready.recv_timeout(settings.start_timeout) {
+        Ok(url) => Ok((child, url)),
+        Err(RecvTimeoutError::Timeout) => {
+            stop_child(child, settings.stop_timeout);
+            Err(SimError::StartTimeout {
+                timeout: settings.start_timeout,
+                log: log_path.to_owned(),
+                log_tail: log_tail(log_path),
+            })
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            let status = stop_child(child, settings.stop_timeout).map_or_else(
+                || "closed its stdout but kept running".to_owned(),
+                |s| s.to_string(),
+            );
+            Err(SimError::Exited {
+                status,
+                log: log_path.to_owned(),
+                log_tail: log_tail(log_path),
+            })
+        }
+    }
 }
 
 /// Copies the sim's stdout into `copy` on a thread and sends the URL of its ready line.
