@@ -200,6 +200,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "ordinal identity",
     "has an endpoint with hostname mysql-0"
 )]
+#[case::pods_without_hostnames_break_ordinal_identity(
+    "pods:no-hostname",
+    Step::Deploy3WithoutWaitingForDns,
+    "ordinal identity",
+    "has hostname None, expected \"mysql-0\""
+)]
 #[case::parallel_scale_up_breaks_ordering(
     "scale-up:parallel",
     Step::ScaleUp3To5,

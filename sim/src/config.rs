@@ -39,10 +39,14 @@ pub enum Fault {
     /// `dns:no-hostname`: the EndpointSlice controller leaves out every endpoint's
     /// `hostname`, so no ordinal gets its stable DNS name under the headless Service.
     DnsNoHostname,
+    /// `pods:no-hostname`: the StatefulSet controller creates pods without
+    /// `spec.hostname` and `spec.subdomain`, so a pod's hostname is not its name and it
+    /// has no DNS name under the governing Service.
+    PodsNoHostname,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -52,8 +56,9 @@ impl Fault {
         Fault::PodZombieOnForceDelete,
         Fault::PvcRetainDespitePolicy,
         Fault::DnsNoHostname,
+        Fault::PodsNoHostname,
     ];
-    pub const ALL_NAMES: [&'static str; 9] = [
+    pub const ALL_NAMES: [&'static str; 10] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -63,6 +68,7 @@ impl Fault {
         "pod:zombie-on-force-delete",
         "pvc:retain-despite-policy",
         "dns:no-hostname",
+        "pods:no-hostname",
     ];
 
     pub fn name(self) -> &'static str {

@@ -137,15 +137,12 @@ async fn pvc_retain_despite_policy_breaks_when_scaled_delete() -> anyhow::Result
     Ok(())
 }
 
-/// dns:no-hostname: the headless Service's EndpointSlice lists every ready pod, but none
-/// with its hostname, so no ordinal has a stable DNS name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns_no_hostname_breaks_per_ordinal_dns_names() -> anyhow::Result<()> {
-    let sim = Sim::start(&[Fault::DnsNoHostname]).await?;
-    sim.apply_documented(replicas(2))?;
-    sim.wait_ready(2, TIMEOUT).await?;
-    let endpoints = sim
-        .wait_until("2 ready endpoints for Service mysql", TIMEOUT, |s| {
+/// Waits for `n` ready endpoints in the namespace's EndpointSlices and returns them.
+async fn ready_endpoints(sim: &Sim, n: usize) -> anyhow::Result<Vec<Value>> {
+    sim.wait_until(
+        &format!("{n} ready endpoints for Service mysql"),
+        TIMEOUT,
+        |s| {
             let eps: Vec<Value> = s
                 .store
                 .list(ResourceKind::EndpointSlice, Some(NS))
@@ -153,14 +150,24 @@ async fn dns_no_hostname_breaks_per_ordinal_dns_names() -> anyhow::Result<()> {
                 .flat_map(|slice| obj::array(slice, "/endpoints").to_vec())
                 .filter(|ep| ep["conditions"]["ready"] == true)
                 .collect();
-            if eps.len() == 2 {
+            if eps.len() == n {
                 Ok(eps)
             } else {
                 Err(format!("{} ready endpoints", eps.len()))
             }
-        })
-        .await?;
-    for ep in &endpoints {
+        },
+    )
+    .await
+}
+
+/// dns:no-hostname: the headless Service's EndpointSlice lists every ready pod, but none
+/// with its hostname, so no ordinal has a stable DNS name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_no_hostname_breaks_per_ordinal_dns_names() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::DnsNoHostname]).await?;
+    sim.apply_documented(replicas(2))?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    for ep in ready_endpoints(&sim, 2).await? {
         assert!(ep.get("hostname").is_none(), "hostname published: {ep}");
     }
     assert_eq!(
@@ -168,6 +175,23 @@ async fn dns_no_hostname_breaks_per_ordinal_dns_names() -> anyhow::Result<()> {
         Some("mysql-0"),
         "the pod itself keeps its hostname: only DNS is broken"
     );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// pods:no-hostname: pods run and are Ready without hostname or subdomain, and so get no
+/// DNS name either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_no_hostname_breaks_hostname_identity() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PodsNoHostname]).await?;
+    sim.apply_documented(replicas(2))?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    let pod = sim.pod("mysql-1").context("pod")?;
+    assert_eq!(obj::str_at(&pod, "/spec/hostname"), None, "{pod}");
+    assert_eq!(obj::str_at(&pod, "/spec/subdomain"), None, "{pod}");
+    for ep in ready_endpoints(&sim, 2).await? {
+        assert!(ep.get("hostname").is_none(), "hostname published: {ep}");
+    }
     sim.runtime.shutdown().await;
     Ok(())
 }

@@ -69,6 +69,8 @@ struct Set<'a> {
     partition: i64,
     default_class: Option<&'a str>,
     random_names: bool,
+    /// `pods:no-hostname`: new pods get neither hostname nor subdomain.
+    no_hostname: bool,
 }
 
 impl<'a> Set<'a> {
@@ -105,6 +107,7 @@ impl<'a> Set<'a> {
             partition: int_at(raw, "/spec/updateStrategy/rollingUpdate/partition").unwrap_or(0),
             default_class: defaults::default_storage_class(&snap.storageclasses),
             random_names: faults.has(Fault::NamesRandom),
+            no_hostname: faults.has(Fault::PodsNoHostname),
         }
     }
 
@@ -549,9 +552,13 @@ impl<'a> Control<'a> {
             obj::set_at(&mut metadata, "/annotations", annotations.clone());
         }
         let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
-        obj::set_at(&mut spec, "/hostname", json!(name));
-        if let Some(service) = obj::str_at(set.raw, "/spec/serviceName").filter(|s| !s.is_empty()) {
-            obj::set_at(&mut spec, "/subdomain", json!(service));
+        if !set.no_hostname {
+            obj::set_at(&mut spec, "/hostname", json!(name));
+            if let Some(service) =
+                obj::str_at(set.raw, "/spec/serviceName").filter(|s| !s.is_empty())
+            {
+                obj::set_at(&mut spec, "/subdomain", json!(service));
+            }
         }
         self.attach_claims(&mut spec, ord);
         defaults::default_pod_spec(&mut spec);

@@ -265,21 +265,26 @@ fn claim_being_deleted_blocks_pod_creation() {
     assert!(created(&actions, ResourceKind::Pod).is_empty());
 }
 
+/// The first pod the actions create.
+fn created_pod(actions: &[Action]) -> &Value {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Create {
+                kind: ResourceKind::Pod,
+                object,
+                ..
+            } => Some(object),
+            _ => None,
+        })
+        .expect("a pod is created")
+}
+
 #[test]
 fn new_pod_has_stable_identity_labels_owner_and_claim_volume() {
     let set = sts(1);
     let actions = run(&set, vec![], vec![], &[]);
-    let Some(Action::Create { object: p, .. }) = actions.iter().find(|a| {
-        matches!(
-            a,
-            Action::Create {
-                kind: ResourceKind::Pod,
-                ..
-            }
-        )
-    }) else {
-        panic!("pod created");
-    };
+    let p = created_pod(&actions);
     assert_eq!(obj::str_at(p, "/spec/hostname"), Some("mysql-0"));
     assert_eq!(obj::str_at(p, "/spec/subdomain"), Some("mysql"));
     let labels = obj::labels(p);
@@ -333,6 +338,20 @@ fn fault_names_random_gives_random_suffix_but_keeps_ordinal_claims() {
     assert_eq!(
         created(&actions, ResourceKind::PersistentVolumeClaim),
         vec!["data-mysql-0"]
+    );
+}
+
+#[test]
+fn fault_pods_no_hostname_leaves_out_hostname_and_subdomain_only() {
+    let set = sts(1);
+    let actions = run(&set, vec![], vec![], &[Fault::PodsNoHostname]);
+    let p = created_pod(&actions);
+    assert_eq!(obj::name(p), "mysql-0");
+    assert_eq!(obj::str_at(p, "/spec/hostname"), None, "{p}");
+    assert_eq!(obj::str_at(p, "/spec/subdomain"), None, "{p}");
+    assert_eq!(
+        obj::labels(p).get(POD_NAME_LABEL).map(String::as_str),
+        Some("mysql-0")
     );
 }
 
