@@ -26,6 +26,7 @@ use crate::history::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
+    /// `pending` names each kind not listed yet, with its watch's last error if it had one.
     #[error(
         "failed to start watches in namespace {namespace} within {timeout:?}: {pending} not yet listed"
     )]
@@ -33,6 +34,14 @@ pub enum ObserveError {
         namespace: String,
         timeout: Duration,
         pending: String,
+    },
+    #[error(
+        "failed to watch {kind} for namespace {namespace}: the API server refused it ({error}); the kubeconfig's user needs get, list and watch on {kind}"
+    )]
+    Forbidden {
+        kind: &'static str,
+        namespace: String,
+        error: String,
     },
     #[error("failed to list {kind} in namespace {namespace} while settling: {source}")]
     List {
@@ -128,7 +137,7 @@ impl Observer {
             seen: Arc::default(),
             changed: Arc::default(),
         };
-        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<&'static str>();
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Progress>();
         let ns = namespace.to_string();
         let claimed_here = move |pv: &PersistentVolume| pv_claimed_from(pv, &ns);
         let tasks = vec![
@@ -198,26 +207,56 @@ impl Observer {
             "PersistentVolume",
             "Node",
         ];
+        let mut last_errors: HashMap<&'static str, String> = HashMap::new();
         let all_listed = async {
-            while let Some(kind) = ready_rx.recv().await {
-                pending.retain(|k| *k != kind);
+            while let Some(progress) = ready_rx.recv().await {
+                match progress {
+                    Progress::Listed(kind) => pending.retain(|k| *k != kind),
+                    Progress::Failed {
+                        kind,
+                        error,
+                        forbidden,
+                    } if forbidden => {
+                        return Err(ObserveError::Forbidden {
+                            kind,
+                            namespace: namespace.to_string(),
+                            error,
+                        });
+                    }
+                    Progress::Failed { kind, error, .. } => {
+                        last_errors.insert(kind, error);
+                    }
+                }
                 if pending.is_empty() {
                     break;
                 }
             }
+            Ok(())
         };
+        let listed = tokio::time::timeout(timeout, all_listed).await;
         let observer = Observer {
             tasks,
             seen: recorder.seen.clone(),
             changed: recorder.changed.clone(),
             namespace: namespace.to_string(),
         };
-        if tokio::time::timeout(timeout, all_listed).await.is_err() || !pending.is_empty() {
-            return Err(ObserveError::StartTimeout {
-                namespace: namespace.to_string(),
-                timeout,
-                pending: pending.join(", "),
-            });
+        match listed {
+            Ok(Err(forbidden)) => return Err(forbidden),
+            Ok(Ok(())) if pending.is_empty() => {}
+            _ => {
+                let pending: Vec<String> = pending
+                    .iter()
+                    .map(|kind| match last_errors.get(kind) {
+                        Some(error) => format!("{kind} (last error: {error})"),
+                        None => kind.to_string(),
+                    })
+                    .collect();
+                return Err(ObserveError::StartTimeout {
+                    namespace: namespace.to_string(),
+                    timeout,
+                    pending: pending.join(", "),
+                });
+            }
         }
         Ok(observer)
     }
@@ -310,13 +349,35 @@ fn compare<K: Resource>(
         .map(|((_, name), s)| format!("{kind} {name} (uid {}) is gone from the cluster but its deletion was not observed yet", s.uid))
 }
 
+/// What a watch tells `start` while it waits for every initial list.
+enum Progress {
+    Listed(&'static str),
+    Failed {
+        kind: &'static str,
+        error: String,
+        /// The API server answered 403: retrying cannot help.
+        forbidden: bool,
+    },
+}
+
+/// A 403 from the API server, at any stage of a watch.
+fn is_forbidden(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 403,
+        watcher::Error::WatchError(status) => status.code == 403,
+        _ => false,
+    }
+}
+
 fn spawn_watch<K>(
     api: Api<K>,
     kind: &'static str,
     snapshot: fn(&K) -> Snapshot,
     keep: impl Fn(&K) -> bool + Send + 'static,
     recorder: &Recorder,
-    ready: &mpsc::UnboundedSender<&'static str>,
+    ready: &mpsc::UnboundedSender<Progress>,
 ) -> JoinHandle<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -331,7 +392,15 @@ where
             match stream.try_next().await {
                 Ok(Some(event)) => handle(kind, event, snapshot, &keep, &recorder, &ready),
                 Ok(None) => break,
-                Err(e) => tracing::warn!(kind, error = %e, "watch error (retrying with backoff)"),
+                Err(e) => {
+                    tracing::warn!(kind, error = %e, "watch error (retrying with backoff)");
+                    // The receiver is gone once start() returned; then only the log tells.
+                    let _ = ready.send(Progress::Failed {
+                        kind,
+                        error: e.to_string(),
+                        forbidden: is_forbidden(&e),
+                    });
+                }
             }
         }
     })
@@ -343,14 +412,14 @@ fn handle<K: Resource>(
     snapshot: fn(&K) -> Snapshot,
     keep: &impl Fn(&K) -> bool,
     recorder: &Recorder,
-    ready: &mpsc::UnboundedSender<&'static str>,
+    ready: &mpsc::UnboundedSender<Progress>,
 ) {
     let (change, obj) = match event {
         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (Change::Applied, o),
         watcher::Event::Delete(o) => (Change::Deleted, o),
         watcher::Event::InitDone => {
             // The receiver is gone once start() returned; later relists need no signal.
-            let _ = ready.send(kind);
+            let _ = ready.send(Progress::Listed(kind));
             return;
         }
         watcher::Event::Init => return,

@@ -23,8 +23,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use harness::apply::{FIELD_MANAGER, apply_objects};
+use harness::history::History;
 use harness::manifests::{MysqlManifests, Overrides, repo_root};
 use harness::namespace::{LABEL_KEY, LABEL_VALUE, NamespaceError, TestNamespace};
+use harness::observe::{ObserveError, Observer};
 use harness::portforward::PortForward;
 use harness::wait::{self, WaitError};
 
@@ -45,6 +47,8 @@ struct FakeState {
     collections: HashMap<String, Collection>,
     namespaces: HashMap<String, Value>,
     missing_pods: HashSet<String>,
+    /// Paths answered with 403 Forbidden, as RBAC would.
+    forbidden: HashSet<String>,
 }
 
 #[derive(Clone, Default)]
@@ -87,6 +91,15 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(status)).into_response()
 }
 
+fn forbidden(path: &str) -> Response {
+    let message = format!(
+        "{path} is forbidden: User \"vendor\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
+    );
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": "Forbidden", "code": 403});
+    (StatusCode::FORBIDDEN, axum::Json(status)).into_response()
+}
+
 fn query_param(uri: &Uri, key: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -123,6 +136,9 @@ async fn handle(
             .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
     }
     let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if state.forbidden.contains(&path) {
+        return forbidden(&path);
+    }
     match method {
         Method::GET => {
             if let Some(collection) = state.collections.get_mut(&path) {
@@ -725,4 +741,68 @@ async fn a_failing_watch_is_named_in_the_timeout() {
         message.contains("last state seen: nothing observed yet (then watch error: failed to perform initial object list"),
         "{message}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// observer
+
+/// A fake serving every collection the observer watches except the nodes.
+fn fake_without_nodes() -> Fake {
+    let fake = Fake::default();
+    for path in [
+        "/api/v1/namespaces/t/pods",
+        "/api/v1/namespaces/t/persistentvolumeclaims",
+        "/apis/apps/v1/namespaces/t/statefulsets",
+        "/api/v1/namespaces/t/services",
+        "/apis/discovery.k8s.io/v1/namespaces/t/endpointslices",
+        "/api/v1/persistentvolumes",
+    ] {
+        fake.collection(path, vec![], vec![]);
+    }
+    fake
+}
+
+#[tokio::test]
+async fn a_watch_the_user_may_not_make_fails_the_start_at_once_naming_it() {
+    let fake = fake_without_nodes();
+    fake.state().forbidden.insert("/api/v1/nodes".to_owned());
+    let (client, _) = fake.start().await;
+    let started = std::time::Instant::now();
+    let err = Observer::start(&client, "t", &History::new(), Duration::from_secs(60))
+        .await
+        .err()
+        .expect("nodes cannot be watched");
+    assert!(
+        matches!(err, ObserveError::Forbidden { kind: "Node", .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot list resource \"nodes\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("needs get, list and watch on Node"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a 403 is final, not waited out: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_watch_that_keeps_failing_times_out_with_its_last_error() {
+    // Nodes are not served at all: every list is a 404, retried until the bound.
+    let (client, _) = fake_without_nodes().start().await;
+    let err = Observer::start(&client, "t", &History::new(), Duration::from_secs(2))
+        .await
+        .err()
+        .expect("nodes are never listed");
+    assert!(matches!(err, ObserveError::StartTimeout { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("Node (last error: "), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert!(!message.contains("Pod"), "pods were listed: {message}");
 }
