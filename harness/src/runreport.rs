@@ -255,10 +255,12 @@ fn read_test_report(path: &Path) -> Result<TestReport, RunReportError> {
     })
 }
 
-/// Notes about the cluster rather than one test (the server version, the test-double
-/// warning), shown once at the top.
+/// Notes about the cluster rather than one test (the server version, the probed storage,
+/// the test-double warning), shown once at the top.
 fn is_run_wide(note: &str) -> bool {
-    note.starts_with("server: ") || note.contains("not a certification")
+    note.starts_with("server: ")
+        || note.starts_with("storage: ")
+        || note.contains("not a certification")
 }
 
 fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -312,7 +314,9 @@ mod tests {
             "run against kube-sim, a test double: this is not a certification of any cluster";
         write(
             dir.path(),
-            Report::new(target, "identity", vec![pass("ordinal identity")]).with_note(note),
+            Report::new(target, "identity", vec![pass("ordinal identity")])
+                .with_note(note)
+                .with_note("storage: StorageClass standard (node-bound)"),
         );
         let lost = CheckResult::new(
             "no lost writes",
@@ -374,6 +378,10 @@ mod tests {
             md.matches("this is not a certification of any cluster")
                 .count(),
             1,
+            "{md}"
+        );
+        assert!(
+            md.contains("\n- storage: StorageClass standard (node-bound)\n"),
             "{md}"
         );
         assert!(
