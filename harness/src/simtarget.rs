@@ -358,8 +358,15 @@ fn stop_child(mut child: Child, timeout: Duration) -> Option<ExitStatus> {
         "kube-sim did not exit within {timeout:?} after stdin closed; killing its process group"
     );
     crate::process::kill_group(pid);
+    // SIGKILL is not instant: wait for the reaper so no sim outlives its cleanup.
+    if rx.recv_timeout(KILL_REAP_TIMEOUT).is_err() {
+        warn!(pid, "kube-sim was not reaped within {KILL_REAP_TIMEOUT:?} of SIGKILL");
+    }
     None
 }
+
+/// How long a SIGKILLed sim may take to be reaped.
+const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
