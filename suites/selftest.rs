@@ -206,6 +206,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "ordinal identity",
     "has hostname None, expected \"mysql-0\""
 )]
+#[case::pods_without_ordinal_labels_break_ordinal_identity(
+    "pods:no-ordinal-labels",
+    Step::Deploy3,
+    "ordinal identity",
+    "has label statefulset.kubernetes.io/pod-name=None, expected \"mysql-0\""
+)]
 #[case::parallel_scale_up_breaks_ordering(
     "scale-up:parallel",
     Step::ScaleUp3To5,
@@ -269,6 +275,17 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
         "evidence of {check:?} under {fault} should name {named:?}:\n{evidence}"
     );
     Ok(())
+}
+
+/// Every fault kube-sim knows has a case above, so a new fault cannot go unproven.
+#[test]
+fn every_sim_fault_has_a_selftest_case() {
+    let source = include_str!("selftest.rs");
+    let untested: Vec<&str> = kube_sim::config::Fault::ALL_NAMES
+        .into_iter()
+        .filter(|name| !source.contains(&format!("(\n    \"{name}\",\n    Step::")))
+        .collect();
+    assert!(untested.is_empty(), "faults without a case: {untested:?}");
 }
 
 /// MUST: without the fault, a writer riding through a force deletion may still reach the

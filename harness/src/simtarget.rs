@@ -360,7 +360,10 @@ fn stop_child(mut child: Child, timeout: Duration) -> Option<ExitStatus> {
     crate::process::kill_group(pid);
     // SIGKILL is not instant: wait for the reaper so no sim outlives its cleanup.
     if rx.recv_timeout(KILL_REAP_TIMEOUT).is_err() {
-        warn!(pid, "kube-sim was not reaped within {KILL_REAP_TIMEOUT:?} of SIGKILL");
+        warn!(
+            pid,
+            "kube-sim was not reaped within {KILL_REAP_TIMEOUT:?} of SIGKILL"
+        );
     }
     None
 }

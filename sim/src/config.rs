@@ -43,10 +43,14 @@ pub enum Fault {
     /// `spec.hostname` and `spec.subdomain`, so a pod's hostname is not its name and it
     /// has no DNS name under the governing Service.
     PodsNoHostname,
+    /// `pods:no-ordinal-labels`: the StatefulSet controller creates pods without the
+    /// `statefulset.kubernetes.io/pod-name` and `apps.kubernetes.io/pod-index` labels,
+    /// so no Service or selector can pick out one ordinal.
+    PodsNoOrdinalLabels,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -57,8 +61,9 @@ impl Fault {
         Fault::PvcRetainDespitePolicy,
         Fault::DnsNoHostname,
         Fault::PodsNoHostname,
+        Fault::PodsNoOrdinalLabels,
     ];
-    pub const ALL_NAMES: [&'static str; 10] = [
+    pub const ALL_NAMES: [&'static str; 11] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -69,6 +74,7 @@ impl Fault {
         "pvc:retain-despite-policy",
         "dns:no-hostname",
         "pods:no-hostname",
+        "pods:no-ordinal-labels",
     ];
 
     pub fn name(self) -> &'static str {

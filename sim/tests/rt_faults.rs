@@ -196,6 +196,32 @@ async fn pods_no_hostname_breaks_hostname_identity() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// pods:no-ordinal-labels: pods run, are Ready and keep their hostnames, but carry
+/// neither the pod-name nor the pod-index label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_no_ordinal_labels_breaks_per_ordinal_selection() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::PodsNoOrdinalLabels]).await?;
+    sim.apply_documented(replicas(2))?;
+    sim.wait_ready(2, TIMEOUT).await?;
+    for name in ["mysql-0", "mysql-1"] {
+        let pod = sim.pod(name).context("pod")?;
+        let labels = obj::labels(&pod);
+        assert!(
+            !labels.contains_key("statefulset.kubernetes.io/pod-name")
+                && !labels.contains_key("apps.kubernetes.io/pod-index"),
+            "ordinal labels present: {pod}"
+        );
+        assert_eq!(obj::str_at(&pod, "/spec/hostname"), Some(name), "{pod}");
+    }
+    assert_eq!(
+        ready_endpoints(&sim, 2).await?.len(),
+        2,
+        "DNS is unaffected"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
 /// pvc:new-on-recreate: a recreated pod gets a new, empty claim: the row is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pvc_new_on_recreate_loses_data() -> anyhow::Result<()> {

@@ -71,6 +71,8 @@ struct Set<'a> {
     random_names: bool,
     /// `pods:no-hostname`: new pods get neither hostname nor subdomain.
     no_hostname: bool,
+    /// `pods:no-ordinal-labels`: new pods get neither the pod-name nor the pod-index label.
+    no_ordinal_labels: bool,
 }
 
 impl<'a> Set<'a> {
@@ -108,6 +110,7 @@ impl<'a> Set<'a> {
             default_class: defaults::default_storage_class(&snap.storageclasses),
             random_names: faults.has(Fault::NamesRandom),
             no_hostname: faults.has(Fault::PodsNoHostname),
+            no_ordinal_labels: faults.has(Fault::PodsNoOrdinalLabels),
         }
     }
 
@@ -539,8 +542,10 @@ impl<'a> Control<'a> {
             .cloned()
             .unwrap_or_else(|| json!({}));
         let mut labels = obj::string_map(&template, "/metadata/labels");
-        labels.insert(POD_NAME_LABEL.into(), name.clone());
-        labels.insert(POD_INDEX_LABEL.into(), ord.to_string());
+        if !set.no_ordinal_labels {
+            labels.insert(POD_NAME_LABEL.into(), name.clone());
+            labels.insert(POD_INDEX_LABEL.into(), ord.to_string());
+        }
         labels.insert(REVISION_LABEL.into(), set.update_revision.clone());
         let mut metadata = json!({
             "name": name,

@@ -356,6 +356,19 @@ fn fault_pods_no_hostname_leaves_out_hostname_and_subdomain_only() {
 }
 
 #[test]
+fn fault_pods_no_ordinal_labels_leaves_out_both_labels_only() {
+    let set = sts(1);
+    let actions = run(&set, vec![], vec![], &[Fault::PodsNoOrdinalLabels]);
+    let p = created_pod(&actions);
+    assert_eq!(obj::name(p), "mysql-0");
+    let labels = obj::labels(p);
+    assert_eq!(labels.get(POD_NAME_LABEL), None, "{p}");
+    assert_eq!(labels.get(POD_INDEX_LABEL), None, "{p}");
+    assert_eq!(labels.get("app").map(String::as_str), Some("mysql"), "{p}");
+    assert_eq!(obj::str_at(p, "/spec/hostname"), Some("mysql-0"), "{p}");
+}
+
+#[test]
 fn fault_names_random_tracks_ordinals_by_index_label() {
     let set = sts(2);
     let mut p = pod(&set, 0, Health::Ready);
