@@ -208,6 +208,53 @@ pub enum Action {
     },
 }
 
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Mark { label } => f.write_str(label),
+            Action::Apply { objects } => write!(f, "apply {}", objects.join(", ")),
+            Action::Scale {
+                statefulset,
+                from,
+                to,
+                via,
+            } => write!(f, "scale {statefulset} {from}->{to} via {via}"),
+            Action::DeletePod {
+                pod,
+                uid,
+                grace_seconds,
+            } => match grace_seconds {
+                Some(grace) => write!(f, "delete pod {pod} (uid {uid}) with grace {grace} s"),
+                None => write!(f, "delete pod {pod} (uid {uid})"),
+            },
+            Action::CrashContainer { pod, uid } => {
+                write!(f, "crash the container of pod {pod} (uid {uid})")
+            }
+            Action::StopNode { node } => write!(f, "stop node {node}"),
+            Action::StartNode { node } => write!(f, "start node {node}"),
+            Action::TaintNode { node, taint, added } => {
+                let verb = if *added { "taint" } else { "untaint" };
+                write!(f, "{verb} node {node} {taint}")
+            }
+        }
+    }
+}
+
+/// What the harness did, one line per action: `seq N at S s: action`.
+pub fn steps(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Action(action) => Some(format!(
+                "seq {} at {:.2} s: {action}",
+                e.seq,
+                e.at.as_secs_f64()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A row as written and as read back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
@@ -338,6 +385,37 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert!(entries[0].at <= entries[1].at);
         assert_eq!(h.since(1).len(), 1);
+    }
+
+    #[test]
+    fn steps_list_only_actions_with_their_seq_and_time() {
+        let entries = History::from_events([
+            Event::Write(WriteEvent::Ok { id: 1 }),
+            Event::Action(Action::Scale {
+                statefulset: "mysql".into(),
+                from: 5,
+                to: 3,
+                via: "scale subresource".into(),
+            }),
+            Event::Action(Action::DeletePod {
+                pod: "mysql-1".into(),
+                uid: "u1".into(),
+                grace_seconds: Some(0),
+            }),
+            Event::Action(Action::TaintNode {
+                node: "w2".into(),
+                taint: "k=v:NoExecute".into(),
+                added: false,
+            }),
+        ]);
+        assert_eq!(
+            steps(&entries),
+            [
+                "seq 1 at 0.00 s: scale mysql 5->3 via scale subresource",
+                "seq 2 at 0.00 s: delete pod mysql-1 (uid u1) with grace 0 s",
+                "seq 3 at 0.00 s: untaint node w2 k=v:NoExecute",
+            ]
+        );
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Why the test could not run on this target (a missing capability), if it could not.
     pub skipped: Option<String>,
+    /// What the harness did, in order (see [`crate::history::steps`]), so evidence that
+    /// cites a seq can be read against the steps around it.
+    pub steps: Vec<String>,
     secrets: Vec<String>,
 }
 
@@ -141,8 +144,14 @@ impl Report {
             finished: now,
             notes: Vec::new(),
             skipped: None,
+            steps: Vec::new(),
             secrets: Vec::new(),
         }
+    }
+
+    pub fn with_steps(mut self, steps: Vec<String>) -> Self {
+        self.steps = steps;
+        self
     }
 
     /// Marks the test as skipped on this target, with the reason the report shows.
@@ -206,6 +215,12 @@ impl Report {
             }
             None => {}
         }
+        if !self.steps.is_empty() {
+            s.push_str("steps:\n");
+        }
+        for step in &self.steps {
+            let _ = writeln!(s, "  {step}");
+        }
         for r in &self.results {
             let _ = writeln!(s, "{r}");
         }
@@ -260,6 +275,17 @@ impl Report {
         }
         for (r, name) in self.results.iter().zip(testcase_names(&self.results)) {
             x.push_str(&testcase(r, &name, &self.test, &e));
+        }
+        if !self.steps.is_empty() {
+            let _ = writeln!(
+                x,
+                "    <system-out>steps:\n{}</system-out>",
+                self.steps
+                    .iter()
+                    .map(|step| e(step))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
         x.push_str("  </testsuite>\n</testsuites>\n");
         x
@@ -463,6 +489,31 @@ mod tests {
         assert!(xml.contains("name=\"PVC retention\">"), "{xml}");
         assert!(xml.contains("name=\"PVC retention (2)\">"), "{xml}");
         assert!(xml.contains("name=\"no lost writes\">"), "{xml}");
+    }
+
+    #[test]
+    fn steps_come_before_the_checks_in_the_summary_and_in_junit_output() {
+        let report = Report::new("kind", "t", results())
+            .with_steps(vec![
+                "seq 4 at 1.00 s: scale mysql 5->3 via <spec patch>".into(),
+                "seq 9 at 2.00 s: stop node w2 (pw hunter2)".into(),
+            ])
+            .with_secrets(&["hunter2"]);
+        let s = report.summary();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[1], "steps:", "{s}");
+        assert_eq!(
+            lines[2],
+            "  seq 4 at 1.00 s: scale mysql 5->3 via <spec patch>"
+        );
+        assert_eq!(lines[3], "  seq 9 at 2.00 s: stop node w2 (pw <redacted>)");
+        assert!(lines[4].starts_with("PASS"), "{s}");
+        let xml = report.junit_xml();
+        assert!(
+            xml.contains("<system-out>steps:\nseq 4 at 1.00 s: scale mysql 5-&gt;3 via &lt;spec patch&gt;\nseq 9"),
+            "{xml}"
+        );
+        assert!(!xml.contains("hunter2"), "{xml}");
     }
 
     #[test]

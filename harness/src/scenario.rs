@@ -667,7 +667,9 @@ impl TestEnv {
         let _ = self.settle().await;
         let entries = self.history.snapshot();
         let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
-        let mut report = Report::new(&self.target, &self.test, results).started_at(self.started);
+        let mut report = Report::new(&self.target, &self.test, results)
+            .started_at(self.started)
+            .with_steps(crate::history::steps(&entries));
         if self.is_sim {
             report = report.with_note(
                 "run against kube-sim, a test double: this is not a certification of any cluster",
