@@ -129,6 +129,7 @@ struct HistoryFile<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<&'a str>,
     notes: &'a [String],
+    steps: &'a [String],
     entries: &'a [Entry],
 }
 
@@ -309,6 +310,7 @@ impl Report {
             results: &self.results,
             skipped: self.skipped.as_deref(),
             notes: &self.notes,
+            steps: &self.steps,
             entries,
         };
         let json =

@@ -63,6 +63,8 @@ pub struct TestReport {
     pub skipped: Option<String>,
     #[serde(default)]
     pub notes: Vec<String>,
+    #[serde(default)]
+    pub steps: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,6 +217,12 @@ impl RunReport {
                     let _ = writeln!(md, "  - {line}");
                 }
             }
+            if !t.steps.is_empty() {
+                md.push_str("\nSteps:\n\n");
+            }
+            for step in &t.steps {
+                let _ = writeln!(md, "1. {step}");
+            }
         }
     }
 
@@ -331,7 +339,10 @@ mod tests {
                 "survival-PodDeleteForce",
                 vec![pass("at-most-one"), lost],
             )
-            .with_note(note),
+            .with_note(note)
+            .with_steps(vec![
+                "seq 3 at 0.50 s: delete pod mysql-1 (uid u1) with grace 0 s".into(),
+            ]),
         );
         write(
             dir.path(),
@@ -397,7 +408,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("### survival-PodDeleteForce\n\n- FAIL no lost writes\n  - lost 1: row 7 (ordinal 1)\n"),
+            md.contains("### survival-PodDeleteForce\n\n- FAIL no lost writes\n  - lost 1: row 7 (ordinal 1)\n\nSteps:\n\n1. seq 3 at 0.50 s: delete pod mysql-1 (uid u1) with grace 0 s\n"),
             "{md}"
         );
         assert!(
