@@ -29,6 +29,18 @@ for dir in "$reports" "$reports/kubeconfig"; do
     echo "run report: $dir/index.md ($(grep -E '^[0-9]+ tests:' "$dir/index.md"))"
 done
 set -e
+# The manifest's root password must never reach test output or reports.
+secret=$(grep -A1 'name: MYSQL_ROOT_PASSWORD' manifests/mysql/statefulset.yaml |
+  sed -n 's/^ *value: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p')
+if [ -z "$secret" ]; then
+  echo "secret scan: no MYSQL_ROOT_PASSWORD value in manifests/mysql/statefulset.yaml" >&2
+  rc=1
+elif leaks=$(grep -rlF -- "$secret" "$log" "$reports"); then
+  echo "FAIL: the manifest's root password appears in: ${leaks//$'\n'/, }" >&2
+  rc=1
+else
+  echo "secret scan: the root password appears in no test output or report"
+fi
 # Only the runner's own "test result:" lines: test output may print "N passed" too.
 count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
 passed=$(count passed)
