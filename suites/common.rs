@@ -60,6 +60,8 @@ where
         .await
         .map_err(|e| readable(&format!("{test}: failed to prepare the test"), &e))?;
     tracing::info!(test, namespace = env.namespace.name(), "started");
+    // Logged from this crate, so `#[traced_test]` (which listens to it alone) captures it.
+    env.history.on_action(|step| tracing::info!("step {step}"));
     let ran = match tokio::time::timeout(limit, body(&env)).await {
         Ok(ran) => ran,
         Err(_) => Err(anyhow::anyhow!(

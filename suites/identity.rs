@@ -25,5 +25,10 @@ async fn documented_statefulset_has_stable_ordinal_identity() -> anyhow::Result<
         )];
         Ok(results)
     })
-    .await
+    .await?;
+    assert!(
+        logs_contain("step seq ") && logs_contain(": apply Service/mysql, StatefulSet/mysql"),
+        "each step is logged as it happens"
+    );
+    Ok(())
 }

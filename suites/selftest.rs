@@ -65,6 +65,7 @@ async fn run_on_sim(
 async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<CheckResult>> {
     let mut env = TestEnv::start(cluster, test).await?;
     env.report_under(REPORT_GROUP);
+    env.history.on_action(|step| tracing::info!("step {step}"));
     let sts = env.statefulset_name();
     let results = match step {
         Step::Deploy3 => {

@@ -6,7 +6,7 @@
 //! checker tests can build histories by hand.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,16 @@ use serde::{Deserialize, Serialize};
 pub struct History {
     inner: Arc<Mutex<Vec<Entry>>>,
     start: Instant,
+    on_action: Arc<OnceLock<StepHook>>,
+}
+
+/// Called with each action's step line as it is recorded (see [`History::on_action`]).
+struct StepHook(Box<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
 }
 
 /// One recorded event: its position, when it was observed (monotonic, since the
@@ -245,14 +255,14 @@ pub fn steps(entries: &[Entry]) -> Vec<String> {
     entries
         .iter()
         .filter_map(|e| match &e.event {
-            Event::Action(action) => Some(format!(
-                "seq {} at {:.2} s: {action}",
-                e.seq,
-                e.at.as_secs_f64()
-            )),
+            Event::Action(action) => Some(step_line(e.seq, e.at, action)),
             _ => None,
         })
         .collect()
+}
+
+fn step_line(seq: u64, at: Duration, action: &dyn std::fmt::Display) -> String {
+    format!("seq {seq} at {:.2} s: {action}", at.as_secs_f64())
 }
 
 /// A row as written and as read back.
@@ -307,20 +317,38 @@ impl History {
         Self {
             inner: Arc::new(Mutex::new(Vec::new())),
             start: Instant::now(),
+            on_action: Arc::new(OnceLock::new()),
         }
     }
 
     /// Appends an event and returns its sequence number.
     pub fn record(&self, event: Event) -> u64 {
+        self.push(event).0
+    }
+
+    fn push(&self, event: Event) -> (u64, Duration) {
         let at = self.start.elapsed();
         let mut log = self.lock();
         let seq = log.len() as u64;
         log.push(Entry { seq, at, event });
+        (seq, at)
+    }
+
+    /// Records what the harness did and passes its step line to the hook, if one is set.
+    pub fn action(&self, action: Action) -> u64 {
+        let described = self.on_action.get().map(|_| action.to_string());
+        let (seq, at) = self.push(Event::Action(action));
+        if let (Some(hook), Some(action)) = (self.on_action.get(), described) {
+            (hook.0)(&step_line(seq, at, &action));
+        }
         seq
     }
 
-    pub fn action(&self, action: Action) -> u64 {
-        self.record(Event::Action(action))
+    /// Sets the one hook that sees each action's step line as it is recorded, so a test
+    /// can log its steps from its own crate (where its log capture listens). Returns
+    /// false, leaving the first hook, if one was already set.
+    pub fn on_action(&self, hook: impl Fn(&str) + Send + Sync + 'static) -> bool {
+        self.on_action.set(StepHook(Box::new(hook))).is_ok()
     }
 
     pub fn mark(&self, label: impl Into<String>) -> u64 {
@@ -416,6 +444,23 @@ mod tests {
                 "seq 3 at 0.00 s: untaint node w2 k=v:NoExecute",
             ]
         );
+    }
+
+    #[test]
+    fn the_step_hook_sees_each_action_once_with_its_seq() {
+        let h = History::new();
+        h.record(Event::Write(WriteEvent::Ok { id: 1 }));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        assert!(h.on_action(move |line| sink.lock().expect("lock").push(line.to_string())));
+        assert!(!h.on_action(|_| {}), "a second hook is refused");
+        h.record(Event::Write(WriteEvent::Ok { id: 2 }));
+        h.clone().action(Action::StopNode { node: "w2".into() });
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].starts_with("seq 2 at "), "{seen:?}");
+        assert!(seen[0].ends_with(" s: stop node w2"), "{seen:?}");
+        assert_eq!(steps(&h.snapshot()), seen);
     }
 
     #[test]
