@@ -336,11 +336,12 @@ impl History {
 
     /// Records what the harness did and passes its step line to the hook, if one is set.
     pub fn action(&self, action: Action) -> u64 {
-        let described = self.on_action.get().map(|_| action.to_string());
+        let Some(hook) = self.on_action.get() else {
+            return self.record(Event::Action(action));
+        };
+        let described = action.to_string();
         let (seq, at) = self.push(Event::Action(action));
-        if let (Some(hook), Some(action)) = (self.on_action.get(), described) {
-            (hook.0)(&step_line(seq, at, &action));
-        }
+        (hook.0)(&step_line(seq, at, &described));
         seq
     }
 
