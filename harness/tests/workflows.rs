@@ -91,6 +91,7 @@ fn check_nightly(doc: &Value) -> Result<()> {
             .any(|s| run_of(s).contains("cargo test") && run_of(s).contains("--test e2e")),
         "no step runs `cargo test --test e2e`"
     );
+    check_nightly_hygiene(&steps)?;
     ensure!(
         steps.iter().any(|s| always(s)
             && s["uses"]
@@ -102,6 +103,69 @@ fn check_nightly(doc: &Value) -> Result<()> {
         steps.iter().any(|s| always(s)
             && run_of(s).contains("kind delete cluster --name \"${E2E_KIND_CLUSTER_NAME}\"")),
         "the kind cluster is not deleted with `if: always()`"
+    );
+    Ok(())
+}
+
+/// The oldest major of each action that is still current (Node 24 runtimes).
+const CURRENT_MAJORS: &[(&str, u32)] = &[
+    ("actions/checkout", 7),
+    ("actions/upload-artifact", 7),
+    ("Swatinem/rust-cache", 2),
+];
+
+fn outdated_action(uses: &str) -> Option<String> {
+    let (name, version) = uses.split_once('@')?;
+    let (_, minimum) = CURRENT_MAJORS.iter().find(|(n, _)| *n == name)?;
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    (major < *minimum).then(|| format!("{uses} is older than the current major v{minimum}"))
+}
+
+/// What a kind job needs to pass on its first run: current actions, a cache saved even when
+/// the job fails, a verified kind binary, inotify limits for the nodes' systemd and kubelet,
+/// a disk-space check, and an explicit test parallelism bounded inside the job's time.
+fn check_nightly_hygiene(steps: &[&Value]) -> Result<()> {
+    for step in steps {
+        if let Some(problem) = step["uses"].as_str().and_then(outdated_action) {
+            bail!("{problem}");
+        }
+    }
+    let uses = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(name)))
+    };
+    ensure!(
+        uses("Swatinem/rust-cache")
+            .is_some_and(|s| s["with"]["cache-on-failure"].as_bool() == Some(true)),
+        "the rust cache is not saved on failure (cache-on-failure: true)"
+    );
+    let runs = |needle: &str| steps.iter().any(|s| run_of(s).contains(needle));
+    ensure!(
+        runs("sha256sum -c"),
+        "the kind binary's checksum is not verified"
+    );
+    ensure!(
+        runs("fs.inotify.max_user_watches"),
+        "the inotify limits are not raised"
+    );
+    ensure!(runs("df "), "the disk space is not checked");
+    let e2e = steps
+        .iter()
+        .find(|s| run_of(s).contains("--test e2e"))
+        .context("no e2e step")?;
+    ensure!(
+        run_of(e2e).contains("--test-threads"),
+        "the e2e step does not set --test-threads"
+    );
+    ensure!(
+        e2e["timeout-minutes"].as_u64().is_some(),
+        "the e2e step has no timeout-minutes of its own, so a hang eats the report and upload steps"
     );
     Ok(())
 }
@@ -170,7 +234,36 @@ fn a_nightly_that_breaks_a_rule_is_rejected() -> Result<()> {
             steps.retain(|s| !run_of(s).contains("kind delete cluster"));
         }
     })?;
+    let old_checkout = mutated(|d| {
+        if let Some(steps) = d["jobs"]["kind"]["steps"].as_sequence_mut() {
+            steps[0]["uses"] = "actions/checkout@v4".into();
+        }
+    })?;
+    let unverified_kind = mutated(|d| {
+        if let Some(steps) = d["jobs"]["kind"]["steps"].as_sequence_mut() {
+            for step in steps.iter_mut() {
+                if let Some(run) = step["run"]
+                    .as_str()
+                    .map(|r| r.replace("sha256sum -c", "true"))
+                {
+                    step["run"] = run.into();
+                }
+            }
+        }
+    })?;
+    let unbounded_threads = mutated(|d| {
+        if let Some(steps) = d["jobs"]["kind"]["steps"].as_sequence_mut() {
+            for step in steps.iter_mut() {
+                if run_of(step).contains("--test e2e") {
+                    step["run"] = "cargo test --locked --test e2e -- --nocapture".into();
+                }
+            }
+        }
+    })?;
     for (what, doc, says) in [
+        ("checkout v4", old_checkout, "older than the current major"),
+        ("unverified kind", unverified_kind, "checksum"),
+        ("default test threads", unbounded_threads, "--test-threads"),
         ("unpinned image", unpinned, "is not kindest/node"),
         ("mismatched version", wrong_minor, "runs image"),
         ("two versions", two_versions, "at least 3"),
