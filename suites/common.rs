@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use harness::checks::CheckResult;
+use checks::CheckResult;
 use harness::errors;
 use harness::scenario::TestEnv;
 use harness::target::{self, Cluster};

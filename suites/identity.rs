@@ -1,6 +1,5 @@
 //! Stable, unique ordinal identity.
 
-use harness::checks;
 use rstest::rstest;
 use tracing_test::traced_test;
 

@@ -1,6 +1,5 @@
 //! PVC retention across scale-down and scale-up.
 
-use harness::checks;
 use harness::scenario::ScaleVia;
 use rstest::rstest;
 use tracing_test::traced_test;

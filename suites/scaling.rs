@@ -1,6 +1,5 @@
 //! Ordered scale-up and reverse-order scale-down.
 
-use harness::checks;
 use harness::scenario::ScaleVia;
 use rstest::rstest;
 use tracing_test::traced_test;

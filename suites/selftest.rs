@@ -6,7 +6,7 @@
 //! asserts they pass, so each checker is shown to pass and to fail.
 
 use anyhow::Context;
-use harness::checks::{self, CheckResult, Recreation, Verdict};
+use checks::{self, CheckResult, Recreation, Verdict};
 use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv};
 use harness::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
 use k8s_openapi::api::core::v1::Namespace;

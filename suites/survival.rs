@@ -1,6 +1,6 @@
 //! Data survival under pod deletion, container crashes and node failure.
 
-use harness::checks::{self, Recreation};
+use checks::{self, Recreation};
 use harness::scenario::{KilledNode, TestEnv};
 use rstest::rstest;
 use tracing_test::traced_test;

@@ -2,14 +2,13 @@
 //!
 //! observe → record → check: targets give a cluster, `apply` puts the documented
 //! manifests into a fresh namespace, `observe` and `workload` record into a
-//! [`history::History`], `chaos` breaks things, and pure `checks` judge the history.
+//! [`checks::history::History`], `chaos` breaks things, and the pure checkers of the
+//! `checks` crate judge the history.
 
 pub mod apply;
 pub mod chaos;
-pub mod checks;
 pub mod cleanup;
 pub mod errors;
-pub mod history;
 pub mod kind;
 pub mod manifests;
 pub mod namespace;

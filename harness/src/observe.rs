@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::history::{
+use checks::history::{
     Change, EndpointSliceState, EndpointState, Event, History, NodeState, PodState, PvState,
     PvcState, ServiceState, Snapshot, StsState,
 };

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::checks::{CheckResult, Verdict};
-use crate::history::Entry;
+use checks::history::Entry;
+use checks::{CheckResult, Verdict};
 
 /// Environment variable that overrides where reports go.
 pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
@@ -112,7 +112,7 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Why the test could not run on this target (a missing capability), if it could not.
     pub skipped: Option<String>,
-    /// What the harness did, in order (see [`crate::history::steps`]), so evidence that
+    /// What the harness did, in order (see [`checks::history::steps`]), so evidence that
     /// cites a seq can be read against the steps around it.
     pub steps: Vec<String>,
     secrets: Vec<String>,
@@ -411,7 +411,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::history::{Event, History, WriteEvent};
+    use checks::history::{Event, History, WriteEvent};
 
     fn results() -> Vec<CheckResult> {
         vec![

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use chrono::DateTime;
 use serde::Deserialize;
 
-use crate::checks::Verdict;
 use crate::report::judged_passed;
+use checks::Verdict;
 
 /// The file [`RunReport::write_index`] writes into the report directory.
 pub const INDEX_FILE: &str = "index.md";
@@ -297,8 +297,8 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckResult;
     use crate::report::Report;
+    use checks::CheckResult;
 
     fn pass(check: &'static str) -> CheckResult {
         CheckResult::new(

@@ -19,8 +19,6 @@ use serde_json::json;
 
 use crate::apply;
 use crate::chaos::NodeChaos;
-use crate::checks::{CheckResult, IdentityExpect, Verdict};
-use crate::history::{Action, Entry, History};
 use crate::manifests::{self, MysqlManifests, Object, Overrides};
 use crate::namespace::TestNamespace;
 use crate::observe::Observer;
@@ -29,6 +27,8 @@ use crate::storage::StorageFacts;
 use crate::target::Cluster;
 use crate::wait::{self, Timeouts};
 use crate::workload::{Secret, Workload, WorkloadTimeouts};
+use checks::history::{Action, Entry, History};
+use checks::{CheckResult, IdentityExpect, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -669,7 +669,7 @@ impl TestEnv {
         let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
         let mut report = Report::new(&self.target, &self.test, results)
             .started_at(self.started)
-            .with_steps(crate::history::steps(&entries));
+            .with_steps(checks::history::steps(&entries));
         if self.is_sim {
             report = report.with_note(
                 "run against kube-sim, a test double: this is not a certification of any cluster",

@@ -9,8 +9,8 @@ use std::fmt;
 
 use k8s_openapi::api::storage::v1::StorageClass;
 
-use crate::checks::world::World;
-use crate::history::Entry;
+use checks::history::Entry;
+use checks::world::World;
 
 /// The storage behind one test's claims, as observed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,8 +131,8 @@ impl fmt::Display for StorageFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testkit::*;
-    use crate::history::History;
+    use checks::history::History;
+    use checks::testkit::*;
 
     fn class(yaml: &str) -> StorageClass {
         match serde_yaml::from_str(yaml) {

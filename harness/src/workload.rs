@@ -18,9 +18,8 @@ use rand::distr::Alphanumeric;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use crate::checks::row_checksum;
-use crate::history::{Event, History, ReadResult, Row, WriteEvent};
 use crate::portforward::PortForward;
+use checks::history::{Event, History, ReadResult, Row, WriteEvent, row_checksum};
 
 const DATABASE: &str = "conformance";
 const MYSQL_PORT: u16 = 3306;

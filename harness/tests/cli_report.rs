@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use harness::checks::{CheckResult, Verdict};
+use checks::{CheckResult, Verdict};
 use harness::report::Report;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sts-conformance");

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use checks::history::History;
 use harness::apply::{FIELD_MANAGER, apply_objects};
-use harness::history::History;
 use harness::manifests::{MysqlManifests, Overrides, repo_root};
 use harness::namespace::{LABEL_KEY, LABEL_VALUE, NamespaceError, TestNamespace};
 use harness::observe::{ObserveError, Observer};

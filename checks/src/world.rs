@@ -10,7 +10,7 @@ use crate::history::{
 
 /// The last observation of one object.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Seen<T> {
+pub struct Seen<T> {
     /// Sequence number of the observation.
     pub seq: u64,
     /// The observation was a `Deleted` event: the object is gone.
@@ -26,7 +26,7 @@ impl<T> Seen<T> {
 
 /// Every object's last observation, by name, per kind.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct World {
+pub struct World {
     pub pods: BTreeMap<String, Seen<PodState>>,
     pub pvcs: BTreeMap<String, Seen<PvcState>>,
     pub pvs: BTreeMap<String, Seen<PvState>>,
@@ -117,7 +117,7 @@ has_name!(
 );
 
 /// The pod observations of a history, in order: (seq, deleted, state).
-pub(crate) fn pod_observations(entries: &[Entry]) -> impl Iterator<Item = (u64, bool, &PodState)> {
+pub fn pod_observations(entries: &[Entry]) -> impl Iterator<Item = (u64, bool, &PodState)> {
     entries.iter().filter_map(|e| match &e.event {
         Event::Object {
             change,
@@ -128,7 +128,7 @@ pub(crate) fn pod_observations(entries: &[Entry]) -> impl Iterator<Item = (u64, 
 }
 
 /// The ordinal of a StatefulSet pod name (`<sts>-<ordinal>`), if it is one.
-pub(crate) fn ordinal_of(pod_name: &str, statefulset: &str) -> Option<u32> {
+pub fn ordinal_of(pod_name: &str, statefulset: &str) -> Option<u32> {
     let digits = pod_name.strip_prefix(statefulset)?.strip_prefix('-')?;
     // Reject "+1" and "01": they parse, but are not names the controller gives.
     digits
@@ -138,12 +138,12 @@ pub(crate) fn ordinal_of(pod_name: &str, statefulset: &str) -> Option<u32> {
 }
 
 /// "pod mysql-1 (uid abc)".
-pub(crate) fn pod_ref(pod: &PodState) -> String {
+pub fn pod_ref(pod: &PodState) -> String {
     format!("pod {} (uid {})", pod.name, pod.uid)
 }
 
 /// A pod's state in a few words, for evidence.
-pub(crate) fn describe_pod(pod: &PodState) -> String {
+pub fn describe_pod(pod: &PodState) -> String {
     format!(
         "phase {}, {}{}, restarts {}, node {}",
         pod.phase.as_deref().unwrap_or("unknown"),
@@ -155,7 +155,7 @@ pub(crate) fn describe_pod(pod: &PodState) -> String {
 }
 
 /// "PVC data-mysql-0 (uid abc, PV pv-1)".
-pub(crate) fn pvc_ref(pvc: &PvcState) -> String {
+pub fn pvc_ref(pvc: &PvcState) -> String {
     format!(
         "PVC {} (uid {}, PV {})",
         pvc.name,
@@ -167,8 +167,8 @@ pub(crate) fn pvc_ref(pvc: &PvcState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::History;
+    use crate::testkit::*;
 
     #[test]
     fn ordinal_of_accepts_only_controller_names() {

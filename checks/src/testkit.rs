@@ -7,7 +7,7 @@ use crate::history::{
     ServiceState, Snapshot, WriteEvent,
 };
 
-use super::row_checksum;
+use crate::history::row_checksum;
 
 pub const TEMPLATE: &str = "mysql-persistent-storage";
 

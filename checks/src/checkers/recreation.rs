@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::history::{Action, Entry, Event, PodState};
 
-use super::world::{World, describe_pod, pod_observations, pod_ref};
-use super::{CheckResult, Verdict};
+use crate::verdict::{CheckResult, Verdict};
+use crate::world::{World, describe_pod, pod_observations, pod_ref};
 
 /// What the fault should have done to the pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,8 +191,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{Event, History};
+    use crate::testkit::*;
 
     fn delete_pod() -> Event {
         Event::Action(Action::DeletePod {

@@ -1,7 +1,7 @@
 //! The History: every change the harness observed, every action it took and every
 //! write/read the workload made, in the order the harness saw them.
 //!
-//! It is the single source of truth for the checkers (`crate::checks`), which never talk
+//! It is the single source of truth for the checkers (`crate::checkers`), which never talk
 //! to the cluster. Snapshots are small, already-extracted states (not raw objects), so
 //! checker tests can build histories by hand.
 
@@ -276,6 +276,20 @@ pub struct Row {
     pub checksum: u32,
 }
 
+/// The checksum the workload stores with every row: FNV-1a (32 bit) over
+/// `"<id>|<ordinal>|<payload>"`, so a row moved to another id or ordinal no longer matches.
+pub fn row_checksum(id: u64, ordinal: u32, payload: &str) -> u32 {
+    fnv1a32(format!("{id}|{ordinal}|{payload}").as_bytes())
+}
+
+fn fnv1a32(bytes: &[u8]) -> u32 {
+    const OFFSET_BASIS: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    bytes.iter().fold(OFFSET_BASIS, |hash, b| {
+        (hash ^ u32::from(*b)).wrapping_mul(PRIME)
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum WriteEvent {
@@ -403,6 +417,22 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_published_vectors() {
+        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn checksum_binds_id_ordinal_and_payload() {
+        let c = row_checksum(1, 0, "abc");
+        assert_eq!(c, fnv1a32(b"1|0|abc"));
+        assert_ne!(c, row_checksum(2, 0, "abc"));
+        assert_ne!(c, row_checksum(1, 1, "abc"));
+        assert_ne!(c, row_checksum(1, 0, "abd"));
+    }
 
     #[test]
     fn records_in_order_with_sequence_numbers() {

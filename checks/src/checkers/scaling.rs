@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::history::{Entry, PodState};
 
-use super::world::{describe_pod, ordinal_of, pod_observations, pod_ref};
-use super::{CheckResult, Verdict, Window};
+use crate::verdict::{CheckResult, Verdict, Window};
+use crate::world::{describe_pod, ordinal_of, pod_observations, pod_ref};
 
 /// What the scale-up check remembers of one ordinal.
 struct Tracked {
@@ -227,8 +227,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{Event, History};
+    use crate::testkit::*;
 
     /// Ordinals 0..3 Ready before the window (which starts at the mark, seq 3).
     fn three_ready() -> Vec<Event> {

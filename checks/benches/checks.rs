@@ -1,16 +1,16 @@
 //! What the checkers cost on long histories: a writer spread over five ordinals, every pod
 //! replaced once mid-run (so at-most-one judges every acknowledged write against a
-//! replacement), then a full read of each ordinal. `cargo bench -p harness --bench checks`
+//! replacement), then a full read of each ordinal. `cargo bench -p checks --bench checks`
 //! measures; `cargo test` runs each case once to prove it still runs.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use harness::checks::{at_most_one, no_lost_writes, row_checksum};
-use harness::history::{
-    Change, Entry, Event, History, PodState, ReadResult, Row, Snapshot, WriteEvent,
+use checks::history::{
+    Change, Entry, Event, History, PodState, ReadResult, Row, Snapshot, WriteEvent, row_checksum,
 };
+use checks::{at_most_one, no_lost_writes};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const ORDINALS: u32 = 5;
 

@@ -6,8 +6,8 @@
 
 use crate::history::{Entry, PvcState};
 
-use super::world::{World, pod_ref, pvc_ref};
-use super::{CheckResult, Verdict};
+use crate::verdict::{CheckResult, Verdict};
+use crate::world::{World, pod_ref, pvc_ref};
 
 /// How the StatefulSet names its claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,8 +216,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{Event, History};
+    use crate::testkit::*;
 
     /// Ordinals 3 and 4 with their PVCs and PVs, then scaled away (seq 6 is the mark).
     fn scaled_down() -> Vec<Event> {

@@ -8,26 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::history::{Entry, Event, ReadResult, Row, WriteEvent};
+use crate::history::{Entry, Event, ReadResult, Row, WriteEvent, row_checksum};
 
-use super::{CheckResult, Verdict};
+use crate::verdict::{CheckResult, Verdict};
 
 /// How many rows of each category the evidence lists before summarising the rest.
 const LISTED_PER_CATEGORY: usize = 20;
-
-/// The checksum the workload stores with every row: FNV-1a (32 bit) over
-/// `"<id>|<ordinal>|<payload>"`, so a row moved to another id or ordinal no longer matches.
-pub fn row_checksum(id: u64, ordinal: u32, payload: &str) -> u32 {
-    fnv1a32(format!("{id}|{ordinal}|{payload}").as_bytes())
-}
-
-fn fnv1a32(bytes: &[u8]) -> u32 {
-    const OFFSET_BASIS: u32 = 0x811c_9dc5;
-    const PRIME: u32 = 0x0100_0193;
-    bytes.iter().fold(OFFSET_BASIS, |hash, b| {
-        (hash ^ u32::from(*b)).wrapping_mul(PRIME)
-    })
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome<'a> {
@@ -313,24 +299,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{History, Row};
-
-    #[test]
-    fn fnv1a_matches_the_published_vectors() {
-        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
-        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
-        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
-    }
-
-    #[test]
-    fn checksum_binds_id_ordinal_and_payload() {
-        let c = row_checksum(1, 0, "abc");
-        assert_eq!(c, fnv1a32(b"1|0|abc"));
-        assert_ne!(c, row_checksum(2, 0, "abc"));
-        assert_ne!(c, row_checksum(1, 1, "abc"));
-        assert_ne!(c, row_checksum(1, 0, "abd"));
-    }
+    use crate::testkit::*;
 
     /// Rows 1..=3 to ordinal 0 (ok, ok, info) and 4 to ordinal 1 (fail).
     fn writes() -> Vec<Event> {

@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 
 use crate::history::{Change, Entry, Event, PodState, Row, Snapshot, WriteEvent};
 
-use super::world::{describe_pod, pod_observations};
-use super::{CheckResult, Verdict, Window};
+use crate::verdict::{CheckResult, Verdict, Window};
+use crate::world::{describe_pod, pod_observations};
 
 /// The observed life of one pod uid.
 struct Life<'a> {
@@ -359,8 +359,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{Event, History};
+    use crate::testkit::*;
 
     fn on(node: &str) -> impl FnOnce(&mut PodState) {
         let node = node.to_string();

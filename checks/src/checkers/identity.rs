@@ -4,8 +4,8 @@
 
 use crate::history::{EndpointSliceState, Entry, PodState};
 
-use super::world::{Seen, World, describe_pod, ordinal_of, pod_ref, pvc_ref};
-use super::{CheckResult, Verdict};
+use crate::verdict::{CheckResult, Verdict};
+use crate::world::{Seen, World, describe_pod, ordinal_of, pod_ref, pvc_ref};
 
 const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -274,8 +274,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::checks::testkit::*;
     use crate::history::{Event, History};
+    use crate::testkit::*;
 
     /// A healthy 3-replica deployment, optionally changed by `edit`.
     fn healthy() -> Vec<Event> {

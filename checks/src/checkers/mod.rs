@@ -1,0 +1,22 @@
+//! Pure checkers over a History.
+//!
+//! Each checker is a function of the recorded entries (and what the test expects) that
+//! returns a [`Verdict`]: `Pass` with a one-line summary, `Fail` with evidence naming the
+//! violation (pods and PVCs by name and uid, events by seq, rows by id), or `Unknown`
+//! with the reason the history cannot decide. Checkers never talk to a cluster, and
+//! order by observation (`seq`), never by timestamps (`creationTimestamp` has a
+//! one-second granularity).
+
+mod at_most_one;
+mod identity;
+mod recreation;
+mod retention;
+mod scaling;
+mod writes;
+
+pub use at_most_one::at_most_one;
+pub use identity::{IdentityExpect, ordinal_identity};
+pub use recreation::{Recreation, identity_after_recreation};
+pub use retention::{pvc_deleted, pvc_retention};
+pub use scaling::{ordered_scale_up, reverse_scale_down};
+pub use writes::no_lost_writes;
