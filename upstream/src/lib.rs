@@ -1,0 +1,15 @@
+//! The official Kubernetes control plane on this machine, with hollow nodes.
+//!
+//! `controlplane` starts etcd → kube-apiserver → kube-controller-manager → kube-scheduler
+//! (official binaries built by scripts/build-upstream.sh) with a PKI from `pki`; `netns` gives
+//! pods ordinary addresses in network namespaces the process creates; `node` runs hollow nodes
+//! that speak only the public API like a kubelet and run each pod as a real mariadbd;
+//! `provisioner` is a local-path dynamic provisioner; `control` serves node stop/start and
+//! container crash to the harness.
+
+pub mod control;
+pub mod controlplane;
+pub mod netns;
+pub mod node;
+pub mod pki;
+pub mod provisioner;
