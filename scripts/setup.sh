@@ -41,6 +41,31 @@ need_mariadb() {
   say "mariadbd installed: $(/usr/sbin/mariadbd --version)"
 }
 
+# The upstream target's pods get addresses in network namespaces the project creates.
+need_iproute2() {
+  if command -v ip >/dev/null; then say "ip: $(ip -V)"; return; fi
+  if command -v apt-get >/dev/null; then
+    say "installing iproute2 (network namespaces for the upstream target's pods)"
+    as_root apt-get install -y -q --no-install-recommends iproute2 >/dev/null ||
+      { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q --no-install-recommends iproute2 >/dev/null; }
+  else
+    say "ip (iproute2) is missing: the upstream target needs it; E2E_TARGET=auto falls back to sim"
+  fi
+}
+
+# The upstream target: the official control plane built from the pinned Go modules in tools/
+# (skipped when up to date; a cold build takes about 10 minutes on 2 cores).
+build_upstream() {
+  if ! command -v go >/dev/null; then
+    say "go: missing (E2E_TARGET=upstream needs Go 1.26+ to build the official binaries: https://go.dev/dl/); skipping"
+    return
+  fi
+  say "go: $(go version)"
+  local start=$SECONDS
+  bash "$(dirname "$0")/build-upstream.sh"
+  say "upstream binaries ready in $((SECONDS - start)) s"
+}
+
 # kind and docker are only needed for E2E_TARGET=kind; we never download binaries.
 report_kind() {
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
@@ -53,10 +78,14 @@ report_kind() {
   else
     say "kind: missing (E2E_TARGET=kind needs it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
   fi
-  command -v kubectl >/dev/null && say "kubectl: $(kubectl version --client 2>/dev/null | head -1)" ||
-    say "kubectl: missing (optional; used to poke kube-sim by hand)"
+  local kubectl
+  kubectl="$(cd "$(dirname "$0")/.." && pwd)/.upstream/bin/kubectl"
+  [ -x "$kubectl" ] && say "kubectl: $kubectl ($("$kubectl" version --client 2>/dev/null | head -1), built from the official module)" ||
+    say "kubectl: not built (scripts/build-upstream.sh builds it)"
 }
 
 need_cargo
 need_mariadb
+need_iproute2
+build_upstream
 report_kind
