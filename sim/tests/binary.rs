@@ -3,6 +3,10 @@
 //! (SIGKILL, stdin EOF, a missing mariadbd). A test that needs `kubectl` or `mariadbd`
 //! skips, printing why, when it is not installed.
 
+mod support {
+    pub mod kubectl;
+}
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -50,13 +54,6 @@ fn repo_root() -> PathBuf {
 // Prerequisites
 // ---------------------------------------------------------------------------------------
 
-fn kubectl_installed() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Where kube-sim looks: PATH, then /usr/sbin and /usr/local/sbin.
 fn mariadbd_installed() -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -66,12 +63,12 @@ fn mariadbd_installed() -> bool {
 }
 
 /// The reason to skip, if a prerequisite is missing.
-fn missing_prerequisite(need_kubectl: bool) -> Option<&'static str> {
+fn missing_prerequisite(need_kubectl: bool) -> Option<String> {
     if !mariadbd_installed() {
-        return Some("mariadbd is not installed (apt-get install mariadb-server)");
+        return Some("mariadbd is not installed (apt-get install mariadb-server)".into());
     }
-    if need_kubectl && !kubectl_installed() {
-        return Some("kubectl is not installed (see the README)");
+    if need_kubectl {
+        return support::kubectl::kubectl_missing();
     }
     None
 }
@@ -334,7 +331,7 @@ struct Kubectl {
 impl Kubectl {
     /// Runs kubectl from the repository root (like the walkthrough) and requires success.
     async fn ok(&self, args: &[&str]) -> String {
-        let child = tokio::process::Command::new("kubectl")
+        let child = tokio::process::Command::new(support::kubectl::kubectl_bin())
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
