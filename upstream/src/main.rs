@@ -1,0 +1,406 @@
+//! `kube-upstream`: the official Kubernetes control plane on this machine with hollow nodes,
+//! until SIGINT/SIGTERM (or stdin EOF with `--exit-on-stdin-close`).
+//!
+//! Order: stale runs cleaned → pod network (bridge + one namespace per node) → PKI and
+//! control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) → hollow
+//! nodes and the local-path provisioner → control server → one ready line on stdout:
+//!
+//! `kube-upstream ready: kubeconfig=<path> control=http://127.0.0.1:<port> version=<gitVersion>`
+//!
+//! Shutdown reverses it; every process, namespace, link and the run dir are removed on normal
+//! exit, error exit, SIGTERM and Ctrl-C (unless `--keep`). Exit code 2: this machine cannot
+//! run the target (not root, or binaries not built); 1: any other failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kube_upstream::control::{ControlServer, Info, NodeControl};
+use kube_upstream::controlplane::{ControlPlane, ControlPlaneConfig, ControlPlaneError};
+use kube_upstream::netns::{self, NetnsError, PodNetwork};
+use kube_upstream::node::{self, NodeOptions, PodNet};
+use kube_upstream::{provisioner, report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kube-upstream",
+    about = "The official Kubernetes control plane with hollow nodes whose pods are real MariaDB servers"
+)]
+struct Cli {
+    /// Everything of this run goes here (PKI, etcd data, logs, volumes); default: a new
+    /// temporary directory. Removed on exit unless --keep.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Where to write the admin kubeconfig (default: <run dir>/admin.kubeconfig).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Number of hollow worker nodes (`upstream-worker`, `upstream-worker2`, ...).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
+    nodes: u16,
+    /// Keep the run dir (logs, data) and the kubeconfig on exit.
+    #[arg(long)]
+    keep: bool,
+    /// Shut down when stdin reaches EOF (so the launcher dies with its parent).
+    #[arg(long)]
+    exit_on_stdin_close: bool,
+    /// kube-controller-manager --node-monitor-grace-period.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+    /// Path of the mariadbd binary (default: PATH, then /usr/sbin).
+    #[arg(long)]
+    mariadbd: Option<PathBuf>,
+    /// Path of mariadb-install-db (default: PATH, then /usr/bin).
+    #[arg(long)]
+    mariadb_install_db: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    match unit {
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("not a duration: {s:?} (use 10s, 500ms, 1m)")),
+    }
+}
+
+/// Node names as kind names workers: `<cluster>-worker`, `<cluster>-worker2`, ...
+pub fn node_names(count: u16) -> Vec<String> {
+    (1..=count)
+        .map(|i| match i {
+            1 => "upstream-worker".to_owned(),
+            i => format!("upstream-worker{i}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error("failed to create the run dir")]
+    RunDir(#[source] std::io::Error),
+    #[error("failed to remove stale pod networks")]
+    Stale(#[source] NetnsError),
+    #[error("failed to create the pod network")]
+    Network(#[source] NetnsError),
+    #[error("failed to start the control plane")]
+    ControlPlane(#[source] ControlPlaneError),
+    #[error("{what} not found{}: install it with `apt-get install mariadb-server`, or pass --{what} PATH", explicit.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default())]
+    MariaDb {
+        what: &'static str,
+        explicit: Option<PathBuf>,
+    },
+    #[error("failed to prepare MariaDB")]
+    MariaDbSetup(#[source] kube_sim::mariadb::MariaDbError),
+    #[error("failed to start the hollow nodes")]
+    Nodes(#[source] node::NodeError),
+    #[error("failed to start the provisioner")]
+    Provisioner(#[source] provisioner::ProvisionError),
+    #[error("failed to start the control server")]
+    Control(#[source] kube_upstream::control::ControlServerError),
+    #[error("interrupted by {0} while starting")]
+    Interrupted(&'static str),
+}
+
+impl MainError {
+    /// Whether this machine cannot run the target at all (the caller may fall back to sim).
+    fn unsupported(&self) -> bool {
+        match self {
+            MainError::Network(e) => e.is_not_root(),
+            MainError::ControlPlane(ControlPlaneError::MissingBinary { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // kube's client logs every refused poll of a starting server as an error.
+                "info,kube_client::client::builder=off".into()
+            }),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let exit = ExitRequest::install(cli.exit_on_stdin_close);
+    match run(cli, exit).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kube-upstream: {}", report(&e));
+            if e.unsupported() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and (optionally) stdin EOF, installed before anything starts so that an
+/// interrupted start still cleans up.
+struct ExitRequest {
+    rx: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+}
+
+impl ExitRequest {
+    fn install(watch_stdin: bool) -> ExitRequest {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for (kind, name) in [
+            (tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
+            (tokio::signal::unix::SignalKind::interrupt(), "SIGINT"),
+        ] {
+            match tokio::signal::unix::signal(kind) {
+                Ok(mut signal) => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        while signal.recv().await.is_some() {
+                            let _ = tx.send(name);
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(signal = name, error = %e, "cannot handle signal"),
+            }
+        }
+        if watch_stdin {
+            // A detached std thread: tokio's stdin would keep a blocking-pool thread busy
+            // and delay the runtime's shutdown.
+            let tx = tx.clone();
+            let _ = std::thread::Builder::new()
+                .name("stdin-watch".into())
+                .spawn(move || {
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                    let _ = tx.send("stdin closed");
+                });
+        }
+        ExitRequest { rx }
+    }
+
+    async fn wait(&mut self) -> &'static str {
+        self.rx.recv().await.unwrap_or("exit channel closed")
+    }
+}
+
+fn find_binary(
+    explicit: Option<&Path>,
+    what: &'static str,
+    dirs: &[&str],
+) -> Result<PathBuf, MainError> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_owned())
+        } else {
+            Err(MainError::MariaDb {
+                what,
+                explicit: Some(p.to_owned()),
+            })
+        };
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(dirs.iter().map(PathBuf::from))
+        .map(|d| d.join(what))
+        .find(|p| p.is_file())
+        .ok_or(MainError::MariaDb {
+            what,
+            explicit: None,
+        })
+}
+
+/// What runs, for an orderly shutdown in reverse.
+#[derive(Default)]
+struct Running {
+    network: Option<PodNetwork>,
+    control_plane: Option<ControlPlane>,
+    nodes: Option<Arc<node::Nodes>>,
+    provisioner: Option<provisioner::Provisioner>,
+    control: Option<ControlServer>,
+}
+
+impl Running {
+    async fn shutdown(&mut self) {
+        if let Some(control) = self.control.take() {
+            control.stop().await;
+        }
+        if let Some(p) = self.provisioner.take() {
+            p.shutdown().await;
+        }
+        if let Some(nodes) = self.nodes.take() {
+            nodes.shutdown().await;
+        }
+        if let Some(cp) = self.control_plane.take()
+            && let Err(e) = cp.stop().await
+        {
+            tracing::error!(error = %report(&e), "control plane stop");
+        }
+        if let Some(mut net) = self.network.take()
+            && let Err(e) = net.remove()
+        {
+            tracing::error!(error = %report(&e), "pod network removal");
+        }
+    }
+}
+
+async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
+    let began = Instant::now();
+    let (run_dir, temp) = match &cli.run_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("kube-upstream-")
+                .tempdir()
+                .map_err(MainError::RunDir)?;
+            (dir.keep(), true)
+        }
+    };
+    let mut running = Running::default();
+    let result = tokio::select! {
+        started = start(&cli, &run_dir, &mut running) => started,
+        signal = exit.wait() => Err(MainError::Interrupted(signal)),
+    };
+    let result = match result {
+        Ok((kubeconfig, control, version)) => {
+            println!(
+                "kube-upstream ready: kubeconfig={} control={control} version={version}",
+                kubeconfig.display()
+            );
+            tracing::info!(after = ?began.elapsed(), "ready");
+            let why = exit.wait().await;
+            tracing::info!(reason = why, "shutting down");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    running.shutdown().await;
+    if !cli.keep && (temp || run_dir.exists()) {
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    if !cli.keep
+        && let Some(k) = &cli.kubeconfig
+    {
+        let _ = std::fs::remove_file(k);
+    }
+    tracing::info!(after = ?began.elapsed(), "stopped");
+    result
+}
+
+/// Starts everything into `running`; returns (kubeconfig, control URL, server version).
+async fn start(
+    cli: &Cli,
+    run_dir: &Path,
+    running: &mut Running,
+) -> Result<(PathBuf, String, String), MainError> {
+    let cleaned = netns::cleanup_stale().map_err(MainError::Stale)?;
+    if !cleaned.runs.is_empty() {
+        tracing::info!(runs = ?cleaned.runs, "removed stale pod networks of dead runs");
+    }
+    let mariadbd = find_binary(
+        cli.mariadbd.as_deref(),
+        "mariadbd",
+        &["/usr/sbin", "/usr/local/sbin"],
+    )?;
+    let install_db = find_binary(
+        cli.mariadb_install_db.as_deref(),
+        "mariadb-install-db",
+        &["/usr/bin", "/usr/sbin", "/usr/local/bin"],
+    )?;
+
+    let names = node_names(cli.nodes);
+    let run_id = netns::new_run_id();
+    let network = PodNetwork::create(&run_id, &names).map_err(MainError::Network)?;
+    let host_ip = network.host_ip();
+    let node_nets: Vec<(String, Arc<dyn PodNet>)> = names
+        .iter()
+        .filter_map(|n| {
+            network
+                .node(n)
+                .map(|net| (n.clone(), net as Arc<dyn PodNet>))
+        })
+        .collect();
+    running.network = Some(network);
+
+    let mut config = ControlPlaneConfig::new(run_dir, host_ip);
+    config.kubeconfig = cli.kubeconfig.clone();
+    config.keep = cli.keep;
+    config.node_monitor_grace_period = cli.node_monitor_grace_period;
+    let cp = ControlPlane::start(config)
+        .await
+        .map_err(MainError::ControlPlane)?;
+    let client = cp.client();
+    let version = cp.version().git_version.clone();
+    let kubeconfig = cli
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| cp.kubeconfig().to_owned());
+    let spawner = cp.spawner();
+    tracing::info!(after = ?cp.ready_after(), %version, "control plane ready");
+    running.control_plane = Some(cp);
+
+    let provisioner = provisioner::start(client.clone(), &run_dir.join("volumes"))
+        .await
+        .map_err(MainError::Provisioner)?;
+    running.provisioner = Some(provisioner);
+
+    let mariadb = kube_sim::mariadb::MariaDb::new(
+        mariadbd,
+        install_db,
+        run_dir.join("mariadb"),
+        kube_sim::kubelet::process::running_as_root(),
+    )
+    .map_err(MainError::MariaDbSetup)?;
+    let nodes = node::start_nodes(
+        client.clone(),
+        node_nets,
+        &run_dir.join("nodes"),
+        Arc::new(mariadb),
+        spawner,
+        &version,
+        NodeOptions::default(),
+    )
+    .await
+    .map_err(MainError::Nodes)?;
+    let nodes = Arc::new(nodes);
+    running.nodes = Some(nodes.clone());
+
+    let info = Info {
+        server_version: version.clone(),
+        nodes: names,
+        storage_classes: provisioner::storage_classes()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
+            .collect(),
+        kubeconfig: kubeconfig.display().to_string(),
+    };
+    let control = ControlServer::start(nodes as Arc<dyn NodeControl>, info, Some(client))
+        .await
+        .map_err(MainError::Control)?;
+    let url = control.url();
+    running.control = Some(control);
+    Ok((kubeconfig, url, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_follow_kind() {
+        assert_eq!(
+            node_names(3),
+            ["upstream-worker", "upstream-worker2", "upstream-worker3"]
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("x").is_err());
+    }
+}
