@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::wait::await_condition;
@@ -38,6 +40,9 @@ const SQL_TIMEOUT: Duration = Duration::from_secs(90);
 const NODE_UNKNOWN_TIMEOUT: Duration = Duration::from_secs(60);
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROCESS_GONE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Provisioning, binding, and reclaiming a released volume.
+const VOLUME_TIMEOUT: Duration = Duration::from_secs(60);
+const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 
 fn skip_reason() -> Option<String> {
     // SAFETY: geteuid cannot fail.
@@ -447,15 +452,8 @@ async fn scenario(cluster: &Cluster) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("stop {node}: {e}"))?;
     wait_node(&node_api, &node, "Unknown", NODE_UNKNOWN_TIMEOUT).await?;
-    let stopped = node_api.get(&node).await?;
-    let taints: Vec<String> = stopped
-        .spec
-        .and_then(|s| s.taints)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| t.key)
-        .collect();
-    eprintln!("{node} Unknown; taints {taints:?}");
+    wait_taint(&node_api, &node, UNREACHABLE_TAINT, NODE_UNKNOWN_TIMEOUT).await?;
+    eprintln!("{node} Ready=Unknown and tainted {UNREACHABLE_TAINT}");
     nodes
         .start_node(&node)
         .await
@@ -482,7 +480,104 @@ async fn scenario(cluster: &Cluster) -> anyhow::Result<()> {
         },
     )
     .await?;
+
+    // Force deletion: the process is killed at once, the replacement starts on the same
+    // volume (never two servers on one data dir) and the row is still there.
+    let doomed = pods.get("mysql-0").await?;
+    let doomed_uid = doomed.metadata.uid.clone().unwrap_or_default();
+    pods.delete("mysql-0", &DeleteParams::default().grace_period(0))
+        .await?;
+    let replaced = wait_pod(
+        &pods,
+        "mysql-0",
+        POD_READY_TIMEOUT,
+        "replaced after a force deletion",
+        move |p| p.metadata.uid.as_deref() != Some(doomed_uid.as_str()) && pod_ready(p),
+    )
+    .await?;
+    let read = sql(
+        pod_ip(&replaced)?,
+        &password,
+        "SELECT v FROM t.rows WHERE id = 1",
+    )
+    .await?;
+    assert_eq!(read, "survives", "the row after a force deletion");
+
+    // The `network` class: provisioned at once, bound by the PV controller, and once the
+    // claim is deleted its Released volume's directory and object are removed.
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let claim: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "scratch"},
+        "spec": {
+            "storageClassName": provisioner::NETWORK_CLASS,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }))?;
+    claims.create(&PostParams::default(), &claim).await?;
+    let bound = tokio::time::timeout(
+        VOLUME_TIMEOUT,
+        await_condition(
+            claims.clone(),
+            "scratch",
+            |c: Option<&PersistentVolumeClaim>| {
+                c.and_then(|c| c.status.as_ref()?.phase.as_deref()) == Some("Bound")
+            },
+        ),
+    )
+    .await
+    .context("claim scratch not Bound in time")??
+    .context("claim scratch vanished")?;
+    let volume = bound
+        .spec
+        .and_then(|s| s.volume_name)
+        .context("bound volume")?;
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = volumes.get(&volume).await?;
+    let spec = pv.spec.context("pv spec")?;
+    assert_eq!(
+        spec.node_affinity, None,
+        "network volumes belong to no node"
+    );
+    let dir = PathBuf::from(spec.host_path.context("hostPath")?.path);
+    assert!(dir.is_dir(), "{} created", dir.display());
+    claims.delete("scratch", &DeleteParams::default()).await?;
+    let gone = tokio::time::timeout(
+        VOLUME_TIMEOUT,
+        await_condition(volumes.clone(), &volume, |v: Option<&PersistentVolume>| {
+            v.is_none()
+        }),
+    )
+    .await;
+    if gone.is_err() {
+        let last = volumes.get_opt(&volume).await?.and_then(|v| v.status);
+        bail!(
+            "volume {volume} not deleted within {}s; status {last:?}",
+            VOLUME_TIMEOUT.as_secs()
+        );
+    }
+    assert!(!dir.exists(), "{} removed with its volume", dir.display());
     Ok(())
+}
+
+async fn wait_taint(
+    api: &Api<Node>,
+    name: &str,
+    key: &'static str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let has = move |n: Option<&Node>| {
+        n.and_then(|n| n.spec.as_ref()?.taints.as_ref())
+            .is_some_and(|ts| ts.iter().any(|t| t.key == key))
+    };
+    match tokio::time::timeout(timeout, await_condition(api.clone(), name, has)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!("watching node {name} failed: {e}"),
+        Err(_) => bail!(
+            "node {name} was not tainted {key} within {}s",
+            timeout.as_secs()
+        ),
+    }
 }
 
 async fn wait_gone(pids: &[u32]) -> Vec<u32> {
