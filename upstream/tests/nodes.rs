@@ -481,6 +481,41 @@ async fn scenario(cluster: &Cluster) -> anyhow::Result<()> {
     )
     .await?;
 
+    // A pod deleted while its node is stopped stays Terminating (no kubelet confirms it,
+    // and the StatefulSet starts no second mysql-1); once the node starts again it is
+    // finalised and the StatefulSet recreates it.
+    let held = pods.get("mysql-1").await?;
+    let held_uid = held.metadata.uid.clone().unwrap_or_default();
+    let held_node = held
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .context("mysql-1 is bound")?;
+    nodes
+        .stop_node(&held_node)
+        .await
+        .map_err(|e| anyhow::anyhow!("stop {held_node}: {e}"))?;
+    pods.delete("mysql-1", &DeleteParams::default()).await?;
+    let terminating = pods.get("mysql-1").await?;
+    assert_eq!(
+        terminating.metadata.uid.as_deref(),
+        Some(held_uid.as_str()),
+        "the old mysql-1 is still there while its node is stopped"
+    );
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    nodes
+        .start_node(&held_node)
+        .await
+        .map_err(|e| anyhow::anyhow!("start {held_node}: {e}"))?;
+    wait_pod(
+        &pods,
+        "mysql-1",
+        POD_READY_TIMEOUT,
+        "recreated after its node started again",
+        move |p| p.metadata.uid.as_deref() != Some(held_uid.as_str()) && pod_ready(p),
+    )
+    .await?;
+
     // Force deletion: the process is killed at once, the replacement starts on the same
     // volume (never two servers on one data dir) and the row is still there.
     let doomed = pods.get("mysql-0").await?;
