@@ -393,12 +393,16 @@ impl Starting {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,
     {
-        let deadline = Instant::now() + timeout;
+        let began = Instant::now();
+        let deadline = began + timeout;
         let mut last = "no answer yet".to_owned();
         loop {
             self.components[index].check_running()?;
             match tokio::time::timeout_at(deadline.into(), probe()).await {
-                Ok(Ok(())) => return Ok(()),
+                Ok(Ok(())) => {
+                    tracing::info!(waited = ?began.elapsed(), "{what}: ok");
+                    return Ok(());
+                }
                 Ok(Err(seen)) => last = seen,
                 Err(_) => {}
             }
@@ -639,28 +643,6 @@ impl ControlPlane {
             },
         )
         .await?;
-        {
-            let client = client.clone();
-            s.wait(
-                kcm,
-                "default_service_account",
-                t.default_service_account,
-                "the serviceaccount controller to create default/default",
-                move || {
-                    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
-                        kube::Api::namespaced(client.clone(), "default");
-                    async move {
-                        match api.get_opt("default").await {
-                            Ok(Some(_)) => Ok(()),
-                            Ok(None) => Err("not created yet".into()),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                },
-            )
-            .await?;
-        }
-
         // kube-scheduler
         let sched_kubeconfig = run.join("scheduler.kubeconfig");
         write_kubeconfig(&sched_kubeconfig, &server, &pki)?;
@@ -692,6 +674,28 @@ impl ControlPlane {
         )
         .await?;
 
+        // Last: the scheduler has started meanwhile.
+        {
+            let client = client.clone();
+            s.wait(
+                kcm,
+                "default_service_account",
+                t.default_service_account,
+                "the serviceaccount controller to create default/default",
+                move || {
+                    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+                        kube::Api::namespaced(client.clone(), "default");
+                    async move {
+                        match api.get_opt("default").await {
+                            Ok(Some(_)) => Ok(()),
+                            Ok(None) => Err("not created yet".into()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                },
+            )
+            .await?;
+        }
         Ok((pki, kubeconfig, server, client, version))
     }
 

@@ -259,6 +259,7 @@ async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
             (dir.keep(), true)
         }
     };
+    let run_dir = std::path::absolute(&run_dir).unwrap_or(run_dir);
     let mut running = Running::default();
     let result = tokio::select! {
         started = start(&cli, &run_dir, &mut running) => started,
@@ -323,6 +324,11 @@ async fn start(
                 .map(|net| (n.clone(), net as Arc<dyn PodNet>))
         })
         .collect();
+    if !cli.keep
+        && let Err(e) = network.note_owned_dir(run_dir)
+    {
+        tracing::warn!(error = %report(&e), "run dir not recorded for stale cleanup");
+    }
     running.network = Some(network);
 
     let mut config = ControlPlaneConfig::new(run_dir, host_ip);

@@ -488,6 +488,19 @@ impl PodNetwork {
         &self.bridge
     }
 
+    /// Records a directory of this run (e.g. the run dir) in the marker, so that
+    /// [`cleanup_stale`] also removes it when this process dies without cleaning up.
+    pub fn note_owned_dir(&self, dir: &Path) -> Result<(), NetnsError> {
+        use std::io::Write;
+        let path = self.marker_dir.join("dirs");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(state_err(&path))?;
+        writeln!(file, "{}", dir.display()).map_err(state_err(&path))
+    }
+
     pub fn node(&self, name: &str) -> Option<Arc<NodeNetwork>> {
         self.nodes.get(name).cloned()
     }
@@ -580,6 +593,8 @@ pub struct Cleaned {
     pub runs: Vec<String>,
     pub namespaces: Vec<String>,
     pub links: Vec<String>,
+    /// Directories the dead run recorded with [`PodNetwork::note_owned_dir`].
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Removes the namespaces, bridge and marker of every run whose owner process is gone.
@@ -619,6 +634,19 @@ pub fn cleanup_stale() -> Result<Cleaned, NetnsError> {
         for ns in list_netns().into_iter().filter(|n| n.starts_with(&prefix)) {
             remove_netns(&ns)?;
             cleaned.namespaces.push(ns);
+        }
+        let dirs = fs::read_to_string(run_dir.join("dirs")).unwrap_or_default();
+        for dir in dirs.lines().map(Path::new).filter(|d| d.is_absolute()) {
+            match fs::remove_dir_all(dir) {
+                Ok(()) => cleaned.dirs.push(dir.to_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(NetnsError::State {
+                        path: dir.to_owned(),
+                        source,
+                    });
+                }
+            }
         }
         fs::remove_dir_all(&run_dir).map_err(state_err(&run_dir))?;
         tracing::info!(%run, "removed a stale pod network (its owner process is gone)");

@@ -129,6 +129,8 @@ fn cleanup_stale_removes_a_dead_owners_leftovers() {
     let run = netns::new_run_id();
     let net = PodNetwork::create(&run, &["a".to_string()]).expect("create");
     let bridge = net.bridge().to_owned();
+    let owned = tempfile::tempdir().unwrap().keep();
+    net.note_owned_dir(&owned).unwrap();
     // Pretend the owner died: a dead pid in the marker, and no Drop.
     std::fs::write(
         std::path::Path::new(netns::STATE_DIR)
@@ -140,6 +142,7 @@ fn cleanup_stale_removes_a_dead_owners_leftovers() {
     std::mem::forget(net);
     let cleaned = netns::cleanup_stale().expect("cleanup");
     assert!(cleaned.runs.contains(&run), "{cleaned:?}");
+    assert!(!owned.exists(), "the run's recorded dir is removed");
     assert!(
         !netns::list_netns()
             .iter()
