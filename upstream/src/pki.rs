@@ -132,8 +132,8 @@ impl Pki {
 
         // Admin client certificate
         let admin_key = KeyPair::generate().map_err(generate("admin key"))?;
-        let mut params = CertificateParams::new(Vec::<String>::new())
-            .map_err(generate("admin certificate"))?;
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).map_err(generate("admin certificate"))?;
         params
             .distinguished_name
             .push(DnType::CommonName, "kubernetes-admin");
@@ -298,7 +298,12 @@ mod tests {
         let pki = Pki::generate(Ipv4Addr::new(10, 250, 0, 1)).expect("generate");
         let files = pki.write(&dir.path().join("pki")).expect("write");
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        for key in [&files.ca_key, &files.apiserver_key, &files.admin_key, &files.sa_key] {
+        for key in [
+            &files.ca_key,
+            &files.apiserver_key,
+            &files.admin_key,
+            &files.sa_key,
+        ] {
             assert_eq!(mode(key), 0o600, "{}", key.display());
         }
         for cert in [&files.ca_cert, &files.apiserver_cert, &files.admin_cert] {
