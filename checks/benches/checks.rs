@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use checks::history::{
-    Change, Entry, Event, History, PodState, ReadResult, Row, Snapshot, WriteEvent, row_checksum,
+    Change, Connection, Entry, Event, History, PodState, ReadResult, Row, Snapshot, WriteEvent,
+    row_checksum,
 };
 use checks::{at_most_one, no_lost_writes};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -44,7 +45,8 @@ fn row(id: u64, pod: &PodState, ordinal: u32) -> Row {
     }
 }
 
-/// `writes` acknowledged writes, the pods replaced half way, then one read per ordinal.
+/// `writes` acknowledged writes, the pods replaced half way (each replacement connected
+/// to), then one read per ordinal.
 fn history(writes: u64) -> Vec<Entry> {
     let mut events = Vec::new();
     let mut serving: Vec<PodState> = (0..ORDINALS).map(|o| pod(o, 0)).collect();
@@ -61,6 +63,12 @@ fn history(writes: u64) -> Vec<Entry> {
                 events.push(observed(Change::Deleted, old.clone()));
                 *old = pod(ordinal as u32, 1);
                 events.push(observed(Change::Applied, old.clone()));
+                // The workload's handshake with the replacement: it serves from here on.
+                events.push(Event::Connected(Connection {
+                    ordinal: ordinal as u32,
+                    pod: old.name.clone(),
+                    pod_uid: old.uid.clone(),
+                }));
             }
         }
         let ordinal = (id % u64::from(ORDINALS)) as u32;

@@ -48,6 +48,8 @@ pub enum Event {
     Write(WriteEvent),
     /// A full read of the rows table of one ordinal.
     Read(ReadResult),
+    /// The workload completed a MySQL handshake with one pod's mysqld (see [`Connection`]).
+    Connected(Connection),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +105,10 @@ pub struct PodState {
     pub claims: BTreeMap<String, String>,
     /// The controller ownerReference's uid, if any.
     pub owner_uid: Option<String>,
+    /// `status.podIP`: the address its EndpointSlice endpoint must carry. Absent from
+    /// histories recorded before it was observed.
+    #[serde(default)]
+    pub pod_ip: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -169,12 +175,22 @@ pub struct EndpointSliceState {
     pub endpoints: Vec<EndpointState>,
 }
 
+/// One endpoint of an EndpointSlice. Fields added after the first recorded histories
+/// default when absent, so old histories still load (and then fail the DNS check rather
+/// than pass it: an endpoint without a target uid proves no pod's identity).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointState {
     pub hostname: Option<String>,
+    /// `conditions.ready` is true (absent counts as false here).
+    #[serde(default)]
     pub ready: bool,
     /// `targetRef.name` (the pod).
     pub target: Option<String>,
+    /// `targetRef.uid`: which incarnation of the pod the endpoint stands for.
+    #[serde(default)]
+    pub target_ref_uid: Option<String>,
+    /// `addresses`: the pod IPs the DNS name resolves to.
+    #[serde(default)]
     pub addresses: Vec<String>,
 }
 
@@ -310,6 +326,29 @@ pub enum WriteEvent {
         id: u64,
         error: String,
     },
+}
+
+/// A MySQL handshake the workload completed with one pod's mysqld: the server's greeting
+/// and authentication succeeded, so the session can run statements.
+///
+/// Recorded by the workload right after that success, and only when the session's pod uid
+/// is known for certain: the uid the port-forward resolved before the handshake equals the
+/// one read after it (issue 9, point 2). With a different or unknown uid nothing is
+/// recorded. Recorded once per session, not per statement.
+///
+/// Meaning: at this point in the history the container of pod `pod_uid` ran a mysqld that
+/// accepted connections, which it does only once its storage engine opened (and locked)
+/// its data files. So it is proof that the pod served, which `Ready` alone is not: the
+/// documented StatefulSet has no readiness probe, so a pod is Ready before mysqld can
+/// lock its data files (`crate::checkers::at_most_one` counts Ready only together with
+/// this).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub ordinal: u32,
+    /// The pod name the connection was made to (`<sts>-<ordinal>`).
+    pub pod: String,
+    /// The uid of that pod, the same before and after the handshake.
+    pub pod_uid: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -501,5 +540,43 @@ mod tests {
         let json = serde_json::to_string(&h.snapshot()).expect("serialize");
         assert!(json.contains(r#""type":"write""#), "{json}");
         assert!(json.contains(r#""outcome":"ok""#), "{json}");
+    }
+
+    #[test]
+    fn handshakes_serialize_as_their_own_event() {
+        let event = Event::Connected(Connection {
+            ordinal: 1,
+            pod: "mysql-1".into(),
+            pod_uid: "u1".into(),
+        });
+        let json = serde_json::to_string(&event).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"type":"connected","ordinal":1,"pod":"mysql-1","pod_uid":"u1"}"#
+        );
+        let back: Event = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn histories_recorded_before_the_identity_fields_still_load() {
+        let pod: PodState = serde_json::from_str(
+            r#"{"name":"mysql-0","uid":"u0","labels":{},"hostname":null,"subdomain":null,
+                "node_name":null,"phase":"Running","ready":true,"terminating":false,
+                "restart_count":0,"claims":{},"owner_uid":null}"#,
+        )
+        .expect("old pod state");
+        assert_eq!(pod.pod_ip, None);
+        let endpoint: EndpointState =
+            serde_json::from_str(r#"{"hostname":"mysql-0","target":"mysql-0"}"#)
+                .expect("old endpoint state");
+        assert_eq!(
+            endpoint,
+            EndpointState {
+                hostname: Some("mysql-0".into()),
+                target: Some("mysql-0".into()),
+                ..EndpointState::default()
+            }
+        );
     }
 }

@@ -3,15 +3,29 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    Change, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState, ReadResult, Row,
-    ServiceState, Snapshot, WriteEvent,
+    Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState,
+    ReadResult, Row, ServiceState, Snapshot, WriteEvent,
 };
 
 use crate::history::row_checksum;
 
 pub const TEMPLATE: &str = "mysql-persistent-storage";
 
-/// A healthy, Ready StatefulSet pod `mysql-<i>` with its documented identity and claim.
+/// The ordinal of a testkit pod name (`mysql-<i>`), 0 when it has none.
+fn ordinal_in(name: &str) -> u32 {
+    name.rsplit('-')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or_default()
+}
+
+/// The pod IP testkit gives the pod named `name`: `10.0.0.<10 + ordinal>`.
+pub fn pod_ip(name: &str) -> String {
+    format!("10.0.0.{}", 10 + ordinal_in(name))
+}
+
+/// A healthy, Ready StatefulSet pod `mysql-<i>` with its documented identity, claim and
+/// pod IP ([`pod_ip`]).
 pub fn pod(name: &str, uid: &str) -> PodState {
     let ordinal = name.rsplit('-').next().unwrap_or_default().to_string();
     PodState {
@@ -31,6 +45,7 @@ pub fn pod(name: &str, uid: &str) -> PodState {
         restart_count: 0,
         claims: BTreeMap::from([(TEMPLATE.into(), format!("{TEMPLATE}-{name}"))]),
         owner_uid: Some("sts-uid".into()),
+        pod_ip: Some(pod_ip(name)),
     }
 }
 
@@ -107,20 +122,35 @@ pub fn headless_service() -> ServiceState {
     }
 }
 
-/// An EndpointSlice of Service `mysql` with one ready endpoint per hostname.
+/// The ready endpoint that gives `pod` its DNS identity: hostname and targetRef of the
+/// pod (name and uid), its pod IP as the address.
+pub fn endpoint(pod: &PodState) -> EndpointState {
+    EndpointState {
+        hostname: Some(pod.name.clone()),
+        ready: true,
+        target: Some(pod.name.clone()),
+        target_ref_uid: Some(pod.uid.clone()),
+        addresses: pod.pod_ip.iter().cloned().collect(),
+    }
+}
+
+/// An EndpointSlice of Service `mysql` with one ready endpoint per hostname, each the
+/// [`endpoint`] of `pod(hostname, "u<ordinal>")` (testkit's uid convention).
 pub fn slice(hostnames: &[&str]) -> EndpointSliceState {
+    slice_of(
+        hostnames
+            .iter()
+            .map(|h| endpoint(&pod(h, &format!("u{}", ordinal_in(h)))))
+            .collect(),
+    )
+}
+
+/// An EndpointSlice of Service `mysql` with these endpoints.
+pub fn slice_of(endpoints: Vec<EndpointState>) -> EndpointSliceState {
     EndpointSliceState {
         name: "mysql-abcde".into(),
         service: Some("mysql".into()),
-        endpoints: hostnames
-            .iter()
-            .map(|h| EndpointState {
-                hostname: Some((*h).into()),
-                ready: true,
-                target: Some((*h).into()),
-                addresses: vec!["10.0.0.1".into()],
-            })
-            .collect(),
+        endpoints,
     }
 }
 
@@ -142,6 +172,16 @@ pub fn deleted(state: impl Into<Snapshot>) -> Event {
 pub fn mark(label: &str) -> Event {
     Event::Action(crate::history::Action::Mark {
         label: label.into(),
+    })
+}
+
+/// The harness scaled StatefulSet `mysql` from `from` to `to` replicas.
+pub fn scale(from: i32, to: i32) -> Event {
+    Event::Action(crate::history::Action::Scale {
+        statefulset: "mysql".into(),
+        from,
+        to,
+        via: "scale subresource".into(),
     })
 }
 
@@ -194,6 +234,15 @@ pub fn info(id: u64) -> Event {
     Event::Write(WriteEvent::Info {
         id,
         error: "connection reset".into(),
+    })
+}
+
+/// A handshake the workload completed with pod `pod` (`mysql-<i>`) of uid `pod_uid`.
+pub fn connected(pod: &str, pod_uid: &str) -> Event {
+    Event::Connected(Connection {
+        ordinal: ordinal_in(pod),
+        pod: pod.into(),
+        pod_uid: pod_uid.into(),
     })
 }
 

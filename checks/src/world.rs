@@ -79,6 +79,39 @@ impl World {
     pub fn live_pvc(&self, name: &str) -> Option<&PvcState> {
         self.pvcs.get(name).and_then(Seen::live)
     }
+
+    /// Where the live PV `pv` is pinned by its node affinity. None when that PV was never
+    /// observed or was observed deleted: unknown, never "not node-bound" (a probe that
+    /// took a missing PV for unpinned storage would run the pod-moves case on node-bound
+    /// storage).
+    pub fn pv_pinning(&self, pv: &str) -> Option<Pinning<'_>> {
+        let state = self.pvs.get(pv).and_then(Seen::live)?;
+        Some(match state.node.as_deref() {
+            Some(node) => Pinning::Node(node),
+            None => Pinning::Unpinned,
+        })
+    }
+
+    /// Where the PV bound to the live claim `claim` is pinned; None when the claim is not
+    /// live, not bound, or its PV is unknown (see [`World::pv_pinning`]).
+    pub fn claim_pinning(&self, claim: &str) -> Option<Pinning<'_>> {
+        let pv = self.live_pvc(claim)?.volume_name.as_deref()?;
+        self.pv_pinning(pv)
+    }
+}
+
+/// Whether an observed PV is pinned to one node (node-bound storage: a pod using it
+/// cannot leave that node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinning<'a> {
+    Node(&'a str),
+    Unpinned,
+}
+
+impl Pinning<'_> {
+    pub fn node_bound(&self) -> bool {
+        matches!(self, Pinning::Node(_))
+    }
 }
 
 fn put<T: Clone + HasName>(map: &mut BTreeMap<String, Seen<T>>, seq: u64, gone: bool, state: &T) {
@@ -178,6 +211,37 @@ mod tests {
         assert_eq!(ordinal_of("mysql-+1", "mysql"), None);
         assert_eq!(ordinal_of("mysqlx-1", "mysql"), None);
         assert_eq!(ordinal_of("mysql-client", "mysql"), None);
+    }
+
+    #[test]
+    fn a_pv_never_observed_is_not_taken_for_unpinned_storage() {
+        let mut remote = pv("pv-r", "c1");
+        remote.node = None;
+        let entries = History::from_events([
+            applied(pvc(&claim(0), "c0", "pv-0")),
+            applied(pv("pv-0", "c0")),
+            applied(pvc(&claim(1), "c1", "pv-r")),
+            applied(remote),
+            applied(pvc(&claim(2), "c2", "pv-never-seen")),
+            applied(pvc(&claim(3), "c3", "pv-3")),
+            applied(pv("pv-3", "c3")),
+            deleted(pv("pv-3", "c3")),
+        ]);
+        let world = World::last(&entries);
+        assert_eq!(
+            world.claim_pinning(&claim(0)),
+            Some(Pinning::Node("worker"))
+        );
+        assert!(
+            world
+                .claim_pinning(&claim(0))
+                .is_some_and(|p| p.node_bound())
+        );
+        assert_eq!(world.claim_pinning(&claim(1)), Some(Pinning::Unpinned));
+        assert_eq!(world.claim_pinning(&claim(2)), None, "PV never observed");
+        assert_eq!(world.claim_pinning(&claim(3)), None, "PV observed deleted");
+        assert_eq!(world.claim_pinning(&claim(4)), None, "claim never observed");
+        assert_eq!(world.pv_pinning("pv-never-seen"), None);
     }
 
     #[test]

@@ -483,6 +483,7 @@ pub fn pod_state(pod: &Pod) -> PodState {
         restart_count,
         claims,
         owner_uid,
+        pod_ip: status.and_then(|s| s.pod_ip.clone()),
     }
 }
 
@@ -588,6 +589,7 @@ pub fn endpoint_slice_state(slice: &EndpointSlice) -> EndpointSliceState {
             hostname: e.hostname.clone(),
             ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false),
             target: e.target_ref.as_ref().and_then(|t| t.name.clone()),
+            target_ref_uid: e.target_ref.as_ref().and_then(|t| t.uid.clone()),
             addresses: e.addresses.clone(),
         })
         .collect();
@@ -625,12 +627,14 @@ spec:
     persistentVolumeClaim: {claimName: mysql-persistent-storage-mysql-1}
 status:
   phase: Running
+  podIP: 10.244.1.7
   conditions: [{type: Ready, status: "True"}]
   containerStatuses: [{name: mysql, ready: true, restartCount: 2, image: mysql, imageID: x}]
 "#,
         );
         let s = pod_state(&pod);
         assert_eq!(s.name, "mysql-1");
+        assert_eq!(s.pod_ip.as_deref(), Some("10.244.1.7"));
         assert!(s.ready);
         assert!(!s.terminating);
         assert_eq!(s.restart_count, 2);
@@ -654,6 +658,46 @@ status:
         let s = pod_state(&pod);
         assert!(!s.ready);
         assert!(s.terminating);
+        assert_eq!(s.pod_ip, None);
+    }
+
+    #[test]
+    fn endpoint_slice_state_keeps_what_dns_identity_is_judged_on() {
+        let slice: EndpointSlice = from_yaml(
+            r#"
+metadata: {name: mysql-abcde, labels: {kubernetes.io/service-name: mysql}}
+addressType: IPv4
+endpoints:
+- addresses: [10.244.1.7]
+  hostname: mysql-1
+  conditions: {ready: true}
+  targetRef: {kind: Pod, name: mysql-1, uid: u-1}
+- addresses: [10.244.2.9]
+  hostname: mysql-2
+  targetRef: {kind: Pod, name: mysql-2}
+"#,
+        );
+        let s = endpoint_slice_state(&slice);
+        assert_eq!(s.service.as_deref(), Some("mysql"));
+        assert_eq!(
+            s.endpoints,
+            vec![
+                EndpointState {
+                    hostname: Some("mysql-1".into()),
+                    ready: true,
+                    target: Some("mysql-1".into()),
+                    target_ref_uid: Some("u-1".into()),
+                    addresses: vec!["10.244.1.7".into()],
+                },
+                EndpointState {
+                    hostname: Some("mysql-2".into()),
+                    ready: false,
+                    target: Some("mysql-2".into()),
+                    target_ref_uid: None,
+                    addresses: vec!["10.244.2.9".into()],
+                },
+            ]
+        );
     }
 
     #[test]

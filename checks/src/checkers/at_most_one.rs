@@ -10,18 +10,24 @@
 //!   that is proof both existed together. A single API server never shows this.
 //! - the workload's: a write acknowledged through a connection to a pod uid that, when the
 //!   write was invoked, had already been observed deleted while a newer uid of the same
-//!   name was already serving (observed Ready, or had acknowledged a write itself). Both
-//!   processes served one name at once (the hazard Kubernetes documents for
-//!   force-deleting StatefulSet pods). The replacement merely existing proves nothing: a
-//!   force deletion removes the object at once and a real kubelet takes a moment to stop
-//!   the old container, which may commit meanwhile; the replacement cannot serve yet.
-//!   Judging by invocation, not by acknowledgement, keeps a write that was in flight when
-//!   the old container was killed from counting: only a write begun after both
-//!   observations is proof.
+//!   name was already serving. Both processes served one name at once (the hazard
+//!   Kubernetes documents for force-deleting StatefulSet pods). The replacement merely
+//!   existing proves nothing: a force deletion removes the object at once and a real
+//!   kubelet takes a moment to stop the old container, which may commit meanwhile; the
+//!   replacement cannot serve yet. Nor does `Ready` alone: the documented StatefulSet has
+//!   no readiness probe, so the replacement is Ready before its mysqld can lock the data
+//!   files the old container still holds. The replacement served once it acknowledged a
+//!   write itself, or once it was observed Ready and a MySQL handshake with its uid was
+//!   recorded ([`crate::history::Connection`]). Judging by invocation, not by
+//!   acknowledgement, keeps a write that was in flight when the old container was killed
+//!   from counting: only a write begun after both observations is proof.
+//!
+//! A window in which no pod was replaced and no write was acknowledged judged nothing:
+//! it is Unknown, never Pass.
 
 use std::collections::BTreeMap;
 
-use crate::history::{Change, Entry, Event, PodState, Row, Snapshot, WriteEvent};
+use crate::history::{Change, Connection, Entry, Event, PodState, Row, Snapshot, WriteEvent};
 
 use crate::verdict::{CheckResult, Verdict, Window};
 use crate::world::{describe_pod, pod_observations};
@@ -64,7 +70,7 @@ fn verdict(entries: &[Entry], window: Window) -> Verdict {
                          before uid {} appeared at seq {}",
                         older.last_state.uid, older.last, newer.first_state.uid, newer.first
                     ));
-                } else {
+                } else if older.last <= window.to && newer.first >= window.from {
                     replacements += 1;
                 }
             }
@@ -72,6 +78,13 @@ fn verdict(entries: &[Entry], window: Window) -> Verdict {
     }
     let acks = superseded_acks(entries, window);
     evidence.extend(acks.evidence());
+    if replacements == 0 && acks.judged == 0 {
+        unknowns.push(format!(
+            "nothing was judged in {window}: no pod of the {} names observed was replaced \
+             and no write was acknowledged",
+            lives.len()
+        ));
+    }
     Verdict::judge(evidence, unknowns, || {
         format!(
             "no name had two pods at once in {window} ({} names, {replacements} replacements observed, \
@@ -128,11 +141,13 @@ struct Incarnation<'a> {
     first: u64,
     /// Seq of its first `Deleted` observation.
     deleted: Option<u64>,
-    /// The first proof that its container served.
-    serving: Option<Serving>,
+    /// Seq of its first observation as Ready (and neither terminating nor deleted).
+    ready: Option<u64>,
+    /// Its first acknowledged write: (seq, row id).
+    acknowledged: Option<(u64, u64)>,
 }
 
-/// The first proof that a pod uid's container served, and when it was recorded.
+/// The first proof that a pod uid's container served, and when it was complete.
 #[derive(Clone, Copy)]
 struct Serving {
     seq: u64,
@@ -141,14 +156,23 @@ struct Serving {
 
 #[derive(Clone, Copy)]
 enum ServingProof {
-    ObservedReady,
+    /// Observed Ready at `ready` and a MySQL handshake recorded at `connected`: either
+    /// alone is not proof (Ready comes before mysqld holds its files; a handshake says
+    /// nothing of what the API shows).
+    ReadyAndConnected {
+        ready: u64,
+        connected: u64,
+    },
     Acknowledged(u64),
 }
 
 impl std::fmt::Display for Serving {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.proof {
-            ServingProof::ObservedReady => write!(f, "observed Ready at seq {}", self.seq),
+            ServingProof::ReadyAndConnected { ready, connected } => write!(
+                f,
+                "observed Ready at seq {ready} and a MySQL handshake at seq {connected}"
+            ),
             ServingProof::Acknowledged(id) => {
                 write!(f, "acknowledged row {id} at seq {}", self.seq)
             }
@@ -177,6 +201,9 @@ struct Incarnations<'a> {
     by_uid: BTreeMap<&'a str, Incarnation<'a>>,
     /// Each name's uids in order of first observation.
     by_name: BTreeMap<&'a str, Vec<&'a str>>,
+    /// Seq of the first handshake recorded with each pod uid (kept apart from `by_uid`:
+    /// a handshake may be recorded before the watch delivers the pod).
+    handshakes: BTreeMap<&'a str, u64>,
 }
 
 impl<'a> Incarnations<'a> {
@@ -185,16 +212,14 @@ impl<'a> Incarnations<'a> {
             name: &pod.name,
             first: seq,
             deleted: None,
-            serving: None,
+            ready: None,
+            acknowledged: None,
         });
         if gone && known.deleted.is_none() {
             known.deleted = Some(seq);
         }
-        if pod.ready && !pod.terminating && !gone && known.serving.is_none() {
-            known.serving = Some(Serving {
-                seq,
-                proof: ServingProof::ObservedReady,
-            });
+        if pod.ready && !pod.terminating && !gone && known.ready.is_none() {
+            known.ready = Some(seq);
         }
         let uids = self.by_name.entry(&pod.name).or_default();
         if !uids.contains(&pod.uid.as_str()) {
@@ -202,14 +227,36 @@ impl<'a> Incarnations<'a> {
         }
     }
 
+    /// The workload completed a MySQL handshake with `connection.pod_uid`.
+    fn connected(&mut self, connection: &'a Connection, seq: u64) {
+        self.handshakes.entry(&connection.pod_uid).or_insert(seq);
+    }
+
     /// A write through `uid` was acknowledged: its container served.
     fn acknowledged(&mut self, uid: &str, id: u64, seq: u64) {
         if let Some(known) = self.by_uid.get_mut(uid) {
-            known.serving.get_or_insert(Serving {
-                seq,
-                proof: ServingProof::Acknowledged(id),
-            });
+            known.acknowledged.get_or_insert((seq, id));
         }
+    }
+
+    /// The earliest complete proof that `uid`'s container served, if there is one.
+    fn serving(&self, uid: &str, known: &Incarnation<'_>) -> Option<Serving> {
+        let acked = known.acknowledged.map(|(seq, id)| Serving {
+            seq,
+            proof: ServingProof::Acknowledged(id),
+        });
+        let handshake =
+            known
+                .ready
+                .zip(self.handshakes.get(uid).copied())
+                .map(|(ready, connected)| Serving {
+                    seq: ready.max(connected),
+                    proof: ServingProof::ReadyAndConnected { ready, connected },
+                });
+        [acked, handshake]
+            .into_iter()
+            .flatten()
+            .min_by_key(|s| s.seq)
     }
 
     /// The uid was observed deleted and a newer uid of its name was serving.
@@ -222,7 +269,7 @@ impl<'a> Incarnations<'a> {
             .iter()
             .filter_map(|u| self.by_uid.get(u).map(|i| (*u, i)))
             .filter(|(u, i)| *u != uid && i.first > me.first)
-            .find_map(|(u, i)| i.serving.map(|s| (u, s)))?;
+            .find_map(|(u, i)| self.serving(u, i).map(|s| (u, s)))?;
         Some(Superseded {
             name: me.name,
             deleted,
@@ -302,6 +349,7 @@ fn superseded_acks(entries: &[Entry], window: Window) -> AckFindings<'_> {
                 change,
                 object: Snapshot::Pod(pod),
             } => pods.observe(entry.seq, *change == Change::Deleted, pod),
+            Event::Connected(connection) => pods.connected(connection, entry.seq),
             Event::Write(WriteEvent::Invoked { row }) => {
                 let invocation = Invocation {
                     row,
@@ -416,9 +464,33 @@ mod tests {
             deleted(pod("mysql-1", "u1")),
             mark("window"),
             applied(pod("mysql-1", "u1b")),
+            invoked(&written_by(1, "u1b")),
+            ok(1),
         ];
         let v = verdict(&History::from_events(events), Window::new(3, u64::MAX));
         assert!(v.is_pass(), "{v}");
+    }
+
+    #[test]
+    fn a_window_without_replacements_or_acknowledged_writes_is_unknown() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b")),
+            mark("window"),
+            applied(pod("mysql-1", "u1b").restarts(1)),
+            invoked(&written_by(1, "u1b")),
+            info(1),
+        ];
+        let v = verdict(&History::from_events(events), Window::new(3, u64::MAX));
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "nothing was judged in seq 3..end: no pod of the 1 names observed was replaced \
+                 and no write was acknowledged"
+            ),
+            "{v}"
+        );
     }
 
     #[test]
@@ -443,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn ack_from_a_force_deleted_pod_after_its_replacement_was_ready_is_named() {
+    fn ack_from_a_force_deleted_pod_after_its_replacement_was_ready_and_connected_is_named() {
         let events = vec![
             applied(pod("mysql-1", "u1")),
             invoked(&written_by(1, "u1")),
@@ -455,6 +527,9 @@ mod tests {
             applied(pod("mysql-1", "u1b")),
             invoked(&written_by(3, "u1")),
             ok(3),
+            connected("mysql-1", "u1b"),
+            invoked(&written_by(4, "u1")),
+            ok(4),
         ];
         let v = verdict(&History::from_events(events), Window::all());
         assert!(v.is_fail(), "{v}");
@@ -462,10 +537,36 @@ mod tests {
             v.evidence(),
             [
                 "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 3 and its \
-                 replacement uid u1b was serving (observed Ready at seq 7), yet uid u1 acknowledged \
-                 row 3 (ordinal 1, invoked at seq 8, acknowledged at seq 9)"
+                 replacement uid u1b was serving (observed Ready at seq 7 and a MySQL handshake at \
+                 seq 10), yet uid u1 acknowledged row 4 (ordinal 1, invoked at seq 11, \
+                 acknowledged at seq 12)"
             ],
-            "only the write begun after the replacement was Ready"
+            "only the write begun after the replacement was both Ready and connected"
+        );
+    }
+
+    #[test]
+    fn a_handshake_before_ready_counts_once_ready_is_observed() {
+        let events = vec![
+            applied(pod("mysql-1", "u1")),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b").not_ready()),
+            connected("mysql-1", "u1b"),
+            invoked(&written_by(1, "u1")),
+            ok(1),
+            applied(pod("mysql-1", "u1b")),
+            invoked(&written_by(2, "u1")),
+            ok(2),
+        ];
+        let v = verdict(&History::from_events(events), Window::all());
+        assert_eq!(
+            v.evidence(),
+            [
+                "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and its \
+                 replacement uid u1b was serving (observed Ready at seq 6 and a MySQL handshake at \
+                 seq 3), yet uid u1 acknowledged row 2 (ordinal 1, invoked at seq 7, acknowledged \
+                 at seq 8)"
+            ]
         );
     }
 
@@ -497,6 +598,7 @@ mod tests {
             applied(pod("mysql-1", "u1")),
             deleted(pod("mysql-1", "u1")),
             applied(pod("mysql-1", "u1b")),
+            connected("mysql-1", "u1b"),
             invoked(&written_by(7, "u1")),
             ok(7),
             invoked(&written_by(8, "u1")),
@@ -509,9 +611,10 @@ mod tests {
             v.evidence(),
             [
                 "two pods named mysql-1 served at once: uid u1 was observed deleted at seq 1 and its \
-                 replacement uid u1b was serving (observed Ready at seq 2), yet uid u1 acknowledged 2 \
-                 writes invoked after both, first row 7 (ordinal 1, invoked at seq 3, acknowledged at \
-                 seq 4), last row 9 (ordinal 1, invoked at seq 7, acknowledged at seq 8)"
+                 replacement uid u1b was serving (observed Ready at seq 2 and a MySQL handshake at \
+                 seq 3), yet uid u1 acknowledged 2 writes invoked after both, first row 7 (ordinal \
+                 1, invoked at seq 4, acknowledged at seq 5), last row 9 (ordinal 1, invoked at seq \
+                 8, acknowledged at seq 9)"
             ]
         );
     }
@@ -522,12 +625,20 @@ mod tests {
             applied(pod("mysql-1", "u1")),
             deleted(pod("mysql-1", "u1")),
             applied(pod("mysql-1", "u1b")),
+            connected("mysql-1", "u1b"),
             invoked(&written_by(2, "u1")),
             ok(2),
             mark("window"),
+            invoked(&written_by(3, "u1b")),
+            ok(3),
         ];
-        let v = verdict(&History::from_events(events), Window::new(5, u64::MAX));
+        let v = verdict(&History::from_events(events), Window::new(6, u64::MAX));
         assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("0 replacements observed, 1 acknowledged writes"),
+            "{v}"
+        );
     }
 
     #[rstest]
@@ -555,6 +666,29 @@ mod tests {
         invoked(&written_by(2, "u1")),
         ok(2),
     ], 2)]
+    #[case::replacement_ready_but_never_connected(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b")),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+    ], 1)]
+    #[case::replacement_connected_but_never_ready(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b").not_ready()),
+        connected("mysql-1", "u1b"),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+    ], 1)]
+    #[case::handshake_with_the_old_pod_proves_nothing(vec![
+        applied(pod("mysql-1", "u1")),
+        deleted(pod("mysql-1", "u1")),
+        applied(pod("mysql-1", "u1b")),
+        connected("mysql-1", "u1"),
+        invoked(&written_by(1, "u1")),
+        ok(1),
+    ], 1)]
     #[case::written_through_the_replacement(vec![
         applied(pod("mysql-1", "u1")),
         deleted(pod("mysql-1", "u1")),

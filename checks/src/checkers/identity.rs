@@ -1,8 +1,14 @@
 //! Ordinal identity: exactly `<sts>-0 .. <sts>-N-1`, each with its stable network identity
-//! (hostname, subdomain, labels, an EndpointSlice hostname) and its own Bound PVC, behind a
+//! (hostname, subdomain, labels, an EndpointSlice endpoint) and its own Bound PVC, behind a
 //! headless Service. Judged on the last observed state of each object.
+//!
+//! DNS identity is the endpoint the headless Service's DNS name resolves through: for each
+//! Ready pod, an endpoint with hostname = pod name, `ready` true, `targetRef.uid` = the
+//! pod's uid (not a previous incarnation's) and the pod's IP among its addresses. DNS
+//! identity is judged only on Ready pods, so with none Ready (and replicas expected) the
+//! check is Unknown.
 
-use crate::history::{EndpointSliceState, Entry, PodState};
+use crate::history::{EndpointSliceState, EndpointState, Entry, PodState};
 
 use crate::verdict::{CheckResult, Verdict};
 use crate::world::{Seen, World, describe_pod, ordinal_of, pod_ref, pvc_ref};
@@ -59,7 +65,9 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
         };
     }
     let mut evidence = extra_pods(&world, expect);
+    let mut unknowns = Vec::new();
     let mut ready = Vec::new();
+    let mut not_ready = Vec::new();
     for ordinal in 0..expect.replicas {
         let name = expect.pod_name(ordinal);
         match world.live_pod(&name) {
@@ -68,17 +76,33 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
                 evidence.extend(pod_claim(&world, pod, ordinal, expect));
                 if pod.ready && !pod.terminating {
                     ready.push(pod);
+                } else {
+                    not_ready.push(pod.name.as_str());
                 }
             }
             None => evidence.push(missing_pod(&world, &name)),
         }
     }
     evidence.extend(service_is_headless(&world, expect));
-    evidence.extend(endpoint_hostnames(&world, &ready, expect));
-    Verdict::judge(evidence, Vec::new(), || {
+    let dns = endpoints_of_ready_pods(&world, &ready, expect);
+    evidence.extend(dns.evidence);
+    unknowns.extend(dns.unknowns);
+    if expect.replicas > 0 && ready.is_empty() {
+        unknowns.push(format!(
+            "no pod of {} was Ready, so DNS identity was not judged",
+            expect.statefulset
+        ));
+    }
+    Verdict::judge(evidence, unknowns, || {
+        let unjudged = if not_ready.is_empty() {
+            String::new()
+        } else {
+            format!(" (not Ready, DNS not judged: {})", not_ready.join(", "))
+        };
         format!(
             "pods {}-0..{}-{} with hostname, subdomain {}, labels and their Bound {} {} claims; \
-             headless Service {}; {} ready endpoints with hostnames",
+             headless Service {}; {} Ready pods each with a ready endpoint of its hostname, uid \
+             and pod IP{unjudged}",
             expect.statefulset,
             expect.statefulset,
             expect.replicas.saturating_sub(1),
@@ -221,34 +245,87 @@ fn service_is_headless(world: &World, expect: &IdentityExpect) -> Vec<String> {
     }
 }
 
-/// Every ready ordinal has an endpoint whose hostname is its pod name, in a live
-/// EndpointSlice of the Service: that is what gives it its stable DNS name.
-fn endpoint_hostnames(world: &World, ready: &[&PodState], expect: &IdentityExpect) -> Vec<String> {
+/// What the DNS part of the check found.
+#[derive(Default)]
+struct DnsFindings {
+    evidence: Vec<String>,
+    unknowns: Vec<String>,
+}
+
+/// Every Ready pod has an endpoint in a live EndpointSlice of the Service that stands for
+/// that very pod: hostname = its name, ready, targetRef uid = its uid, its pod IP among the
+/// addresses. That is what gives it its stable DNS name.
+fn endpoints_of_ready_pods(
+    world: &World,
+    ready: &[&PodState],
+    expect: &IdentityExpect,
+) -> DnsFindings {
     let slices: Vec<&EndpointSliceState> = world
         .slices
         .values()
         .filter_map(Seen::live)
         .filter(|s| s.service.as_deref() == Some(expect.service.as_str()))
         .collect();
-    let has_hostname = |name: &str| {
-        slices
+    let mut found = DnsFindings::default();
+    for pod in ready {
+        let Some(ip) = pod.pod_ip.as_deref() else {
+            found.unknowns.push(format!(
+                "{} is Ready but its pod IP was never observed, so its endpoint was not judged",
+                pod_ref(pod)
+            ));
+            continue;
+        };
+        let candidates: Vec<(&str, &EndpointState)> = slices
             .iter()
-            .flat_map(|s| &s.endpoints)
-            .any(|e| e.hostname.as_deref() == Some(name))
-    };
-    ready
-        .iter()
-        .filter(|pod| !has_hostname(&pod.name))
-        .map(|pod| {
-            format!(
-                "{} is Ready but no EndpointSlice of Service {} has an endpoint with hostname {} (slices: {})",
+            .flat_map(|s| s.endpoints.iter().map(|e| (s.name.as_str(), e)))
+            .filter(|(_, e)| e.hostname.as_deref() == Some(pod.name.as_str()))
+            .collect();
+        if candidates.is_empty() {
+            found.evidence.push(format!(
+                "{} is Ready but no EndpointSlice of Service {} has an endpoint with hostname {} \
+                 (slices: {})",
                 pod_ref(pod),
                 expect.service,
                 pod.name,
                 describe_slices(&slices)
-            )
-        })
-        .collect()
+            ));
+            continue;
+        }
+        let mismatches: Vec<String> = candidates
+            .iter()
+            .map(|(slice, e)| (slice, endpoint_mismatches(e, pod, ip)))
+            .filter(|(_, wrong)| !wrong.is_empty())
+            .map(|(slice, wrong)| format!("in slice {slice} it {}", wrong.join(", ")))
+            .collect();
+        // One endpoint that stands for the pod is enough (a pod may appear in two slices
+        // while the controller moves it).
+        if mismatches.len() == candidates.len() {
+            found.evidence.push(format!(
+                "{} is Ready with IP {ip} but no endpoint with hostname {} stands for it: {}",
+                pod_ref(pod),
+                pod.name,
+                mismatches.join("; ")
+            ));
+        }
+    }
+    found
+}
+
+/// Why `endpoint` does not stand for `pod` (empty when it does).
+fn endpoint_mismatches(endpoint: &EndpointState, pod: &PodState, ip: &str) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if !endpoint.ready {
+        wrong.push("is not ready".to_string());
+    }
+    match endpoint.target_ref_uid.as_deref() {
+        Some(uid) if uid == pod.uid => {}
+        Some(uid) => wrong.push(format!("targets uid {uid}")),
+        None => wrong.push("has no targetRef uid".to_string()),
+    }
+    if !endpoint.addresses.iter().any(|a| a == ip) {
+        wrong.push(format!("has addresses [{}]", endpoint.addresses.join(", ")));
+    }
+    wrong
 }
 
 fn describe_slices(slices: &[&EndpointSliceState]) -> String {
@@ -274,7 +351,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::history::{Event, History};
+    use crate::history::{EndpointState, Event, History};
     use crate::testkit::*;
 
     /// A healthy 3-replica deployment, optionally changed by `edit`.
@@ -354,6 +431,23 @@ mod tests {
         "Service mysql is not headless"
     )]
     #[case::endpoint_hostname_missing(applied(slice(&["mysql-0", "mysql-2"])), "pod mysql-1 (uid u1) is Ready but no EndpointSlice")]
+    #[case::endpoint_not_ready(
+        with_mysql_1(EndpointState { ready: false, ..endpoint(&pod("mysql-1", "u1")) }),
+        "pod mysql-1 (uid u1) is Ready with IP 10.0.0.11 but no endpoint with hostname mysql-1 stands \
+         for it: in slice mysql-abcde it is not ready"
+    )]
+    #[case::endpoint_of_a_previous_incarnation(
+        with_mysql_1(endpoint(&pod("mysql-1", "u1-old"))),
+        "in slice mysql-abcde it targets uid u1-old"
+    )]
+    #[case::endpoint_without_target_uid(
+        with_mysql_1(EndpointState { target_ref_uid: None, ..endpoint(&pod("mysql-1", "u1")) }),
+        "in slice mysql-abcde it has no targetRef uid"
+    )]
+    #[case::endpoint_address_is_not_the_pod_ip(
+        with_mysql_1(endpoint(&pod("mysql-1", "u1").with(|p| p.pod_ip = Some("10.9.9.9".into())))),
+        "in slice mysql-abcde it has addresses [10.9.9.9]"
+    )]
     fn violation_is_named(#[case] breaking: Event, #[case] expected: &str) {
         let mut events = healthy();
         events.push(breaking);
@@ -365,12 +459,79 @@ mod tests {
         );
     }
 
+    /// The healthy slice with mysql-1's endpoint replaced by `e`.
+    fn with_mysql_1(e: EndpointState) -> Event {
+        applied(slice_of(vec![
+            endpoint(&pod("mysql-0", "u0")),
+            e,
+            endpoint(&pod("mysql-2", "u2")),
+        ]))
+    }
+
     #[test]
-    fn endpoint_hostname_is_required_only_for_ready_pods() {
+    fn endpoint_is_required_only_for_ready_pods() {
         let mut events = healthy();
         events.push(applied(pod("mysql-1", "u1").not_ready()));
         events.push(applied(slice(&["mysql-0", "mysql-2"])));
+        let v = check(events);
+        assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("2 Ready pods each with a ready endpoint")
+                && v.to_string()
+                    .contains("(not Ready, DNS not judged: mysql-1)"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn one_endpoint_standing_for_the_pod_is_enough() {
+        let mut events = healthy();
+        let mut stale = slice_of(vec![endpoint(&pod("mysql-1", "u1-old"))]);
+        stale.name = "mysql-fghij".into();
+        events.push(applied(stale));
         assert!(check(events).is_pass());
+    }
+
+    #[test]
+    fn dns_identity_with_no_ready_pod_is_unknown() {
+        let mut events = healthy();
+        for i in 0..3 {
+            events.push(applied(
+                pod(&format!("mysql-{i}"), &format!("u{i}")).not_ready(),
+            ));
+        }
+        events.push(applied(slice(&[])));
+        let v = check(events);
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("no pod of mysql was Ready, so DNS identity was not judged"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_ready_pod_without_an_observed_ip_is_unknown() {
+        let mut events = healthy();
+        events.push(applied(pod("mysql-2", "u2").with(|p| p.pod_ip = None)));
+        let v = check(events);
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("pod mysql-2 (uid u2) is Ready but its pod IP was never observed"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn zero_replicas_judge_the_absence_of_pods_without_dns() {
+        let events = vec![applied(headless_service())];
+        let v = verdict(
+            &History::from_events(events),
+            &IdentityExpect::documented(0),
+        );
+        assert!(v.is_pass(), "{v}");
     }
 
     #[test]

@@ -17,6 +17,6 @@ mod writes;
 pub use at_most_one::at_most_one;
 pub use identity::{IdentityExpect, ordinal_identity};
 pub use recreation::{Recreation, identity_after_recreation};
-pub use retention::{pvc_deleted, pvc_retention};
+pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
 pub use scaling::{ordered_scale_up, reverse_scale_down};
 pub use writes::no_lost_writes;

@@ -81,8 +81,9 @@ fn verdict(entries: &[Entry], pod_name: &str, old_uid: &str, expect: Recreation)
         }
     };
     evidence.extend(same_claims(old, current));
-    evidence.extend(same_claim_objects(entries, old_seq, old, &world));
-    Verdict::judge(evidence, Vec::new(), || {
+    let claims = same_claim_objects(entries, old_seq, old, &world);
+    evidence.extend(claims.evidence);
+    Verdict::judge(evidence, claims.unknowns, || {
         format!("{summary}, same claims {}", claim_list(&current.claims))
     })
 }
@@ -159,26 +160,44 @@ fn same_claims(old: &PodState, current: &PodState) -> Option<String> {
     })
 }
 
-/// Each claim is still the same PVC object (same uid), not one recreated under its name.
-fn same_claim_objects(entries: &[Entry], old_seq: u64, old: &PodState, now: &World) -> Vec<String> {
+/// What was found of the claim objects.
+#[derive(Default)]
+struct ClaimFindings {
+    evidence: Vec<String>,
+    unknowns: Vec<String>,
+}
+
+/// Each claim is still the same PVC object (same uid), not one recreated under its name. A
+/// claim never observed while the old pod was leaves that unjudged.
+fn same_claim_objects(
+    entries: &[Entry],
+    old_seq: u64,
+    old: &PodState,
+    now: &World,
+) -> ClaimFindings {
     let then = World::at(entries, old_seq);
-    old.claims
-        .values()
-        .filter_map(|claim| {
-            let before = then.pvcs.get(claim)?;
-            let after = now.pvcs.get(claim)?;
-            (before.state.uid != after.state.uid || after.gone).then(|| {
-                format!(
-                    "PVC {claim} changed: uid {} at seq {}, {} {} at seq {}",
-                    before.state.uid,
-                    before.seq,
-                    if after.gone { "deleted" } else { "now uid" },
-                    after.state.uid,
-                    after.seq
-                )
-            })
-        })
-        .collect()
+    let mut found = ClaimFindings::default();
+    for claim in old.claims.values() {
+        let (Some(before), Some(after)) = (then.pvcs.get(claim), now.pvcs.get(claim)) else {
+            found.unknowns.push(format!(
+                "PVC {claim} of uid {} was never observed by seq {old_seq}, so whether it is \
+                 the same object now was not judged",
+                old.uid
+            ));
+            continue;
+        };
+        if before.state.uid != after.state.uid || after.gone {
+            found.evidence.push(format!(
+                "PVC {claim} changed: uid {} at seq {}, {} {} at seq {}",
+                before.state.uid,
+                before.seq,
+                if after.gone { "deleted" } else { "now uid" },
+                after.state.uid,
+                after.seq
+            ));
+        }
+    }
+    found
 }
 
 fn claim_list(claims: &BTreeMap<String, String>) -> String {
@@ -335,6 +354,24 @@ mod tests {
         assert!(
             v.to_string().contains(expected),
             "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn a_claim_never_observed_is_unknown() {
+        let entries = History::from_events(vec![
+            applied(pod("mysql-1", "u1")),
+            delete_pod(),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b")),
+        ]);
+        let v = identity_after_recreation(&entries, "mysql-1", "u1", Recreation::NewPod).verdict;
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "PVC mysql-persistent-storage-mysql-1 of uid u1 was never observed by seq 2"
+            ),
+            "{v}"
         );
     }
 

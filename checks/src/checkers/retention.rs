@@ -3,6 +3,11 @@
 //! with the ordinal when the retention policy says `whenScaled: Delete`.
 //!
 //! The claims are those of the documented StatefulSet: `mysql-persistent-storage-mysql-<i>`.
+//!
+//! Absence never passes: a PVC not observed at `before`, a PV that was never observed,
+//! and (for [`pvc_retention`]) an ordinal whose pod does not exist at `after` leave their
+//! part unjudged, so the verdict is Unknown naming it. [`pvc_kept`] is the check for a
+//! point where the ordinals are meant to be gone (right after a scale-down).
 
 use crate::history::{Entry, PvcState};
 
@@ -34,12 +39,44 @@ impl ClaimTemplate {
 }
 
 /// The PVCs of `ordinals` as observed at `before` still exist at `after` with the same uid
-/// and PV, and the pods of those ordinals that exist at `after` mount them.
+/// and PV, and the pod of each ordinal exists at `after` and mounts its own (Unknown for
+/// an ordinal whose pod is not there: use [`pvc_kept`] while the ordinals are scaled away).
 pub fn pvc_retention(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
     CheckResult::new(
         "PVC retention",
-        retention(entries, &DOCUMENTED, ordinals, before, after),
+        retention(
+            entries,
+            &DOCUMENTED,
+            ordinals,
+            before,
+            after,
+            Remount::Required,
+        ),
     )
+}
+
+/// The PVCs of `ordinals` as observed at `before` still exist at `after` with the same uid
+/// and PV, whether or not their pods exist: the promise of a scale-down, before the
+/// ordinals come back.
+pub fn pvc_kept(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
+    CheckResult::new(
+        "PVC retention on scale-down",
+        retention(
+            entries,
+            &DOCUMENTED,
+            ordinals,
+            before,
+            after,
+            Remount::NotJudged,
+        ),
+    )
+}
+
+/// Whether the ordinals' pods must mount their claims again at `after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Remount {
+    Required,
+    NotJudged,
 }
 
 /// The PVCs of `ordinals` observed at `before` are gone by `after` (retention policy
@@ -57,7 +94,13 @@ fn retention(
     ordinals: &[u32],
     before: u64,
     after: u64,
+    remount: Remount,
 ) -> Verdict {
+    if ordinals.is_empty() {
+        return Verdict::Unknown {
+            reason: "no ordinal was given, so no PVC was judged".into(),
+        };
+    }
     let then = World::at(entries, before);
     let now = World::at(entries, after);
     let mut evidence = Vec::new();
@@ -66,19 +109,35 @@ fn retention(
     for &ordinal in ordinals {
         let name = claims.claim(ordinal);
         let Some(old) = then.live_pvc(&name) else {
-            unknowns.push(format!("PVC {name} did not exist at seq {before}"));
+            unknowns.push(match then.pvcs.get(&name) {
+                Some(seen) => format!(
+                    "PVC {name} did not exist at seq {before} (uid {} observed deleted at seq {})",
+                    seen.state.uid, seen.seq
+                ),
+                None => format!("PVC {name} was never observed by seq {before}"),
+            });
             continue;
         };
         let found = retained(entries, &now, old, before, after);
-        if found.is_empty() {
+        if found.evidence.is_empty() {
             kept.push(pvc_ref(old));
         }
-        evidence.extend(found);
-        evidence.extend(mounted_by_its_ordinal(&now, claims, ordinal, old));
+        evidence.extend(found.evidence);
+        unknowns.extend(found.unknowns);
+        if remount == Remount::Required {
+            match mounted_by_its_ordinal(&now, claims, ordinal, old, after) {
+                Ok(wrong) => evidence.extend(wrong),
+                Err(unjudged) => unknowns.push(unjudged),
+            }
+        }
     }
     Verdict::judge(evidence, unknowns, || {
+        let mounted = match remount {
+            Remount::Required => ", each mounted by its own ordinal",
+            Remount::NotJudged => " with their PVs",
+        };
         format!(
-            "{} kept from seq {before} to seq {after}, each mounted by its own ordinal",
+            "{} kept from seq {before} to seq {after}{mounted}",
             kept.join(", ")
         )
     })
@@ -91,6 +150,11 @@ fn deletion(
     before: u64,
     after: u64,
 ) -> Verdict {
+    if ordinals.is_empty() {
+        return Verdict::Unknown {
+            reason: "no ordinal was given, so no PVC was judged".into(),
+        };
+    }
     let then = World::at(entries, before);
     let now = World::at(entries, after);
     let mut evidence = Vec::new();
@@ -121,39 +185,51 @@ fn deletion(
     })
 }
 
+/// What was found of one PVC between `before` and `after`.
+#[derive(Default)]
+struct Findings {
+    evidence: Vec<String>,
+    unknowns: Vec<String>,
+}
+
 /// Why `old` was not kept until `after`, if it was not.
-fn retained(
-    entries: &[Entry],
-    now: &World,
-    old: &PvcState,
-    before: u64,
-    after: u64,
-) -> Vec<String> {
+fn retained(entries: &[Entry], now: &World, old: &PvcState, before: u64, after: u64) -> Findings {
     let who = pvc_ref(old);
+    let mut found = Findings::default();
     if let Some(seq) = deleted_between(entries, old, before, after) {
-        return vec![format!("{who} was observed deleted at seq {seq}")];
+        found
+            .evidence
+            .push(format!("{who} was observed deleted at seq {seq}"));
+        return found;
     }
     let Some(cur) = now.live_pvc(&old.name) else {
-        return vec![format!("{who} no longer exists at seq {after}")];
+        found
+            .evidence
+            .push(format!("{who} no longer exists at seq {after}"));
+        return found;
     };
-    let mut evidence = Vec::new();
     if cur.uid != old.uid {
-        evidence.push(format!(
+        found.evidence.push(format!(
             "{who} was replaced by uid {} by seq {after}",
             cur.uid
         ));
     }
     if cur.volume_name != old.volume_name {
-        evidence.push(format!(
+        found.evidence.push(format!(
             "{who} is bound to PV {} at seq {after}, not its old PV",
             cur.volume_name.as_deref().unwrap_or("none")
         ));
     }
     if cur.terminating {
-        evidence.push(format!("{who} is terminating at seq {after}"));
+        found
+            .evidence
+            .push(format!("{who} is terminating at seq {after}"));
     }
-    evidence.extend(volume_kept(now, old));
-    evidence
+    match volume_kept(now, old) {
+        Ok(wrong) => found.evidence.extend(wrong),
+        Err(unjudged) => found.unknowns.push(unjudged),
+    }
+    found
 }
 
 fn deleted_between(entries: &[Entry], old: &PvcState, before: u64, after: u64) -> Option<u64> {
@@ -169,46 +245,74 @@ fn deleted_between(entries: &[Entry], old: &PvcState, before: u64, after: u64) -
         })
 }
 
-/// The PV behind the claim, if the observer saw it, still exists and still points at it.
-fn volume_kept(now: &World, old: &PvcState) -> Vec<String> {
-    let Some(seen) = old.volume_name.as_ref().and_then(|v| now.pvs.get(v)) else {
-        return Vec::new();
+/// The PV behind the claim still exists and still points at it: Ok with the evidence
+/// against it (empty when kept), Err with the reason when that cannot be judged (the PVC
+/// had no PV, or its PV was never observed: absence proves nothing).
+fn volume_kept(now: &World, old: &PvcState) -> Result<Vec<String>, String> {
+    let Some(name) = old.volume_name.as_deref() else {
+        return Err(format!(
+            "{} was bound to no PV, so its volume was not judged",
+            pvc_ref(old)
+        ));
+    };
+    let Some(seen) = now.pvs.get(name) else {
+        return Err(format!(
+            "PV {name} of {} was never observed, so whether it was kept was not judged",
+            pvc_ref(old)
+        ));
     };
     let pv = &seen.state;
     if seen.gone {
-        return vec![format!(
+        return Ok(vec![format!(
             "PV {} of {} was observed deleted at seq {}",
             pv.name,
             pvc_ref(old),
             seen.seq
-        )];
+        )]);
     }
-    match pv.claim_uid.as_deref() {
+    Ok(match pv.claim_uid.as_deref() {
         Some(uid) if uid != old.uid => vec![format!(
             "PV {} now belongs to claim uid {uid}, not {}",
             pv.name,
             pvc_ref(old)
         )],
         _ => Vec::new(),
-    }
+    })
 }
 
+/// The pod of `ordinal` at `after` mounts `old`: Ok with the evidence against it, Err with
+/// the reason when there is no such pod to judge.
 fn mounted_by_its_ordinal(
     now: &World,
     claims: &ClaimTemplate,
     ordinal: u32,
     old: &PvcState,
-) -> Option<String> {
-    let pod = now.live_pod(&claims.pod(ordinal))?;
+    after: u64,
+) -> Result<Option<String>, String> {
+    let name = claims.pod(ordinal);
+    let Some(pod) = now.live_pod(&name) else {
+        let last = match now.pods.get(&name) {
+            Some(seen) => format!(
+                "uid {} observed deleted at seq {}",
+                seen.state.uid, seen.seq
+            ),
+            None => "never observed".into(),
+        };
+        return Err(format!(
+            "pod {name} did not exist at seq {after} ({last}), so whether it mounts {} again \
+             was not judged",
+            pvc_ref(old)
+        ));
+    };
     let mounted = pod.claims.get(claims.template);
-    (mounted != Some(&old.name)).then(|| {
+    Ok((mounted != Some(&old.name)).then(|| {
         format!(
             "{} mounts claim {mounted:?} as volume {}, not its own {}",
             pod_ref(pod),
             claims.template,
             pvc_ref(old)
         )
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -291,8 +395,90 @@ mod tests {
     #[test]
     fn pvc_missing_before_is_unknown() {
         let entries = History::from_events(scaled_down());
-        let v = retention(&entries, &DOCUMENTED, &[2], 6, 8);
+        let v = retention(&entries, &DOCUMENTED, &[2], 6, 8, Remount::Required);
         assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("PVC mysql-persistent-storage-mysql-2 was never observed by seq 6"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn an_ordinal_whose_pod_never_came_back_is_unknown() {
+        let v = kept(vec![applied(pod("mysql-3", "u3b")), mark("scaled back")]);
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "pod mysql-4 did not exist at seq 10 (uid u4 observed deleted at seq 7), so whether \
+                 it mounts PVC mysql-persistent-storage-mysql-4 (uid c4, PV pv-4) again was not judged"
+            ),
+            "{v}"
+        );
+        assert!(!v.to_string().contains("mysql-3 did not exist"), "{v}");
+    }
+
+    #[test]
+    fn a_pv_never_observed_is_unknown() {
+        let events = vec![
+            applied(pvc(&claim(3), "c3", "pv-3")),
+            applied(pod("mysql-3", "u3")),
+            mark("scale 4->3"),
+            deleted(pod("mysql-3", "u3")),
+            applied(pod("mysql-3", "u3b")),
+        ];
+        let entries = History::from_events(events);
+        let v = pvc_retention(&entries, 2, 4, &[3]).verdict;
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "PV pv-3 of PVC mysql-persistent-storage-mysql-3 (uid c3, PV pv-3) was never \
+                 observed, so whether it was kept was not judged"
+            ),
+            "{v}"
+        );
+        let kept = pvc_kept(&entries, 2, 4, &[3]).verdict;
+        assert!(kept.is_unknown(), "{kept}");
+    }
+
+    #[test]
+    fn an_unbound_pvc_leaves_its_volume_unjudged() {
+        let mut unbound = pvc(&claim(3), "c3", "pv-3");
+        unbound.volume_name = None;
+        unbound.phase = Some("Pending".into());
+        let entries = History::from_events(vec![applied(unbound), mark("scaled down")]);
+        let v = pvc_kept(&entries, 0, 1, &[3]).verdict;
+        assert!(v.is_unknown(), "{v}");
+        assert!(v.to_string().contains("was bound to no PV"), "{v}");
+    }
+
+    #[test]
+    fn pvcs_kept_on_scale_down_pass_without_their_pods() {
+        let entries = History::from_events(scaled_down());
+        let result = pvc_kept(&entries, 6, 8, &[3, 4]);
+        assert_eq!(result.check, "PVC retention on scale-down");
+        let v = result.verdict;
+        assert!(v.is_pass(), "{v}");
+        assert!(
+            v.to_string()
+                .ends_with("kept from seq 6 to seq 8 with their PVs"),
+            "{v}"
+        );
+        assert!(pvc_kept(&entries, 6, 8, &[]).verdict.is_unknown());
+        assert!(pvc_retention(&entries, 6, 8, &[]).verdict.is_unknown());
+        assert!(pvc_deleted(&entries, 6, 8, &[]).verdict.is_unknown());
+    }
+
+    #[test]
+    fn pvc_kept_still_names_a_lost_pvc() {
+        let mut events = scaled_down();
+        events.push(deleted(pv("pv-4", "c4")));
+        let v = pvc_kept(&History::from_events(events), 6, 9, &[3, 4]).verdict;
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence()[0].contains("PV pv-4 of PVC mysql-persistent-storage-mysql-4"),
+            "{v}"
+        );
     }
 
     #[test]

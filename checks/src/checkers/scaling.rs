@@ -1,10 +1,14 @@
 //! OrderedReady scaling: on scale-up ordinal i is created only once i-1 is Running and
 //! Ready; on scale-down pods are removed highest ordinal first, each gone before the
 //! next deletion begins. Judged in observation order (seq).
+//!
+//! The ordinals a scale should touch come from the `Scale` actions recorded in the window:
+//! one that never appeared (scale-up) or never began its deletion (scale-down) is named,
+//! so a scale that stalls part-way cannot pass on the ordinals that did move.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::history::{Entry, PodState};
+use crate::history::{Action, Entry, Event, PodState};
 
 use crate::verdict::{CheckResult, Verdict, Window};
 use crate::world::{describe_pod, ordinal_of, pod_observations, pod_ref};
@@ -45,6 +49,55 @@ fn serving(gone: bool, pod: &PodState) -> bool {
     !gone && pod.ready && !pod.terminating
 }
 
+/// A `Scale` of `statefulset` recorded in `window`: its seq, from and to.
+struct ScaleStep {
+    seq: u64,
+    from: u32,
+    to: u32,
+}
+
+impl std::fmt::Display for ScaleStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "scale {}->{} at seq {}", self.from, self.to, self.seq)
+    }
+}
+
+fn scale_steps(entries: &[Entry], window: Window, statefulset: &str) -> Vec<ScaleStep> {
+    entries
+        .iter()
+        .filter(|e| window.contains(e.seq))
+        .filter_map(|e| match &e.event {
+            Event::Action(Action::Scale {
+                statefulset: name,
+                from,
+                to,
+                ..
+            }) if name == statefulset => Some(ScaleStep {
+                seq: e.seq,
+                from: u32::try_from(*from).unwrap_or(0),
+                to: u32::try_from(*to).unwrap_or(0),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each ordinal a scale in the window added (or removed), with the scale that did it.
+fn scaled_ordinals(steps: &[ScaleStep], up: bool) -> BTreeMap<u32, &ScaleStep> {
+    let mut ordinals = BTreeMap::new();
+    for step in steps {
+        let range = if up {
+            step.from..step.to
+        } else {
+            step.to..step.from
+        };
+        for ordinal in range {
+            ordinals.entry(ordinal).or_insert(step);
+        }
+    }
+    ordinals
+}
+
 /// Every ordinal first observed (a new pod uid for its name) inside `window` appeared only
 /// after its predecessor's current pod was observed Ready and while it was not terminating.
 pub fn ordered_scale_up(
@@ -61,6 +114,7 @@ pub fn ordered_scale_up(
 fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
     let mut ordinals: BTreeMap<u32, Tracked> = BTreeMap::new();
     let mut appeared = Vec::new();
+    let mut appeared_ordinals = BTreeSet::new();
     let mut evidence = Vec::new();
     for (seq, gone, pod) in pod_observations(entries).take_while(|(seq, ..)| *seq <= window.to) {
         let Some(ordinal) = ordinal_of(&pod.name, statefulset) else {
@@ -71,6 +125,7 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
         let appears = !gone && current.is_none_or(|t| t.gone || t.pod.uid != pod.uid);
         if appears && in_window {
             appeared.push(format!("{} (seq {seq})", pod.name));
+            appeared_ordinals.insert(ordinal);
             if let Some(e) = ordinal
                 .checked_sub(1)
                 .and_then(|prev| predecessor_not_ready(&ordinals, prev, seq, pod, statefulset))
@@ -85,12 +140,37 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
             }
         }
     }
-    if appeared.is_empty() {
-        return Verdict::Unknown {
-            reason: format!("no pod of StatefulSet {statefulset} was first observed in {window}"),
-        };
+    let mut unknowns = Vec::new();
+    let steps = scale_steps(entries, window, statefulset);
+    for (ordinal, step) in scaled_ordinals(&steps, true) {
+        if appeared_ordinals.contains(&ordinal) {
+            continue;
+        }
+        let name = format!("{statefulset}-{ordinal}");
+        match ordinals.get(&ordinal) {
+            // It existed before the window: there, but its order was not observed.
+            Some(t) if !t.gone => unknowns.push(format!(
+                "{name}, expected by {step}, already existed before {window} ({} first observed \
+                 earlier), so its order was not judged",
+                pod_ref(&t.pod)
+            )),
+            Some(t) => evidence.push(format!(
+                "{name}, expected by {step}, did not appear in {window} ({} was last observed \
+                 deleted at seq {})",
+                pod_ref(&t.pod),
+                t.seq
+            )),
+            None => evidence.push(format!(
+                "{name}, expected by {step}, was never observed by the end of {window}"
+            )),
+        }
     }
-    Verdict::judge(evidence, Vec::new(), || {
+    if appeared.is_empty() && evidence.is_empty() {
+        unknowns.push(format!(
+            "no pod of StatefulSet {statefulset} was first observed in {window}"
+        ));
+    }
+    Verdict::judge(evidence, unknowns, || {
         format!(
             "{} appeared in {window}, each after its predecessor was observed Ready",
             appeared.join(", ")
@@ -191,10 +271,30 @@ fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
             live.insert(ordinal, (seq, pod.clone()));
         }
     }
-    if deletions.is_empty() {
-        return Verdict::Unknown {
-            reason: format!("no pod of StatefulSet {statefulset} began deletion in {window}"),
-        };
+    let mut unknowns = Vec::new();
+    let steps = scale_steps(entries, window, statefulset);
+    for (ordinal, step) in scaled_ordinals(&steps, false) {
+        let name = format!("{statefulset}-{ordinal}");
+        if deletions.iter().any(|d| d.pod.name == name) {
+            continue;
+        }
+        match live.get(&ordinal) {
+            Some((last_seq, pod)) => evidence.push(format!(
+                "{name}, to be removed by {step}, never began deletion in {window} ({} last \
+                 observed at seq {last_seq}: {})",
+                pod_ref(pod),
+                describe_pod(pod)
+            )),
+            None => unknowns.push(format!(
+                "{name}, to be removed by {step}, did not exist when {window} began, so its \
+                 removal was not judged"
+            )),
+        }
+    }
+    if deletions.is_empty() && evidence.is_empty() {
+        unknowns.push(format!(
+            "no pod of StatefulSet {statefulset} began deletion in {window}"
+        ));
     }
     evidence.extend(deletions.iter().filter(|d| d.gone_at.is_none()).map(|d| {
         format!(
@@ -203,7 +303,7 @@ fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
             d.seq
         )
     }));
-    Verdict::judge(evidence, Vec::new(), || {
+    Verdict::judge(evidence, unknowns, || {
         let order: Vec<String> = deletions
             .iter()
             .map(|d| {
@@ -327,6 +427,68 @@ mod tests {
     }
 
     #[test]
+    fn scale_up_with_its_target_reached_in_order_passes() {
+        let v = up(vec![
+            scale(3, 5),
+            applied(pod("mysql-3", "u3")),
+            applied(pod("mysql-4", "u4")),
+        ]);
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[rstest]
+    #[case::last_ordinal_never_appeared(
+        vec![scale(3, 5), applied(pod("mysql-3", "u3"))],
+        "mysql-4, expected by scale 3->5 at seq 6, was never observed by the end of seq 5..end"
+    )]
+    #[case::nothing_appeared(
+        vec![scale(3, 5)],
+        "mysql-3, expected by scale 3->5 at seq 6, did not appear in seq 5..end"
+    )]
+    #[case::appeared_and_vanished_before_the_window(
+        vec![scale(3, 4)],
+        "mysql-3, expected by scale 3->4 at seq 6, did not appear in seq 5..end (pod mysql-3 \
+         (uid u3old) was last observed deleted at seq 4)"
+    )]
+    fn an_ordinal_missing_from_the_scale_target_is_named(
+        #[case] tail: Vec<Event>,
+        #[case] expected: &str,
+    ) {
+        let mut events = vec![
+            applied(pod("mysql-3", "u3old")),
+            deleted(pod("mysql-3", "u3old")),
+            mark("scale"),
+        ];
+        events.extend(tail);
+        let mut all = three_ready();
+        all.pop();
+        all.extend(events);
+        // three_ready's pods, mysql-3's earlier life, then the window from the mark.
+        let v = scale_up(
+            &History::from_events(all),
+            Window::new(5, u64::MAX),
+            "mysql",
+        );
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e.contains(expected)),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn an_expected_ordinal_that_was_already_there_is_unknown() {
+        let v = up(vec![scale(2, 4), applied(pod("mysql-3", "u3"))]);
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "mysql-2, expected by scale 2->4 at seq 4, already existed before seq 3..end"
+            ),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn nothing_appearing_in_the_window_is_unknown() {
         let v = up(vec![applied(pod("mysql-2", "u2").not_ready())]);
         assert!(v.is_unknown(), "{v}");
@@ -397,5 +559,47 @@ mod tests {
     #[test]
     fn no_deletion_in_the_window_is_unknown() {
         assert!(down(vec![applied(pod("mysql-4", "u4"))]).is_unknown());
+    }
+
+    #[test]
+    fn an_ordinal_the_scale_should_remove_that_stays_is_named() {
+        let v = down(vec![scale(5, 3), deleted(pod("mysql-4", "u4"))]);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence()[0].starts_with(
+                "mysql-3, to be removed by scale 5->3 at seq 6, never began deletion in seq 5..end \
+                 (pod mysql-3 (uid u3) last observed at seq 3"
+            ),
+            "{v}"
+        );
+        assert!(
+            down(vec![
+                scale(5, 3),
+                deleted(pod("mysql-4", "u4")),
+                deleted(pod("mysql-3", "u3"))
+            ])
+            .is_pass()
+        );
+    }
+
+    #[test]
+    fn an_ordinal_the_scale_should_remove_that_was_already_gone_is_unknown() {
+        let mut events = five_ready();
+        events.pop();
+        events.push(deleted(pod("mysql-4", "u4")));
+        events.push(mark("scale 5->3"));
+        events.push(scale(5, 3));
+        events.push(deleted(pod("mysql-3", "u3")));
+        let v = scale_down(
+            &History::from_events(events),
+            Window::new(6, u64::MAX),
+            "mysql",
+        );
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("mysql-4, to be removed by scale 5->3 at seq 7, did not exist"),
+            "{v}"
+        );
     }
 }

@@ -4,6 +4,12 @@
 //!
 //! Outcomes: `ok` must be present; `fail` must be absent; `info` (and an invocation with no
 //! recorded outcome) may be either: present is counted as recovered.
+//!
+//! The workload records exactly one outcome per invocation. A second outcome for one write
+//! (ok then info, ok then fail, ...) or a second invocation of one id is a recording
+//! defect: the history no longer says what MySQL acknowledged, so it fails, naming the
+//! write and both records, instead of passing as an indeterminate write. A history in
+//! which no write was acknowledged judged nothing: Unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -32,15 +38,13 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     fn describe(&self) -> String {
-        let outcome = match self.outcome {
-            Outcome::Pending => "no outcome".to_string(),
-            Outcome::Ok(seq) => format!("ok at seq {seq}"),
-            Outcome::Fail(seq, e) => format!("fail at seq {seq}: {e}"),
-            Outcome::Info(seq, e) => format!("info at seq {seq}: {e}"),
-        };
         format!(
-            "row {} (ordinal {}, pod uid {}, invoked at seq {}, {outcome})",
-            self.row.id, self.row.ordinal, self.row.pod_uid, self.invoked
+            "row {} (ordinal {}, pod uid {}, invoked at seq {}, {})",
+            self.row.id,
+            self.row.ordinal,
+            self.row.pod_uid,
+            self.invoked,
+            self.outcome.describe()
         )
     }
 }
@@ -51,8 +55,10 @@ struct Writes<'a> {
     attempts: BTreeMap<u64, Attempt<'a>>,
     /// The last read of each ordinal and its seq.
     final_reads: BTreeMap<u32, (u64, &'a ReadResult)>,
-    /// Outcomes recorded for ids that were never invoked (a recording defect).
+    /// Outcomes recorded for ids that were never invoked.
     orphans: Vec<String>,
+    /// Second outcomes or invocations of one id: the history contradicts itself.
+    defects: Vec<String>,
 }
 
 fn collect(entries: &[Entry]) -> Writes<'_> {
@@ -60,6 +66,17 @@ fn collect(entries: &[Entry]) -> Writes<'_> {
     for entry in entries {
         match &entry.event {
             Event::Write(WriteEvent::Invoked { row }) => {
+                if let Some(first) = w.attempts.get(&row.id) {
+                    // Keep the first: its outcome is the one already recorded against it.
+                    w.defects.push(format!(
+                        "row {} was invoked again at seq {} (pod uid {}) after {}",
+                        row.id,
+                        entry.seq,
+                        row.pod_uid,
+                        first.describe()
+                    ));
+                    continue;
+                }
                 w.attempts.insert(
                     row.id,
                     Attempt {
@@ -88,10 +105,27 @@ impl<'a> Writes<'a> {
             WriteEvent::Invoked { .. } => return,
         };
         match self.attempts.get_mut(&id) {
-            Some(a) => a.outcome = outcome,
+            Some(a) if a.outcome == Outcome::Pending => a.outcome = outcome,
+            // The first outcome stays for the classification; the verdict fails anyway.
+            Some(a) => self.defects.push(format!(
+                "row {id} has a second outcome, {} after {}",
+                outcome.describe(),
+                a.describe()
+            )),
             None => self.orphans.push(format!(
                 "outcome at seq {seq} for row {id}, which was never invoked"
             )),
+        }
+    }
+}
+
+impl Outcome<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Pending => "no outcome".to_string(),
+            Outcome::Ok(seq) => format!("ok at seq {seq}"),
+            Outcome::Fail(seq, e) => format!("fail at seq {seq}: {e}"),
+            Outcome::Info(seq, e) => format!("info at seq {seq}: {e}"),
         }
     }
 }
@@ -145,11 +179,20 @@ fn verdict(entries: &[Entry]) -> Verdict {
             .iter()
             .map(|o| format!("ordinal {o} has acknowledged writes but was never read")),
     );
+    // With acknowledged writes but no read, each unread ordinal is already named above.
+    if c.acknowledged == 0 {
+        c.unknowns.push(format!(
+            "none of the {} writes invoked was acknowledged, so none could be lost",
+            writes.attempts.len()
+        ));
+    }
     let counts = counts(&c, &writes);
-    if c.lost.is_empty() && c.corrupt.is_empty() && c.unexpected.is_empty() {
+    let violated = !(c.lost.is_empty() && c.corrupt.is_empty() && c.unexpected.is_empty());
+    if !violated && writes.defects.is_empty() {
         return Verdict::judge(Vec::new(), c.unknowns, || counts);
     }
     let mut evidence = vec![counts];
+    listed(&mut evidence, "recording defect", &writes.defects);
     listed(&mut evidence, "lost (acknowledged, not read back)", &c.lost);
     let corrupt: Vec<String> = c
         .corrupt
@@ -426,5 +469,65 @@ mod tests {
     #[test]
     fn no_writes_is_unknown() {
         assert!(verdict(&History::from_events([read(0, &[])])).is_unknown());
+    }
+
+    #[rstest]
+    #[case::ok_then_info(
+        info(2),
+        "recording defect: row 2 has a second outcome, info at seq 10: connection reset after \
+         row 2 (ordinal 0, pod uid u0, invoked at seq 2, ok at seq 3)"
+    )]
+    #[case::ok_then_fail(
+        fail(1),
+        "recording defect: row 1 has a second outcome, fail at seq 10: ERROR 1062: duplicate \
+         after row 1 (ordinal 0, pod uid u0, invoked at seq 0, ok at seq 1)"
+    )]
+    #[case::info_then_ok(
+        ok(3),
+        "recording defect: row 3 has a second outcome, ok at seq 10 after row 3 (ordinal 0, pod \
+         uid u0, invoked at seq 4, info at seq 5: connection reset)"
+    )]
+    #[case::ok_twice(
+        ok(1),
+        "recording defect: row 1 has a second outcome, ok at seq 10 after row 1 (ordinal 0, pod \
+         uid u0, invoked at seq 0, ok at seq 1)"
+    )]
+    #[case::invoked_twice(
+        invoked(&row(2, 1)),
+        "recording defect: row 2 was invoked again at seq 10 (pod uid u1) after row 2 (ordinal \
+         0, pod uid u0, invoked at seq 2, ok at seq 3)"
+    )]
+    fn a_second_record_for_one_write_is_a_defect(#[case] second: Event, #[case] expected: &str) {
+        // Every acknowledged row was read back: only the defect can fail it.
+        let v = check(vec![read(0, &[row(1, 0), row(2, 0)]), read(1, &[]), second]);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e == expected),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn no_acknowledged_write_is_unknown() {
+        let events = vec![
+            invoked(&row(1, 0)),
+            info(1),
+            invoked(&row(2, 0)),
+            fail(2),
+            read(0, &[]),
+        ];
+        let v = verdict(&History::from_events(events));
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("none of the 2 writes invoked was acknowledged"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_refused_row_read_back_fails_even_without_acknowledged_writes() {
+        let events = vec![invoked(&row(1, 0)), fail(1), read(0, &[row(1, 0)])];
+        assert!(verdict(&History::from_events(events)).is_fail());
     }
 }
