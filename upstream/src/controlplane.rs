@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use base64::Engine;
 use k8s_openapi::apimachinery::pkg::version::Info as VersionInfo;
 use kube_sim::kubelet::process::{ProcessError, Spawner, signal_group};
@@ -380,7 +381,8 @@ impl Starting {
         Ok(self.components.len() - 1)
     }
 
-    /// Polls `probe` (every 250 ms) until it answers `Ok`, the component exits, or `timeout`.
+    /// Polls `probe` (exponential backoff with jitter, 100 ms to 1 s) until it answers `Ok`,
+    /// the component exits, or `timeout`.
     async fn wait<F, Fut>(
         &mut self,
         index: usize,
@@ -396,6 +398,13 @@ impl Starting {
         let began = Instant::now();
         let deadline = began + timeout;
         let mut last = "no answer yet".to_owned();
+        let mut delays = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_factor(1.5)
+            .with_jitter()
+            .without_max_times()
+            .build();
         loop {
             self.components[index].check_running()?;
             match tokio::time::timeout_at(deadline.into(), probe()).await {
@@ -415,7 +424,8 @@ impl Starting {
                     log: self.components[index].log.clone(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let delay = delays.next().unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep_until(deadline.min(Instant::now() + delay).into()).await;
         }
     }
 
