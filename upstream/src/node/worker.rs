@@ -395,6 +395,14 @@ impl Worker {
             ));
             return self.posted(pod, Some(until)).await;
         }
+        if !self.started_once && self.last_post.is_none() {
+            // The kubelet reports the container as being created before it runs (the
+            // first start may wait for the template data dir to be built).
+            self.waiting = Some(("ContainerCreating".into(), None));
+            if let Err(e) = self.post_status(pod, false).await {
+                tracing::debug!(pod = %self.pod_ref(), error = %crate::report(&e), "pod status not posted");
+            }
+        }
         match self.start_container(pod, &container).await {
             Ok(()) => {
                 self.waiting = None;
@@ -721,17 +729,24 @@ impl Worker {
     /// posts nothing: its worker has exited).
     async fn post_status(&mut self, pod: &Pod, terminal: bool) -> Result<(), kube::Error> {
         let view = self.view(pod, terminal);
+        // Like the kubelet's status manager, the node builds on what it posted last (the
+        // watch may still deliver older versions of the pod), and posts when its own view
+        // changed or when the API's copy diverged from it (e.g. the node-lifecycle
+        // controller marked the pod not ready) in a version not seen before.
         let current = pod.status.as_ref();
-        let desired = podstatus::desired_status(current, &view, &podstatus::now_time());
+        let basis = self.last_post.as_ref().map(|(s, _)| s).or(current);
+        let desired = podstatus::desired_status(basis, &view, &podstatus::now_time());
         let rv = pod.metadata.resource_version.clone();
-        if !podstatus::differs(current, &desired) {
-            return Ok(());
-        }
-        if let Some((posted, posted_rv)) = &self.last_post
-            && *posted == desired
-            && *posted_rv == rv
-        {
-            // Already posted from this very pod version; the watch has not caught up yet.
+        let changed = self
+            .last_post
+            .as_ref()
+            .is_none_or(|(posted, _)| podstatus::differs(Some(posted), &desired));
+        let diverged = podstatus::differs(current, &desired)
+            && self
+                .last_post
+                .as_ref()
+                .is_none_or(|(_, posted_rv)| *posted_rv != rv);
+        if !changed && !diverged {
             return Ok(());
         }
         let pods: Api<Pod> = Api::namespaced(self.node.client.clone(), &self.ns);
