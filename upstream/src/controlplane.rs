@@ -119,6 +119,9 @@ pub enum ControlPlaneError {
     },
 }
 
+/// Bound on one readiness probe (a hung connection is retried, not waited out).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 type Result<T, E = ControlPlaneError> = std::result::Result<T, E>;
 
 /// Bounds on each start-up wait (named after the flag-like fields in errors).
@@ -397,7 +400,7 @@ impl Starting {
     {
         let began = Instant::now();
         let deadline = began + timeout;
-        let mut last = "no answer yet".to_owned();
+        let mut last;
         let mut delays = ExponentialBuilder::new()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(1))
@@ -407,13 +410,14 @@ impl Starting {
             .build();
         loop {
             self.components[index].check_running()?;
-            match tokio::time::timeout_at(deadline.into(), probe()).await {
+            let probe_deadline = deadline.min(Instant::now() + PROBE_TIMEOUT);
+            match tokio::time::timeout_at(probe_deadline.into(), probe()).await {
                 Ok(Ok(())) => {
                     tracing::info!(waited = ?began.elapsed(), "{what}: ok");
                     return Ok(());
                 }
                 Ok(Err(seen)) => last = seen,
-                Err(_) => {}
+                Err(_) => last = format!("no answer within {PROBE_TIMEOUT:?}"),
             }
             if Instant::now() >= deadline {
                 return Err(ControlPlaneError::Timeout {
@@ -930,6 +934,70 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("kube-apiserver not found in"), "{msg}");
         assert!(msg.contains("scripts/build-upstream.sh"), "{msg}");
+    }
+
+    async fn starting(dir: &Path) -> Starting {
+        Starting {
+            spawner: Arc::new(Spawner::start(tokio::runtime::Handle::current()).unwrap()),
+            components: vec![],
+            logs: dir.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_times_out_names_the_timeout_what_and_the_last_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = starting(dir.path()).await;
+        let i = s
+            .spawn("sleeper", Path::new("sleep"), vec!["30".into()])
+            .await
+            .unwrap();
+        let err = s
+            .wait(
+                i,
+                "sleeper_ready",
+                Duration::from_millis(300),
+                "the sleeper",
+                || async { Err("HTTP 500: [-]etcd failed".to_owned()) },
+            )
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("timed out after 300ms (sleeper_ready) waiting for the sleeper; last seen: HTTP 500: [-]etcd failed; log: "), "{msg}");
+        s.abort(Duration::from_secs(1)).await;
+        assert!(s.components.is_empty());
+        s.spawner.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_component_that_exits_before_ready_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = starting(dir.path()).await;
+        let i = s
+            .spawn(
+                "crasher",
+                Path::new("sh"),
+                vec!["-c".into(), "echo bad flag --foo >&2; exit 3".into()],
+            )
+            .await
+            .unwrap();
+        let err = s
+            .wait(
+                i,
+                "crasher_ready",
+                Duration::from_secs(10),
+                "the crasher",
+                || async { Err("connection refused".to_owned()) },
+            )
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("crasher exited (exit status: 3) before it was ready"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("bad flag --foo"), "{msg}");
+        s.spawner.close().await;
     }
 
     #[test]
