@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use checks::CheckResult;
-use harness::errors;
+use harness::cluster::target::{self, Cluster};
 use harness::scenario::TestEnv;
-use harness::target::{self, Cluster};
+use harness::support::errors;
 use tokio::sync::RwLock;
 
 /// Tests that stop nodes take this exclusively; every other test shares it, so a node

@@ -7,8 +7,8 @@
 
 use anyhow::Context;
 use checks::{self, CheckResult, Recreation, Verdict};
+use harness::cluster::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
 use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv};
-use harness::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
 use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
 use tracing_test::traced_test;
@@ -353,7 +353,9 @@ async fn abandon_after_a_timeout(cluster: &Cluster) -> anyhow::Result<Outcome> {
     };
     let namespace = env.namespace.name().to_string();
     let namespaces = kube::Api::<Namespace>::all(env.client.clone());
-    let outcome = env.abandon(&harness::errors::chain(err.as_ref())).await?;
+    let outcome = env
+        .abandon(&harness::support::errors::chain(err.as_ref()))
+        .await?;
     let kept = namespaces.get_opt(&namespace).await?;
     anyhow::ensure!(kept.is_some(), "namespace {namespace} must be kept");
     Ok(outcome)

@@ -1,25 +1,17 @@
-//! StatefulSet conformance harness.
+//! StatefulSet conformance harness: observe → record → check, laid out by layer.
 //!
-//! observe → record → check: targets give a cluster, `apply` puts the documented
-//! manifests into a fresh namespace, `observe` and `workload` record into a
-//! [`checks::history::History`], `chaos` breaks things, and the pure checkers of the
-//! `checks` crate judge the history.
+//! - [`support`]: settings read once from the environment, processes, cleanup, errors;
+//! - [`cluster`]: targets (kind, kubeconfig, kube-sim), namespaces, manifests, apply, the
+//!   storage probe;
+//! - [`drive`]: the observer and the workload record into a [`checks::history::History`],
+//!   chaos breaks things, waits block on watched conditions;
+//! - [`scenario`]: a test's lifecycle and steps, over all of the above;
+//! - [`report`]: the per-test report (JUnit, JSON history, summary) and the run report.
+//!
+//! The pure checkers of the `checks` crate judge the history.
 
-pub mod apply;
-pub mod chaos;
-pub mod cleanup;
-pub mod errors;
-pub mod kind;
-pub mod manifests;
-pub mod namespace;
-pub mod observe;
-pub mod portforward;
-pub mod process;
+pub mod cluster;
+pub mod drive;
 pub mod report;
-pub mod runreport;
 pub mod scenario;
-pub mod simtarget;
-pub mod storage;
-pub mod target;
-pub mod wait;
-pub mod workload;
+pub mod support;

@@ -11,14 +11,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
 
-use harness::apply::apply_objects;
-use harness::manifests::{MysqlManifests, Overrides, repo_root};
-use harness::namespace::{LABEL_KEY, LABEL_VALUE};
-use harness::runreport::RunReport;
-use harness::simtarget::locate_sim_binary;
-use harness::target::{
+use harness::cluster::apply::apply_objects;
+use harness::cluster::manifests::{MysqlManifests, Overrides};
+use harness::cluster::namespace::{LABEL_KEY, LABEL_VALUE};
+use harness::cluster::sim::locate_sim_binary;
+use harness::cluster::target::{
     Cluster, TargetChoice, TargetKind, TargetSettings, config_from_file, select, verify_reachable,
 };
+use harness::report::run::RunReport;
+use harness::support::settings::{Settings, repo_root, validate_quantity};
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +80,7 @@ enum TargetArg {
     Sim,
     Kind,
     Kubeconfig,
+    Upstream,
     Auto,
 }
 
@@ -88,6 +90,7 @@ impl From<TargetArg> for TargetChoice {
             TargetArg::Sim => TargetChoice::Fixed(TargetKind::Sim),
             TargetArg::Kind => TargetChoice::Fixed(TargetKind::Kind),
             TargetArg::Kubeconfig => TargetChoice::Fixed(TargetKind::Kubeconfig),
+            TargetArg::Upstream => TargetChoice::Fixed(TargetKind::Upstream),
             TargetArg::Auto => TargetChoice::Auto,
         }
     }
@@ -115,7 +118,7 @@ impl OverrideArgs {
         let env = Overrides::from_env()?;
         let storage_size = self
             .storage_size
-            .map(|s| harness::manifests::validate_quantity("--storage-size", s))
+            .map(|s| validate_quantity("--storage-size", s))
             .transpose()?;
         if let Some(n) = self.replicas.filter(|n| *n < 0) {
             anyhow::bail!("--replicas must be non-negative, got {n}");
@@ -143,7 +146,7 @@ async fn main() -> std::process::ExitCode {
         Err(err) => {
             eprintln!(
                 "sts-conformance: error: {}",
-                harness::errors::chain(err.as_ref())
+                harness::support::errors::chain(err.as_ref())
             );
             std::process::ExitCode::from(EXIT_ERROR)
         }
@@ -185,7 +188,10 @@ async fn run() -> Result<Done> {
 }
 
 fn report(dir: Option<PathBuf>) -> Result<Done> {
-    let dir = dir.unwrap_or_else(harness::report::report_dir);
+    let dir = match dir {
+        Some(dir) => dir,
+        None => Settings::global()?.report_dir.clone(),
+    };
     let run = RunReport::load(&dir)?;
     let index = run.write_index()?;
     print!("{}", run.markdown());
@@ -292,9 +298,9 @@ async fn doctor() -> Result<()> {
     let (docker_ok, kind_ok) = {
         let cli = cli.clone();
         tokio::task::spawn_blocking(move || {
-            let docker = harness::process::run(
+            let docker = harness::support::process::run(
                 std::process::Command::new(&cli.docker).arg("info"),
-                harness::kind::PREFLIGHT_TIMEOUT,
+                harness::cluster::kind::PREFLIGHT_TIMEOUT,
             );
             (docker.map(|_| ()), cli.version())
         })
@@ -304,7 +310,12 @@ async fn doctor() -> Result<()> {
         docker_ok.is_ok(),
         "docker",
         docker_ok.as_ref().map_or_else(
-            |e| format!("{e} (install: {})", harness::kind::DOCKER_INSTALL_URL),
+            |e| {
+                format!(
+                    "{e} (install: {})",
+                    harness::cluster::kind::DOCKER_INSTALL_URL
+                )
+            },
             |_| "`docker info` succeeds".to_owned(),
         ),
     );
@@ -345,7 +356,7 @@ async fn doctor() -> Result<()> {
     report(
         kubeconfig.is_ok(),
         "target kubeconfig",
-        kubeconfig.unwrap_or_else(|e| harness::errors::chain(e.as_ref())),
+        kubeconfig.unwrap_or_else(|e| harness::support::errors::chain(e.as_ref())),
     );
     let selection = tokio::task::spawn_blocking(move || select(TargetChoice::Auto, &cli)).await?;
     println!(

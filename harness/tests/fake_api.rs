@@ -23,12 +23,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use checks::history::History;
-use harness::apply::{FIELD_MANAGER, apply_objects};
-use harness::manifests::{MysqlManifests, Overrides, repo_root};
-use harness::namespace::{LABEL_KEY, LABEL_VALUE, NamespaceError, TestNamespace};
-use harness::observe::{ObserveError, Observer};
-use harness::portforward::PortForward;
-use harness::wait::{self, WaitError};
+use harness::cluster::apply::{FIELD_MANAGER, apply_objects};
+use harness::cluster::manifests::{MysqlManifests, Overrides};
+use harness::cluster::namespace::{LABEL_KEY, LABEL_VALUE, NamespaceError, TestNamespace};
+use harness::drive::conditions;
+use harness::drive::observe::{ObserveError, Observer};
+use harness::drive::portforward::PortForward;
+use harness::drive::wait::{self, WaitError};
+use harness::support::settings::repo_root;
 
 // ---------------------------------------------------------------------------------------
 // the fake
@@ -428,7 +430,7 @@ async fn dump_lists_pods_pvcs_and_events() {
         vec![],
     );
     let (client, _) = fake.start().await;
-    let dump = harness::namespace::dump_namespace(&client, NS).await;
+    let dump = harness::cluster::namespace::dump_namespace(&client, NS).await;
     assert!(
         dump.contains("mysql-0: uid u1, phase Running, Ready True, restarts 1, node sim-worker"),
         "{dump}"
@@ -451,10 +453,14 @@ async fn statefulset_wait_times_out_naming_the_last_state() {
     let fake = Fake::default();
     fake.collection(STS_PATH, vec![statefulset("5", 2, 1, 3)], vec![]);
     let (client, _) = fake.start().await;
-    let err =
-        wait::wait_for_statefulset_ready(&sts_api(&client), "mysql", 3, Duration::from_millis(500))
-            .await
-            .unwrap_err();
+    let err = wait::wait_for(
+        &sts_api(&client),
+        "mysql",
+        conditions::statefulset_ready(3),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap_err();
     assert!(err.is_timeout());
     assert_eq!(
         err.to_string(),
@@ -479,10 +485,15 @@ async fn statefulset_wait_returns_once_the_controller_caught_up() {
         ],
     );
     let (client, _) = fake.start().await;
-    let sts =
-        wait::wait_for_statefulset_ready(&sts_api(&client), "mysql", 3, Duration::from_secs(10))
-            .await
-            .unwrap();
+    let sts = wait::wait_for(
+        &sts_api(&client),
+        "mysql",
+        conditions::statefulset_ready(3),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+    .expect("the StatefulSet");
     assert_eq!(sts.metadata.resource_version.as_deref(), Some("7"));
 }
 
@@ -491,10 +502,14 @@ async fn a_missing_object_is_reported_as_not_found() {
     let fake = Fake::default();
     fake.collection(STS_PATH, vec![], vec![]);
     let (client, _) = fake.start().await;
-    let err =
-        wait::wait_for_statefulset_ready(&sts_api(&client), "mysql", 3, Duration::from_millis(300))
-            .await
-            .unwrap_err();
+    let err = wait::wait_for(
+        &sts_api(&client),
+        "mysql",
+        conditions::statefulset_ready(3),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().ends_with("last state seen: not found"),
         "{err}"
@@ -517,15 +532,30 @@ async fn pod_gone_on_delete_or_replacement() {
     );
     let (client, _) = fake.start().await;
     let pods = pod_api(&client);
-    wait::wait_for_pod_gone(&pods, "mysql-0", "u1", Duration::from_secs(10))
-        .await
-        .unwrap();
-    wait::wait_for_pod_gone(&pods, "mysql-1", "u2", Duration::from_secs(10))
-        .await
-        .unwrap();
-    let err = wait::wait_for_pod_gone(&pods, "mysql-1", "u3", Duration::from_millis(300))
-        .await
-        .unwrap_err();
+    wait::wait_for(
+        &pods,
+        "mysql-0",
+        conditions::pod_gone("u1"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    wait::wait_for(
+        &pods,
+        "mysql-1",
+        conditions::pod_gone("u2"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let err = wait::wait_for(
+        &pods,
+        "mysql-1",
+        conditions::pod_gone("u3"),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("uid u3, phase Running, Ready False"),
@@ -546,10 +576,15 @@ async fn pod_recreated_needs_a_new_uid_and_ready() {
         ],
     );
     let (client, _) = fake.start().await;
-    let p =
-        wait::wait_for_pod_recreated(&pod_api(&client), "mysql-0", "u1", Duration::from_secs(10))
-            .await
-            .unwrap();
+    let p = wait::wait_for(
+        &pod_api(&client),
+        "mysql-0",
+        conditions::pod_recreated("u1"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+    .expect("the recreated pod");
     assert_eq!(p.metadata.resource_version.as_deref(), Some("4"));
 }
 
@@ -569,14 +604,25 @@ async fn pod_restarted_in_place_and_fails_fast_when_replaced() {
     );
     let (client, _) = fake.start().await;
     let pods = pod_api(&client);
-    let p = wait::wait_for_pod_restarted(&pods, "mysql-0", "u1", 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let p = wait::wait_for(
+        &pods,
+        "mysql-0",
+        conditions::pod_restarted("u1", 1),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+    .expect("the restarted pod");
     assert_eq!(p.metadata.resource_version.as_deref(), Some("3"));
     // mysql-1 now has uid u5, not the u4 we crashed: replaced, not restarted.
-    let err = wait::wait_for_pod_restarted(&pods, "mysql-1", "u4", 1, Duration::from_secs(60))
-        .await
-        .unwrap_err();
+    let err = wait::wait_for(
+        &pods,
+        "mysql-1",
+        conditions::pod_restarted("u4", 1),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, WaitError::Impossible { reason, .. } if reason.contains("replaced")),
         "{err}"
@@ -597,13 +643,12 @@ async fn pods_absent_waits_for_every_name() {
     );
     let (client, _) = fake.start().await;
     let pods = pod_api(&client);
-    wait::wait_for_pods_absent(&pods, &["mysql-4"], Duration::from_secs(10))
+    wait::wait_for_absent(&pods, &["mysql-4"], Duration::from_secs(10))
         .await
         .unwrap();
-    let err =
-        wait::wait_for_pods_absent(&pods, &["mysql-3", "mysql-4"], Duration::from_millis(300))
-            .await
-            .unwrap_err();
+    let err = wait::wait_for_absent(&pods, &["mysql-3", "mysql-4"], Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("last state seen: still present: mysql-3"),
@@ -628,15 +673,30 @@ async fn node_waits_follow_the_ready_condition() {
     );
     let (client, _) = fake.start().await;
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
-    wait::wait_for_node_not_ready(&nodes, "sim-worker2", Duration::from_secs(10))
-        .await
-        .unwrap();
-    wait::wait_for_node_ready(&nodes, "sim-worker2", Duration::from_secs(10))
-        .await
-        .unwrap();
-    let err = wait::wait_for_node_not_ready(&nodes, "sim-worker2", Duration::from_millis(300))
-        .await
-        .unwrap_err();
+    wait::wait_for(
+        &nodes,
+        "sim-worker2",
+        conditions::node_not_ready(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    wait::wait_for(
+        &nodes,
+        "sim-worker2",
+        conditions::node_ready(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let err = wait::wait_for(
+        &nodes,
+        "sim-worker2",
+        conditions::node_not_ready(),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("on Node sim-worker2; last state seen: Ready True"),
@@ -729,9 +789,14 @@ async fn a_failing_watch_is_named_in_the_timeout() {
     let fake = Fake::default();
     let (client, _) = fake.start().await;
     let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = Api::namespaced(client, NS);
-    let err = wait::wait_for_pvc_bound(&pvcs, "data-mysql-0", Duration::from_millis(500))
-        .await
-        .unwrap_err();
+    let err = wait::wait_for(
+        &pvcs,
+        "data-mysql-0",
+        conditions::pvc_bound(),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("PVC Bound on PersistentVolumeClaim ns1/data-mysql-0"),

@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::chaos::{KindChaos, NodeChaos};
-use harness::kind::{DOCKER_INSTALL_URL, KIND_INSTALL_URL, KindCli};
-use harness::simtarget::{self, SimSettings};
-use harness::target::{Cluster, TargetChoice, TargetError, TargetKind, TargetSettings};
+use harness::cluster::kind::{DOCKER_INSTALL_URL, KIND_INSTALL_URL, KindCli};
+use harness::cluster::sim::{self, SimSettings};
+use harness::cluster::target::{Cluster, TargetChoice, TargetError, TargetKind, TargetSettings};
+use harness::drive::chaos::{KindChaos, NodeChaos};
 
 /// A private copy of the fake executables, with their shared `calls.log`.
 struct Fakes {
@@ -315,11 +315,11 @@ async fn auto_picks_kind_when_docker_and_kind_work_and_sim_otherwise() {
     let fakes = Fakes::new();
     let cli = fakes.kind_cli();
     assert_eq!(
-        harness::target::select(TargetChoice::Auto, &cli).kind,
+        harness::cluster::target::select(TargetChoice::Auto, &cli).kind,
         TargetKind::Kind
     );
     fakes.touch("daemon-down");
-    let selection = harness::target::select(TargetChoice::Auto, &cli);
+    let selection = harness::cluster::target::select(TargetChoice::Auto, &cli);
     assert_eq!(selection.kind, TargetKind::Sim);
     assert!(
         selection.reason.contains("Docker daemon"),
@@ -430,7 +430,7 @@ fn a_hung_sim_is_killed_with_its_children() {
     fakes.touch("hang");
     let mut settings = SimSettings::new(fakes.path("kube-sim"));
     settings.stop_timeout = Duration::from_millis(500);
-    let sim = simtarget::launch(&settings).unwrap();
+    let sim = sim::launch(&settings).unwrap();
     let grandchild_pid = fakes.path("grandchild.pid");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !grandchild_pid.exists() && Instant::now() < deadline {

@@ -2,7 +2,12 @@
 //! JSON (for whoever has to believe the verdict) and a human summary. Everything written
 //! is passed through [`redact`] first: reports are handed to customers.
 
-use std::collections::HashMap;
+mod junit;
+mod redact;
+pub mod run;
+
+pub use redact::{REDACTED, redact};
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -12,12 +17,6 @@ use serde::Serialize;
 
 use checks::history::Entry;
 use checks::{CheckResult, Verdict};
-
-/// Environment variable that overrides where reports go.
-pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
-
-/// What secrets are replaced with.
-pub const REDACTED: &str = "<redacted>";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -33,70 +32,14 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to render the JUnit XML")]
+    Junit(#[source] quick_junit::SerializeError),
     #[error("failed to serialize the history for {path}: {source}")]
     Serialize {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-}
-
-/// Where reports go: `$E2E_REPORT_DIR`, or `reports/` under the current directory.
-pub fn report_dir() -> PathBuf {
-    report_dir_from(std::env::var_os(REPORT_DIR_ENV))
-}
-
-fn report_dir_from(value: Option<std::ffi::OsString>) -> PathBuf {
-    value
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("reports"))
-}
-
-/// Replaces every occurrence of every non-empty secret with `<redacted>`, also in its
-/// JSON-escaped form (so a secret with quotes or backslashes is caught in JSON too).
-pub fn redact<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
-    let mut out = text.to_string();
-    // Longest first, so a secret that contains another is replaced whole.
-    let mut forms: Vec<String> = secrets
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|s| !s.is_empty())
-        .flat_map(|s| [s.to_string(), json_escaped(s)])
-        .collect();
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms.dedup();
-    for form in forms {
-        out = out.replace(&form, REDACTED);
-    }
-    out
-}
-
-fn json_escaped(s: &str) -> String {
-    let quoted = serde_json::Value::String(s.to_string()).to_string();
-    quoted[1..quoted.len() - 1].to_string()
-}
-
-/// Escapes text for an XML attribute value or element content, and drops characters
-/// XML 1.0 cannot carry at all (most C0 controls).
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Kept as references so attribute values keep their line breaks.
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// One test's results.
@@ -115,7 +58,7 @@ pub struct Report {
     /// What the harness did, in order (see [`checks::history::steps`]), so evidence that
     /// cites a seq can be read against the steps around it.
     pub steps: Vec<String>,
-    secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
 }
 
 /// The JSON history file: what was tested, where, and every entry.
@@ -189,7 +132,7 @@ impl Report {
         self.results.iter().filter(|r| f(&r.verdict)).count()
     }
 
-    fn seconds(&self) -> f64 {
+    pub(crate) fn seconds(&self) -> f64 {
         self.finished
             .duration_since(self.started)
             .unwrap_or_default()
@@ -236,64 +179,13 @@ impl Report {
         redact(&s, &self.secrets)
     }
 
-    /// JUnit XML: one testsuite for the test, one testcase per check. Fail is a
-    /// `<failure>` carrying the evidence, Unknown is `<skipped>` with the reason.
-    pub fn junit_xml(&self) -> String {
-        let e = |t: &str| xml_escape(&redact(t, &self.secrets));
-        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let skips = usize::from(self.skipped.is_some());
-        let counts = format!(
-            "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\"",
-            self.results.len() + skips,
-            self.count(Verdict::is_fail),
-            self.count(Verdict::is_unknown) + skips,
-            self.seconds()
-        );
-        let _ = writeln!(x, "<testsuites name=\"sts-conformance\" {counts}>");
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" {counts} timestamp=\"{}\">",
-            e(&self.test),
-            rfc3339(self.started)
-        );
-        x.push_str("    <properties>\n");
-        let _ = writeln!(
-            x,
-            "      <property name=\"target\" value=\"{}\"/>",
-            e(&self.target)
-        );
-        for note in &self.notes {
-            let _ = writeln!(x, "      <property name=\"note\" value=\"{}\"/>", e(note));
-        }
-        x.push_str("    </properties>\n");
-        if let Some(reason) = &self.skipped {
-            let _ = write!(
-                x,
-                "    <testcase classname=\"{0}\" name=\"{0}\">\n      <skipped message=\"{1}\"/>\n    </testcase>\n",
-                e(&self.test),
-                e(reason)
-            );
-        }
-        for (r, name) in self.results.iter().zip(testcase_names(&self.results)) {
-            x.push_str(&testcase(r, &name, &self.test, &e));
-        }
-        if !self.steps.is_empty() {
-            let _ = writeln!(
-                x,
-                "    <system-out>steps:\n{}</system-out>",
-                self.steps
-                    .iter()
-                    .map(|step| e(step))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        }
-        x.push_str("  </testsuite>\n</testsuites>\n");
-        x
+    /// JUnit XML: one testsuite for the test, one testcase per check (see [`junit`]).
+    pub fn junit_xml(&self) -> Result<String, ReportError> {
+        junit::render(self).map_err(ReportError::Junit)
     }
 
     pub fn write_junit(&self, path: &Path) -> Result<(), ReportError> {
-        write_file(path, &self.junit_xml())
+        write_file(path, &self.junit_xml()?)
     }
 
     pub fn write_summary(&self, path: &Path) -> Result<(), ReportError> {
@@ -348,54 +240,7 @@ pub(crate) fn judged_passed(verdicts: &[&Verdict], skipped: bool) -> bool {
     (skipped || !verdicts.is_empty()) && verdicts.iter().all(|v| v.is_pass())
 }
 
-/// Check names, numbered from the second use on ("PVC retention (2)"), so a check run
-/// twice in one test gives two distinct testcases.
-fn testcase_names(results: &[CheckResult]) -> Vec<String> {
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    results
-        .iter()
-        .map(|r| {
-            let n = uses.entry(r.check).or_default();
-            *n += 1;
-            if *n == 1 {
-                r.check.to_string()
-            } else {
-                format!("{} ({n})", r.check)
-            }
-        })
-        .collect()
-}
-
-fn testcase(r: &CheckResult, name: &str, test: &str, e: &impl Fn(&str) -> String) -> String {
-    let open = format!(
-        "    <testcase classname=\"{}\" name=\"{}\"",
-        e(test),
-        e(name)
-    );
-    match &r.verdict {
-        Verdict::Pass { summary } => format!(
-            "{open}>\n      <system-out>{}</system-out>\n    </testcase>\n",
-            e(summary)
-        ),
-        Verdict::Unknown { reason } => format!(
-            "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-            e(reason)
-        ),
-        Verdict::Fail { evidence } => {
-            let message = evidence
-                .first()
-                .map(String::as_str)
-                .unwrap_or("failed without evidence");
-            format!(
-                "{open}>\n      <failure message=\"{}\" type=\"CheckFailed\">{}</failure>\n    </testcase>\n",
-                e(message),
-                e(&evidence.join("\n"))
-            )
-        }
-    }
-}
-
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -408,8 +253,6 @@ fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
 
 #[cfg(test)]
 mod tests {
-    use rstest::rstest;
-
     use super::*;
     use checks::history::{Event, History, WriteEvent};
 
@@ -429,44 +272,21 @@ mod tests {
         ]
     }
 
-    #[rstest]
-    #[case::markup(
-        "<a href=\"x\">&'</a>",
-        "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
-    )]
-    #[case::line_breaks_survive_attributes("a\nb\tc", "a&#10;b&#9;c")]
-    #[case::control_characters_are_replaced("bell\u{7}", "bell\u{FFFD}")]
-    #[case::plain_text_untouched("mysql-0 ✓", "mysql-0 ✓")]
-    fn xml_escape_cases(#[case] raw: &str, #[case] escaped: &str) {
-        assert_eq!(xml_escape(raw), escaped);
-    }
-
-    #[rstest]
-    #[case::plain("password=s3cret!", &["s3cret!"], "password=<redacted>")]
-    #[case::every_occurrence("s3cret s3cret", &["s3cret"], "<redacted> <redacted>")]
-    #[case::json_escaped_form(r#"{"pw":"a\"b\\c"}"#, &["a\"b\\c"], r#"{"pw":"<redacted>"}"#)]
-    #[case::longest_secret_first("abcdef", &["abc", "abcdef"], "<redacted>")]
-    #[case::empty_secret_ignored("nothing here", &[""], "nothing here")]
-    fn redact_cases(#[case] text: &str, #[case] secrets: &[&str], #[case] expected: &str) {
-        assert_eq!(redact(text, secrets), expected);
-    }
-
     #[test]
     fn junit_maps_verdicts_to_testcases() {
-        let xml = Report::new("kube-sim", "scaling 5->3", results()).junit_xml();
+        let xml = Report::new("kube-sim", "scaling 5->3", results())
+            .junit_xml()
+            .expect("junit");
         assert!(
-            xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""),
+            xml.contains("tests=\"3\" skipped=\"1\" failures=\"1\" errors=\"0\""),
             "{xml}"
         );
-        assert!(xml.contains("<testcase classname=\"scaling 5-&gt;3\" name=\"ordinal identity\">\n      <system-out>"), "{xml}");
+        assert!(xml.contains("<testcase name=\"ordinal identity\" classname=\"scaling 5-&gt;3\">\n            <system-out>pods mysql-0..mysql-2</system-out>"), "{xml}");
         assert!(
             xml.contains("<failure message=\"deletion of pod mysql-3 (uid u3) began at seq 6 while pod &lt;mysql-4&gt; &amp; co existed\" type=\"CheckFailed\">"),
             "{xml}"
         );
-        assert!(
-            xml.contains("co existed&#10;second line</failure>"),
-            "{xml}"
-        );
+        assert!(xml.contains("co existed\nsecond line</failure>"), "{xml}");
         assert!(
             xml.contains("<skipped message=\"ordinal &quot;2&quot; was never read\"/>"),
             "{xml}"
@@ -475,6 +295,31 @@ mod tests {
             xml.contains("<property name=\"target\" value=\"kube-sim\"/>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn junit_is_well_formed_xml_without_control_characters() {
+        let report = Report::new(
+            "kind",
+            "t",
+            vec![CheckResult::new(
+                "c",
+                Verdict::Unknown {
+                    reason: "bell\u{7} <a href=\"x\">&'</a>".into(),
+                },
+            )],
+        );
+        let xml = report.junit_xml().expect("junit");
+        assert!(!xml.contains('\u{7}'), "{xml}");
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed");
+        let case = &parsed.test_suites[0].test_cases[0];
+        match &case.status {
+            quick_junit::TestCaseStatus::Skipped { message, .. } => assert_eq!(
+                message.as_ref().map(|m| m.as_str()),
+                Some("bell <a href=\"x\">&'</a>")
+            ),
+            other => panic!("expected skipped, got {other:?}"),
+        }
     }
 
     #[test]
@@ -487,10 +332,10 @@ mod tests {
             CheckResult::new("PVC retention", pass()),
             CheckResult::new("no lost writes", pass()),
         ];
-        let xml = Report::new("t", "t", results).junit_xml();
-        assert!(xml.contains("name=\"PVC retention\">"), "{xml}");
-        assert!(xml.contains("name=\"PVC retention (2)\">"), "{xml}");
-        assert!(xml.contains("name=\"no lost writes\">"), "{xml}");
+        let xml = Report::new("t", "t", results).junit_xml().expect("junit");
+        assert!(xml.contains("name=\"PVC retention\" "), "{xml}");
+        assert!(xml.contains("name=\"PVC retention (2)\" "), "{xml}");
+        assert!(xml.contains("name=\"no lost writes\" "), "{xml}");
     }
 
     #[test]
@@ -510,7 +355,7 @@ mod tests {
         );
         assert_eq!(lines[3], "  seq 9 at 2.00 s: stop node w2 (pw <redacted>)");
         assert!(lines[4].starts_with("PASS"), "{s}");
-        let xml = report.junit_xml();
+        let xml = report.junit_xml().expect("junit");
         assert!(
             xml.contains("<system-out>steps:\nseq 4 at 1.00 s: scale mysql 5-&gt;3 via &lt;spec patch&gt;\nseq 9"),
             "{xml}"
@@ -573,13 +418,13 @@ mod tests {
             summary.contains("SKIPPED  no E2E_NODE_KILL_CMD <node> template"),
             "{summary}"
         );
-        let xml = report.junit_xml();
+        let xml = report.junit_xml().expect("junit");
         assert!(
-            xml.contains("tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\""),
+            xml.contains("tests=\"1\" skipped=\"1\" failures=\"0\" errors=\"0\""),
             "{xml}"
         );
         assert!(
-            xml.contains("name=\"survival-NodeKill\">\n      <skipped message=\"no E2E_NODE_KILL_CMD &lt;node&gt; template\"/>"),
+            xml.contains("name=\"survival-NodeKill\" classname=\"survival-NodeKill\">\n            <skipped message=\"no E2E_NODE_KILL_CMD &lt;node&gt; template\"/>"),
             "{xml}"
         );
         report.write_all(dir.path(), &[], &[""]).expect("write");
@@ -634,15 +479,5 @@ mod tests {
             .write_junit(&path)
             .expect_err("no such dir");
         assert!(err.to_string().contains("missing/junit.xml"), "{err}");
-    }
-
-    #[test]
-    fn report_dir_honours_the_override() {
-        assert_eq!(
-            report_dir_from(Some("/tmp/e2e-reports".into())),
-            PathBuf::from("/tmp/e2e-reports")
-        );
-        assert_eq!(report_dir_from(Some("".into())), PathBuf::from("reports"));
-        assert_eq!(report_dir_from(None), PathBuf::from("reports"));
     }
 }

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use crate::support::settings::{ManifestSettings, Settings, SettingsError};
+
 /// The environment variable of the documented StatefulSet that carries the root password.
 pub const ROOT_PASSWORD_ENV: &str = "MYSQL_ROOT_PASSWORD";
 /// What the root password is replaced with when manifests are printed.
@@ -76,12 +78,6 @@ pub enum ManifestError {
         path: PathBuf,
         expected: &'static str,
         found: String,
-    },
-    #[error("failed to read override {variable}={value:?}: {reason}")]
-    InvalidOverride {
-        variable: &'static str,
-        value: String,
-        reason: String,
     },
     #[error("failed to render {kind} {name} as YAML: {source}")]
     Render {
@@ -363,30 +359,20 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// Reads `E2E_IMAGE`, `E2E_STORAGE_CLASS`, `E2E_STORAGE_SIZE` and `E2E_REPLICAS`
-    /// (empty means unset). The namespace is per test, never from the environment.
-    pub fn from_env() -> Result<Overrides, ManifestError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The manifest overrides of the process's settings (`E2E_IMAGE`, `E2E_STORAGE_CLASS`,
+    /// `E2E_STORAGE_SIZE`, `E2E_REPLICAS`). The namespace is per test, never a setting.
+    pub fn from_env() -> Result<Overrides, SettingsError> {
+        Ok(Self::from_settings(&Settings::global()?.manifest))
     }
 
-    /// [`Overrides::from_env`] with an injectable variable lookup (for tests).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Overrides, ManifestError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let storage_size = get("E2E_STORAGE_SIZE")
-            .map(|v| validate_quantity("E2E_STORAGE_SIZE", v))
-            .transpose()?;
-        let replicas = get("E2E_REPLICAS")
-            .map(|v| parse_replicas("E2E_REPLICAS", &v))
-            .transpose()?;
-        Ok(Overrides {
-            image: get("E2E_IMAGE"),
-            storage_class: get("E2E_STORAGE_CLASS"),
-            storage_size,
-            replicas,
+    pub fn from_settings(settings: &ManifestSettings) -> Overrides {
+        Overrides {
+            image: settings.image.clone(),
+            storage_class: settings.storage_class.clone(),
+            storage_size: settings.storage_size.clone(),
+            replicas: settings.replicas,
             namespace: None,
-        })
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -438,44 +424,6 @@ impl Overrides {
             }
         }
     }
-}
-
-/// Parses a replica count (a non-negative integer).
-pub fn parse_replicas(variable: &'static str, value: &str) -> Result<i32, ManifestError> {
-    let invalid = |reason: &str| ManifestError::InvalidOverride {
-        variable,
-        value: value.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let n: i32 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid("expected a non-negative integer"))?;
-    if n < 0 {
-        return Err(invalid("expected a non-negative integer"));
-    }
-    Ok(n)
-}
-
-/// Checks the shape of a Kubernetes quantity such as `1Gi`, `500Mi` or `2G`.
-pub fn validate_quantity(variable: &'static str, value: String) -> Result<String, ManifestError> {
-    const SUFFIXES: &[&str] = &[
-        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E", "",
-    ];
-    let trimmed = value.trim();
-    let number_end = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, suffix) = trimmed.split_at(number_end);
-    let number_ok = !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n > 0.0);
-    if number_ok && SUFFIXES.contains(&suffix) {
-        return Ok(trimmed.to_owned());
-    }
-    Err(ManifestError::InvalidOverride {
-        variable,
-        value,
-        reason: "expected a positive storage quantity such as 1Gi or 500Mi".to_owned(),
-    })
 }
 
 /// The documented headless Service and StatefulSet, after overrides.
@@ -600,21 +548,10 @@ fn load_single<T>(
     pick(only).ok_or_else(unexpected)
 }
 
-/// The repository root: `E2E_REPO_ROOT`, else the parent of the harness crate.
-pub fn repo_root() -> PathBuf {
-    match std::env::var_os("E2E_REPO_ROOT") {
-        Some(root) if !root.is_empty() => PathBuf::from(root),
-        _ => {
-            let harness_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-            harness_dir.parent().unwrap_or(harness_dir).to_owned()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::support::settings::repo_root;
 
     fn load(text: &str) -> Result<Vec<Object>, ManifestError> {
         load_str(Path::new("test.yaml"), text)
@@ -808,36 +745,19 @@ mod tests {
     }
 
     #[test]
-    fn overrides_from_variables() {
-        let vars: HashMap<&str, &str> = [
-            ("E2E_IMAGE", "mysql:8.0"),
-            ("E2E_STORAGE_CLASS", ""),
-            ("E2E_STORAGE_SIZE", "500Mi"),
-            ("E2E_REPLICAS", "4"),
-        ]
-        .into();
-        let o = Overrides::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+    fn overrides_from_settings() {
+        let settings = ManifestSettings {
+            image: Some("mysql:8.0".into()),
+            storage_class: None,
+            storage_size: Some("500Mi".into()),
+            replicas: Some(4),
+        };
+        let o = Overrides::from_settings(&settings);
         assert_eq!(o.image.as_deref(), Some("mysql:8.0"));
-        assert_eq!(o.storage_class, None, "empty means unset");
+        assert_eq!(o.storage_class, None);
         assert_eq!(o.storage_size.as_deref(), Some("500Mi"));
         assert_eq!(o.replicas, Some(4));
-    }
-
-    #[test]
-    fn invalid_override_values_are_rejected() {
-        for (var, value) in [
-            ("E2E_REPLICAS", "three"),
-            ("E2E_REPLICAS", "-1"),
-            ("E2E_STORAGE_SIZE", "big"),
-            ("E2E_STORAGE_SIZE", "1Gb"),
-            ("E2E_STORAGE_SIZE", "0"),
-        ] {
-            let err = Overrides::from_lookup(|k| (k == var).then(|| value.to_owned())).unwrap_err();
-            assert!(
-                matches!(&err, ManifestError::InvalidOverride { variable, .. } if *variable == var),
-                "{var}={value}: {err}"
-            );
-        }
+        assert_eq!(o.namespace, None, "the namespace is per test");
     }
 
     #[test]

@@ -11,7 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::info;
 
-use crate::process::{self, ProcessError};
+use crate::support::process::{self, ProcessError};
+use crate::support::settings::{
+    CONTAINER_CRASH_CMD_ENV, ChaosCommands, NODE_KILL_CMD_ENV, NODE_START_CMD_ENV,
+};
 
 /// How long one chaos command (docker stop, a template, an HTTP call) may take.
 /// `docker stop` waits up to 10 s for the node's init before killing it.
@@ -313,26 +316,14 @@ pub struct CommandChaos {
     pub crash_container: Option<String>,
 }
 
-/// The environment variables [`CommandChaos`] reads.
-pub const NODE_KILL_CMD_ENV: &str = "E2E_NODE_KILL_CMD";
-pub const NODE_START_CMD_ENV: &str = "E2E_NODE_START_CMD";
-pub const CONTAINER_CRASH_CMD_ENV: &str = "E2E_CONTAINER_CRASH_CMD";
-
 impl CommandChaos {
-    pub fn from_env() -> Result<CommandChaos, ChaosUnavailable> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Both node templates are required; otherwise node chaos is unavailable.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<CommandChaos, ChaosUnavailable> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        match (get(NODE_KILL_CMD_ENV), get(NODE_START_CMD_ENV)) {
+    pub fn from_settings(commands: &ChaosCommands) -> Result<CommandChaos, ChaosUnavailable> {
+        match (&commands.kill_node, &commands.start_node) {
             (Some(kill_node), Some(start_node)) => Ok(CommandChaos {
-                kill_node,
-                start_node,
-                crash_container: get(CONTAINER_CRASH_CMD_ENV),
+                kill_node: kill_node.clone(),
+                start_node: start_node.clone(),
+                crash_container: commands.crash_container.clone(),
             }),
             _ => Err(ChaosUnavailable {
                 reason: format!(
@@ -435,7 +426,6 @@ impl NodeChaos for CommandChaos {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use tokio::net::TcpListener;
 
     #[test]
@@ -446,15 +436,14 @@ mod tests {
 
     #[test]
     fn templates_need_both_node_commands() {
-        let vars: HashMap<&str, &str> = [(NODE_KILL_CMD_ENV, "virsh destroy {node}")].into();
-        let err = CommandChaos::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap_err();
+        let mut commands = ChaosCommands {
+            kill_node: Some("virsh destroy {node}".into()),
+            ..ChaosCommands::default()
+        };
+        let err = CommandChaos::from_settings(&commands).unwrap_err();
         assert!(err.reason.contains(NODE_START_CMD_ENV), "{err}");
-        let vars: HashMap<&str, &str> = [
-            (NODE_KILL_CMD_ENV, "virsh destroy {node}"),
-            (NODE_START_CMD_ENV, "virsh start {node}"),
-        ]
-        .into();
-        let chaos = CommandChaos::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        commands.start_node = Some("virsh start {node}".into());
+        let chaos = CommandChaos::from_settings(&commands).unwrap();
         assert_eq!(chaos.crash_container, None);
         assert_eq!(
             fill_template(&chaos.kill_node, &[("node", "worker-1")]),

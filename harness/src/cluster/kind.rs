@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::info;
 
-use crate::process::{self, ProcessError};
+use crate::support::process::{self, ProcessError};
 
 pub const KIND_INSTALL_URL: &str = "https://kind.sigs.k8s.io/docs/user/quick-start/#installation";
 pub const DOCKER_INSTALL_URL: &str = "https://docs.docker.com/engine/install/";
@@ -193,7 +193,7 @@ pub fn context_name(cluster: &str) -> String {
 
 /// A fresh cluster name for one run: `sts-e2e-<5 random>`.
 pub fn random_cluster_name() -> String {
-    format!("sts-e2e-{}", crate::namespace::random_suffix(5))
+    format!("sts-e2e-{}", crate::support::names::random_suffix(5))
 }
 
 #[cfg(test)]

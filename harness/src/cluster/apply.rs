@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::info;
 
-use crate::manifests::Object;
+use crate::cluster::manifests::Object;
 
 /// The field manager of every apply the harness makes.
 pub const FIELD_MANAGER: &str = "sts-conformance";

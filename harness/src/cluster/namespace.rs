@@ -6,15 +6,15 @@ use std::fmt::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::support::names::random_suffix;
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
-use rand::Rng;
 use tracing::{info, warn};
 
-use crate::cleanup::keep_requested;
-use crate::wait::{describe_pod, describe_pvc, is_pod_ready, pod_restart_count};
+use crate::drive::conditions::{describe_pod, describe_pvc, is_pod_ready, pod_restart_count};
+use crate::support::settings::keep_requested;
 
 /// The label every harness namespace carries, as `key=value` (a label selector).
 pub const LABEL: &str = "app.kubernetes.io/managed-by=sts-conformance";
@@ -95,7 +95,7 @@ impl TestNamespace {
         Ok(TestNamespace {
             name,
             client: client.clone(),
-            cleanup_config: crate::target::shared_config(),
+            cleanup_config: crate::cluster::target::shared_config(),
             finished: false,
         })
     }
@@ -105,7 +105,7 @@ impl TestNamespace {
     }
 
     /// Sets the kube config the drop guard uses, for a namespace created on a cluster
-    /// other than [`crate::target::shared_cluster`]. Without one, the guard only prints
+    /// other than [`crate::cluster::target::shared_cluster`]. Without one, the guard only prints
     /// how to delete the namespace (it never guesses a cluster).
     pub fn set_cleanup_config(&mut self, config: kube::Config) {
         self.cleanup_config = Some(config);
@@ -267,15 +267,6 @@ pub fn sanitize(test_name: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
-/// `len` random characters from `[a-z0-9]`.
-pub fn random_suffix(len: usize) -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
-}
-
 /// See [`TestNamespace::dump`].
 pub async fn dump_namespace(client: &Client, namespace: &str) -> String {
     let mut out = format!("--- namespace {namespace} ---\n");
@@ -398,16 +389,6 @@ mod tests {
         // Truncation must not leave "--".
         let edge = namespace_name(&format!("{}-y", "a".repeat(48)), "zzzzz");
         assert!(!edge.contains("--"), "{edge}");
-    }
-
-    #[test]
-    fn random_suffix_uses_dns_characters() {
-        let s = random_suffix(5);
-        assert_eq!(s.len(), 5);
-        assert!(
-            s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        );
     }
 
     #[test]

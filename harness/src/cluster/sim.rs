@@ -1,4 +1,5 @@
-//! Launching kube-sim, the Kubernetes API test double, as a child process.
+//! Launching a local target as a child process: kube-sim (the Kubernetes API test double) or
+//! kube-upstream (the official control plane with hollow nodes). Both are launched alike.
 //!
 //! The child is spawned with `std::process` (not tied to any test's tokio runtime) and
 //! `--exit-on-stdin-close` with its stdin held open by this process: when the test binary
@@ -16,11 +17,52 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::cleanup::{self, CleanupHandle};
-use crate::process::tail_lines;
+use crate::support::cleanup::{self, CleanupHandle};
+use crate::support::process::tail_lines;
 
 /// The line kube-sim prints on stdout once it serves requests.
 pub const READY_PREFIX: &str = "kube-sim listening on ";
+/// The line kube-upstream prints once its control plane and hollow nodes are ready:
+/// `kube-upstream ready: kubeconfig=<path> control=<url> version=<gitVersion>`.
+pub const UPSTREAM_READY_PREFIX: &str = "kube-upstream ready: ";
+pub const UPSTREAM_BIN_NAME: &str = "kube-upstream";
+pub const SUITE_UPSTREAM_BIN_NAME: &str = "e2e-kube-upstream";
+/// Bound on kube-upstream's ready line: etcd, the API server, the controllers, the
+/// scheduler and three hollow nodes (about 12 s here).
+pub const UPSTREAM_START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Which local target a launched process is: both print a ready line naming the URL of their
+/// control endpoints (`/sim/v1/...`), write a kubeconfig, and exit when stdin closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// kube-sim: the API test double; the control endpoints are on its API URL.
+    Sim,
+    /// kube-upstream: the official control plane; its control server is separate.
+    Upstream,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Sim => SIM_BIN_NAME,
+            Flavor::Upstream => UPSTREAM_BIN_NAME,
+        }
+    }
+
+    fn ready_prefix(self) -> &'static str {
+        match self {
+            Flavor::Sim => READY_PREFIX,
+            Flavor::Upstream => UPSTREAM_READY_PREFIX,
+        }
+    }
+
+    fn bin_names(self) -> [&'static str; 2] {
+        match self {
+            Flavor::Sim => [SIM_BIN_NAME, SUITE_SIM_BIN_NAME],
+            Flavor::Upstream => [UPSTREAM_BIN_NAME, SUITE_UPSTREAM_BIN_NAME],
+        }
+    }
+}
 pub const SIM_BIN_ENV: &str = "E2E_SIM_BIN";
 pub const SIM_BIN_NAME: &str = "kube-sim";
 /// The same sim built by the root package for `cargo test --test e2e`, which does not
@@ -36,9 +78,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error(
-        "failed to find the kube-sim binary (set {SIM_BIN_ENV}, or build it with `cargo build -p kube-sim`; looked in: {searched})"
+        "failed to find the {name} binary (set {SIM_BIN_ENV} for kube-sim, or build it with `cargo build -p {name}`; looked in: {searched})"
     )]
-    NotFound { searched: String },
+    NotFound { name: &'static str, searched: String },
     #[error("failed to prepare kube-sim's directory {}: {source}", path.display())]
     Dir {
         path: PathBuf,
@@ -51,18 +93,20 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to start kube-sim: it exited ({status}) before becoming ready; log {}: {log_tail}", log.display())]
+    #[error("failed to start {name}: it exited ({status}) before becoming ready; log {}: {log_tail}", log.display())]
     Exited {
+        name: &'static str,
         status: String,
         log: PathBuf,
         log_tail: String,
     },
     #[error(
-        "failed to start kube-sim: no `{READY_PREFIX}<url>` line within {}s; log {}: {log_tail}",
+        "failed to start {name}: no ready line within {}s; log {}: {log_tail}",
         timeout.as_secs_f64(),
         log.display()
     )]
     StartTimeout {
+        name: &'static str,
         timeout: Duration,
         log: PathBuf,
         log_tail: String,
@@ -72,6 +116,7 @@ pub enum SimError {
 /// How to run kube-sim.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimSettings {
+    pub flavor: Flavor,
     pub bin: PathBuf,
     /// `--fault NAME` flags (`E2E_SIM_FAULTS=a,b`).
     pub faults: Vec<String>,
@@ -86,6 +131,7 @@ pub struct SimSettings {
 impl SimSettings {
     pub fn new(bin: PathBuf) -> SimSettings {
         SimSettings {
+            flavor: Flavor::Sim,
             bin,
             faults: Vec::new(),
             nodes: SIM_NODES,
@@ -94,11 +140,22 @@ impl SimSettings {
             stop_timeout: STOP_TIMEOUT,
         }
     }
+
+    /// kube-upstream at `bin`, with its longer start bound.
+    pub fn upstream(bin: PathBuf) -> SimSettings {
+        SimSettings {
+            flavor: Flavor::Upstream,
+            start_timeout: UPSTREAM_START_TIMEOUT,
+            ..SimSettings::new(bin)
+        }
+    }
 }
 
 /// A running kube-sim. Stopped by the cleanup registered at launch.
 #[derive(Debug, Clone)]
 pub struct SimProcess {
+    pub flavor: Flavor,
+    /// The base URL of the control endpoints (`/sim/v1/...`).
     pub url: String,
     pub kubeconfig: PathBuf,
     pub dir: PathBuf,
@@ -122,17 +179,28 @@ pub fn locate_sim_binary(explicit: Option<&Path>) -> Result<PathBuf, SimError> {
             Ok(path.to_owned())
         } else {
             Err(SimError::NotFound {
+                name: SIM_BIN_NAME,
                 searched: format!("{SIM_BIN_ENV}={}", path.display()),
             })
         };
     }
+    locate_beside_exe(Flavor::Sim)
+}
+
+/// `kube-upstream` next to the running executable or one directory up.
+pub fn locate_upstream_binary() -> Result<PathBuf, SimError> {
+    locate_beside_exe(Flavor::Upstream)
+}
+
+fn locate_beside_exe(flavor: Flavor) -> Result<PathBuf, SimError> {
     let exe = std::env::current_exe().ok();
-    let candidates = sibling_candidates(exe.as_deref());
+    let candidates = flavor_candidates(exe.as_deref(), flavor);
     candidates
         .iter()
         .find(|c| c.is_file())
         .cloned()
         .ok_or_else(|| SimError::NotFound {
+            name: flavor.name(),
             searched: candidates
                 .iter()
                 .map(|c| c.display().to_string())
@@ -143,13 +211,17 @@ pub fn locate_sim_binary(explicit: Option<&Path>) -> Result<PathBuf, SimError> {
 
 /// Where a sibling `kube-sim` may be for an executable at `exe`.
 pub fn sibling_candidates(exe: Option<&Path>) -> Vec<PathBuf> {
+    flavor_candidates(exe, Flavor::Sim)
+}
+
+fn flavor_candidates(exe: Option<&Path>, flavor: Flavor) -> Vec<PathBuf> {
     let Some(dir) = exe.and_then(Path::parent) else {
         return Vec::new();
     };
     let mut dirs = vec![dir];
     dirs.extend(dir.parent());
     dirs.iter()
-        .flat_map(|d| [d.join(SIM_BIN_NAME), d.join(SUITE_SIM_BIN_NAME)])
+        .flat_map(|d| flavor.bin_names().map(|name| d.join(name)))
         .collect()
 }
 
@@ -177,8 +249,8 @@ pub fn launch(settings: &SimSettings) -> Result<SimProcess, SimError> {
 fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError> {
     let state_dir = dir.join("state");
     let kubeconfig = dir.join("kubeconfig");
-    let stdout_path = dir.join("kube-sim.stdout");
-    let log_path = dir.join("kube-sim.log");
+    let stdout_path = dir.join(format!("{}.stdout", settings.flavor.name()));
+    let log_path = dir.join(format!("{}.log", settings.flavor.name()));
     std::fs::create_dir_all(&state_dir).map_err(|source| SimError::Dir {
         path: state_dir.clone(),
         source,
@@ -197,15 +269,16 @@ fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError>
         source,
     })?;
     let pid = child.id();
-    info!(pid, dir = %dir.display(), "started kube-sim");
+    info!(pid, dir = %dir.display(), target = settings.flavor.name(), "started");
     let ready = match child.stdout.take() {
-        Some(stdout) => read_ready_line(stdout, stdout_copy),
+        Some(stdout) => read_ready_line(stdout, stdout_copy, settings.flavor),
         // Unreachable with Stdio::piped(); a closed channel reads as "exited".
         None => mpsc::channel().1,
     };
     let (child, url) = wait_for_ready(child, &ready, settings, &log_path)?;
     let cleanup = register_cleanup(settings, child, dir.to_owned(), &url, &kubeconfig);
     Ok(SimProcess {
+        flavor: settings.flavor,
         url,
         kubeconfig,
         dir: dir.to_owned(),
@@ -220,6 +293,21 @@ fn launch_in(settings: &SimSettings, dir: &Path) -> Result<SimProcess, SimError>
 pub fn sim_command(settings: &SimSettings, state_dir: &Path, kubeconfig: &Path) -> Command {
     let mut command = Command::new(&settings.bin);
     command.process_group(0);
+    if settings.flavor == Flavor::Upstream {
+        command
+            .arg("--run-dir")
+            .arg(state_dir)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--nodes")
+            .arg(settings.nodes.to_string());
+        command.arg(if settings.keep {
+            "--keep"
+        } else {
+            "--exit-on-stdin-close"
+        });
+        return command;
+    }
     command
         .arg("--listen")
         .arg("127.0.0.1:0")
@@ -258,6 +346,7 @@ fn wait_for_ready(
         Err(RecvTimeoutError::Timeout) => {
             stop_child(child, settings.stop_timeout);
             Err(SimError::StartTimeout {
+                name: settings.flavor.name(),
                 timeout: settings.start_timeout,
                 log: log_path.to_owned(),
                 log_tail: log_tail(log_path),
@@ -269,6 +358,7 @@ fn wait_for_ready(
                 |s| s.to_string(),
             );
             Err(SimError::Exited {
+                name: settings.flavor.name(),
                 status,
                 log: log_path.to_owned(),
                 log_tail: log_tail(log_path),
@@ -279,13 +369,13 @@ fn wait_for_ready(
 
 /// Copies the sim's stdout into `copy` on a thread and sends the URL of its ready line.
 /// The channel closes when the sim closes its stdout, that is when it exits.
-fn read_ready_line(stdout: ChildStdout, mut copy: File) -> mpsc::Receiver<String> {
+fn read_ready_line(stdout: ChildStdout, mut copy: File, flavor: Flavor) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let _ = writeln!(copy, "{line}");
-            if let Some(url) = parse_ready_line(&format!("{line}\n")) {
+            if let Some(url) = parse_flavor_ready_line(&format!("{line}\n"), flavor) {
                 // The launcher may have stopped waiting; nothing to tell it then.
                 let _ = tx.send(url);
             }
@@ -296,11 +386,23 @@ fn read_ready_line(stdout: ChildStdout, mut copy: File) -> mpsc::Receiver<String
 
 /// The URL from a complete `kube-sim listening on <url>` line.
 pub fn parse_ready_line(stdout: &str) -> Option<String> {
+    parse_flavor_ready_line(stdout, Flavor::Sim)
+}
+
+/// The control URL from a complete ready line of `flavor` (kube-upstream's is the value of
+/// its `control=` field).
+pub fn parse_flavor_ready_line(stdout: &str, flavor: Flavor) -> Option<String> {
     stdout
         .split_inclusive('\n')
         .filter(|line| line.ends_with('\n'))
-        .find_map(|line| line.trim().strip_prefix(READY_PREFIX.trim_end()))
-        .map(|url| url.trim().to_owned())
+        .find_map(|line| line.trim().strip_prefix(flavor.ready_prefix().trim_end()))
+        .and_then(|rest| match flavor {
+            Flavor::Sim => Some(rest.trim()),
+            Flavor::Upstream => rest
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("control=")),
+        })
+        .map(str::to_owned)
         .filter(|url| !url.is_empty())
 }
 
@@ -322,17 +424,18 @@ fn register_cleanup(
 ) -> CleanupHandle {
     let pid = child.id();
     let stop_timeout = settings.stop_timeout;
+    let name = settings.flavor.name();
     if settings.keep {
         let message = format!(
-            "E2E_KEEP=1: kube-sim (pid {pid}) keeps running at {url}\n  reach it:  KUBECONFIG={} kubectl get pods -A\n  stop it:   kill {pid}; rm -rf {}",
+            "E2E_KEEP=1: {name} (pid {pid}) keeps running, control endpoints at {url}\n  reach it:  KUBECONFIG={} kubectl get pods -A\n  stop it:   kill {pid}; rm -rf {}",
             kubeconfig.display(),
             dir.display()
         );
-        return cleanup::register(format!("report kept kube-sim pid {pid}"), move || {
+        return cleanup::register(format!("report kept {name} pid {pid}"), move || {
             eprintln!("{message}");
         });
     }
-    cleanup::register(format!("stop kube-sim pid {pid}"), move || {
+    cleanup::register(format!("stop {name} pid {pid}"), move || {
         stop_child(child, stop_timeout);
         if let Err(err) = std::fs::remove_dir_all(&dir) {
             warn!(dir = %dir.display(), "could not remove kube-sim's directory: {err}");
@@ -357,7 +460,7 @@ fn stop_child(mut child: Child, timeout: Duration) -> Option<ExitStatus> {
         pid,
         "kube-sim did not exit within {timeout:?} after stdin closed; killing its process group"
     );
-    crate::process::kill_group(pid);
+    crate::support::process::kill_group(pid);
     // SIGKILL is not instant: wait for the reaper so no sim outlives its cleanup.
     if rx.recv_timeout(KILL_REAP_TIMEOUT).is_err() {
         warn!(
@@ -450,6 +553,30 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_upstream_control_url() {
+        let line = "kube-upstream ready: kubeconfig=/r/admin.kubeconfig control=http://127.0.0.1:4100 version=v1.37.2\n";
+        assert_eq!(
+            parse_flavor_ready_line(line, Flavor::Upstream),
+            Some("http://127.0.0.1:4100".to_owned())
+        );
+        assert_eq!(parse_flavor_ready_line(line, Flavor::Sim), None);
+        assert_eq!(
+            parse_flavor_ready_line("kube-upstream ready: kubeconfig=/k\n", Flavor::Upstream),
+            None
+        );
+    }
+
+    #[test]
+    fn upstream_command_line_has_its_flags() {
+        let s = SimSettings::upstream(PathBuf::from("/bin/kube-upstream"));
+        let cmd = sim_command(&s, Path::new("/d/state"), Path::new("/d/kubeconfig"));
+        assert_eq!(
+            crate::support::process::CommandLine(&cmd).to_string(),
+            "/bin/kube-upstream --run-dir /d/state --kubeconfig /d/kubeconfig --nodes 3 --exit-on-stdin-close"
+        );
+    }
+
+    #[test]
     fn candidates_cover_deps_and_profile_dirs() {
         let c = sibling_candidates(Some(Path::new("/t/debug/deps/e2e-123")));
         assert_eq!(
@@ -477,7 +604,7 @@ mod tests {
         let mut s = SimSettings::new(PathBuf::from("/bin/kube-sim"));
         s.faults = vec!["lose-writes".into(), "slow-start".into()];
         let cmd = sim_command(&s, Path::new("/d/state"), Path::new("/d/kubeconfig"));
-        let line = crate::process::CommandLine(&cmd).to_string();
+        let line = crate::support::process::CommandLine(&cmd).to_string();
         assert_eq!(
             line,
             "/bin/kube-sim --listen 127.0.0.1:0 --nodes 3 --state-dir /d/state --kubeconfig /d/kubeconfig --fault lose-writes --fault slow-start --exit-on-stdin-close"
@@ -485,7 +612,7 @@ mod tests {
         s.keep = true;
         let cmd = sim_command(&s, Path::new("/d/state"), Path::new("/d/kubeconfig"));
         assert!(
-            !crate::process::CommandLine(&cmd)
+            !crate::support::process::CommandLine(&cmd)
                 .to_string()
                 .contains("--exit-on-stdin-close")
         );

@@ -1,5 +1,6 @@
-//! The MySQL workload: writes identifiable rows to each ordinal through a port-forward and
-//! reads them back, recording every write (invoked, then ok / fail / info) and every read
+//! The MySQL workload: writes identifiable rows to each ordinal (through a port-forward, or
+//! straight to the pod IP where the harness shares the pods' network) and reads them back,
+//! recording every write (invoked, then ok / fail / info), every read and every handshake
 //! in the [`History`].
 
 use std::collections::HashMap;
@@ -18,10 +19,20 @@ use rand::distr::Alphanumeric;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use crate::portforward::PortForward;
-use checks::history::{Event, History, ReadResult, Row, WriteEvent, row_checksum};
+use crate::drive::portforward::PortForward;
+use checks::history::{Connection, Event, History, ReadResult, Row, WriteEvent, row_checksum};
 
 const DATABASE: &str = "conformance";
+
+/// How the workload reaches a pod's mysqld.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodReach {
+    /// Through the API server's port-forward (kind, kubeconfig, sim).
+    PortForward,
+    /// Straight to `status.podIP` (upstream: the pods live in network namespaces this
+    /// machine routes to; in-cluster: the harness runs in a pod).
+    PodIp,
+}
 const MYSQL_PORT: u16 = 3306;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +47,7 @@ pub enum WorkloadError {
     PortForward {
         pod: String,
         #[source]
-        source: crate::portforward::PortForwardError,
+        source: crate::drive::portforward::PortForwardError,
     },
     #[error("failed to get pod {pod}: {source}")]
     Pod {
@@ -124,6 +135,12 @@ impl WriteSummary {
     }
 }
 
+/// Which pod held a name at one moment.
+struct PodIdentity {
+    uid: String,
+    ip: Option<String>,
+}
+
 /// A connection to one ordinal's mysqld, and the uid of the pod that served it.
 struct Session {
     conn: Conn,
@@ -137,6 +154,7 @@ struct Inner {
     password: Secret,
     timeouts: WorkloadTimeouts,
     next_id: AtomicU64,
+    reach: PodReach,
     forwards: Mutex<HashMap<u32, Arc<PortForward>>>,
 }
 
@@ -154,6 +172,7 @@ impl Workload {
         statefulset: &str,
         password: Secret,
         timeouts: WorkloadTimeouts,
+        reach: PodReach,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -163,6 +182,7 @@ impl Workload {
                 password,
                 timeouts,
                 next_id: AtomicU64::new(1),
+                reach,
                 forwards: Mutex::new(HashMap::new()),
             }),
         }
@@ -375,9 +395,12 @@ impl Workload {
     /// documented StatefulSet has no readiness probe, so Ready precedes mysqld.
     async fn connect(&self, ordinal: u32) -> Result<Session, WorkloadError> {
         let pod = self.pod_name(ordinal);
-        let forward = self.forward(ordinal).await?;
+        let forward = match self.inner.reach {
+            PodReach::PortForward => Some(self.forward(ordinal).await?),
+            PodReach::PodIp => None,
+        };
         let timeout = self.inner.timeouts.connect;
-        let attempt = || async { self.try_connect(&pod, &forward).await };
+        let attempt = || async { self.try_connect(ordinal, &pod, forward.as_deref()).await };
         let retrying = attempt
             .retry(
                 ExponentialBuilder::default()
@@ -398,28 +421,76 @@ impl Workload {
         }
     }
 
-    async fn try_connect(&self, pod: &str, forward: &PortForward) -> Result<Session, String> {
-        let addr = forward.local_addr();
+    /// One handshake, credited to a pod uid only when the pod held by that name is the same
+    /// before and after it: a port-forward or pod IP resolved to an older (or newer) pod than
+    /// the one read afterwards would credit the session's writes to the wrong container.
+    async fn try_connect(
+        &self,
+        ordinal: u32,
+        pod: &str,
+        forward: Option<&PortForward>,
+    ) -> Result<Session, String> {
+        let before = self.current_pod(pod).await?;
+        let (host, port) = match forward {
+            Some(forward) => {
+                let addr = forward.local_addr();
+                (addr.ip().to_string(), addr.port())
+            }
+            None => (
+                before
+                    .ip
+                    .clone()
+                    .ok_or_else(|| format!("pod {pod} (uid {}) has no pod IP yet", before.uid))?,
+                MYSQL_PORT,
+            ),
+        };
         let opts = OptsBuilder::default()
-            .ip_or_hostname(addr.ip().to_string())
-            .tcp_port(addr.port())
+            .ip_or_hostname(host)
+            .tcp_port(port)
             .user(Some("root"))
             .pass(Some(self.inner.password.expose().to_string()))
-            // Through a port-forward the server's unix socket is not ours to use.
+            // The server's unix socket is not ours to use, from outside its pod.
             .prefer_socket(false);
         let conn = tokio::time::timeout(self.inner.timeouts.statement, Conn::new(opts))
             .await
             .map_err(|_| format!("no handshake within {:?}", self.inner.timeouts.statement))?
             .map_err(|e| e.to_string())?;
-        let pod_uid = self
+        let after = self.current_pod(pod).await?;
+        if after.uid != before.uid {
+            drop(conn);
+            return Err(format!(
+                "pod {pod} was replaced during the handshake (uid {} before, {} after): session dropped",
+                before.uid, after.uid
+            ));
+        }
+        self.inner.history.record(Event::Connected(Connection {
+            ordinal,
+            pod: pod.to_owned(),
+            pod_uid: after.uid.clone(),
+        }));
+        Ok(Session {
+            conn,
+            pod_uid: after.uid,
+        })
+    }
+
+    /// The uid and IP of the pod that holds `pod`'s name now.
+    async fn current_pod(&self, pod: &str) -> Result<PodIdentity, String> {
+        let found = self
             .inner
             .pods
             .get(pod)
             .await
-            .map_err(|e| format!("failed to get pod {pod}: {e}"))?
+            .map_err(|e| format!("failed to get pod {pod}: {e}"))?;
+        let uid = found
             .uid()
-            .unwrap_or_default();
-        Ok(Session { conn, pod_uid })
+            .ok_or_else(|| format!("pod {pod} has no uid"))?;
+        let ip = found
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty());
+        Ok(PodIdentity { uid, ip })
     }
 
     async fn forward(&self, ordinal: u32) -> Result<Arc<PortForward>, WorkloadError> {

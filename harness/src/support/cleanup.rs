@@ -31,19 +31,6 @@ static HOOKS: Once = Once::new();
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CleanupHandle(u64);
 
-/// `E2E_KEEP=1` (or `true`): keep what the run created and print how to reach and delete it.
-pub fn keep_requested() -> bool {
-    std::env::var("E2E_KEEP").is_ok_and(|v| is_truthy(&v))
-}
-
-/// "1", "true", "yes" (any case) are true.
-pub fn is_truthy(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes"
-    )
-}
-
 /// Registers `action` to run at process exit (last registered runs first) and installs
 /// the exit and signal hooks on first use.
 pub fn register(
@@ -193,15 +180,5 @@ mod tests {
         let h = register("panicking test action", || panic!("boom"));
         run(h);
         assert!(!pending().iter().any(|d| d == "panicking test action"));
-    }
-
-    #[test]
-    fn truthy_values() {
-        for v in ["1", "true", "TRUE", " yes "] {
-            assert!(is_truthy(v), "{v}");
-        }
-        for v in ["", "0", "false", "no", "keep"] {
-            assert!(!is_truthy(v), "{v}");
-        }
     }
 }

@@ -1,0 +1,345 @@
+//! Test scenarios: the steps the suites (and the self-test) drive, each recorded in the
+//! test's History before it acts. A [`TestEnv`] is one test: a fresh namespace, an
+//! observer, the documented manifests and a workload.
+
+mod gates;
+mod probe;
+mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+
+use checks::history::{Entry, History};
+use checks::{CheckResult, IdentityExpect, Verdict};
+
+use crate::cluster::manifests::{MysqlManifests, Overrides};
+use crate::cluster::namespace::TestNamespace;
+use crate::cluster::target::{Cluster, TargetKind};
+use crate::drive::chaos::NodeChaos;
+use crate::drive::observe::Observer;
+use crate::drive::wait::Timeouts;
+use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
+use crate::report::Report;
+use crate::support::settings::{Settings, SettingsError};
+
+pub use steps::{KilledNode, OUT_OF_SERVICE_TAINT, ScaleVia};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("failed to read the settings")]
+    Settings(#[from] SettingsError),
+    #[error("failed to connect to the cluster: {0}")]
+    Target(#[from] crate::cluster::target::TargetError),
+    #[error("failed to set up the test namespace: {0}")]
+    Namespace(#[from] crate::cluster::namespace::NamespaceError),
+    #[error("failed to load the documented manifests: {0}")]
+    Manifests(#[from] crate::cluster::manifests::ManifestError),
+    #[error("failed to apply the manifests: {0}")]
+    Apply(#[from] crate::cluster::apply::ApplyError),
+    #[error("failed to observe the namespace: {0}")]
+    Observe(#[from] crate::drive::observe::ObserveError),
+    #[error(transparent)]
+    Wait(#[from] crate::drive::wait::WaitError),
+    #[error("workload failed: {0}")]
+    Workload(#[from] crate::drive::workload::WorkloadError),
+    #[error("chaos action failed: {0}")]
+    Chaos(#[from] crate::drive::chaos::ChaosError),
+    #[error("failed to {action} {object}: {source}")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Precondition(String),
+    #[error("failed to write the report for {test}: {source}")]
+    Report {
+        test: String,
+        #[source]
+        source: crate::report::ReportError,
+    },
+}
+
+/// One test's environment.
+pub struct TestEnv {
+    pub test: String,
+    pub client: Client,
+    pub namespace: TestNamespace,
+    pub history: History,
+    pub manifests: MysqlManifests,
+    pub timeouts: Timeouts,
+    pub workload: Workload,
+    pub target: String,
+    observer: Observer,
+    chaos: Result<Arc<dyn NodeChaos>, String>,
+    /// What the report must say about the target, when it is not a real cluster.
+    target_note: Option<&'static str>,
+    started: std::time::SystemTime,
+    /// Facts the test learnt about the cluster, for its report.
+    notes: std::sync::Mutex<Vec<String>>,
+    /// Why the test cannot run on this target, once it found out.
+    skipped: std::sync::Mutex<Option<String>>,
+    /// The run's report directory (`E2E_REPORT_DIR`).
+    report_root: std::path::PathBuf,
+    /// Where `finish` writes the report: `<report dir>/<test>` unless moved.
+    report_dir: std::path::PathBuf,
+}
+
+impl TestEnv {
+    /// A fresh namespace with the observer already watching it.
+    pub async fn start(cluster: &Cluster, test: &str) -> Result<TestEnv, ScenarioError> {
+        let report_root = Settings::global()?.report_dir.clone();
+        let client = cluster.client().await?;
+        let timeouts = cluster.timeouts().clone();
+        let namespace = TestNamespace::create(&client, test).await?;
+        let overrides = Overrides::from_env()?;
+        let manifests =
+            MysqlManifests::load_documented(&crate::support::settings::repo_root(), &overrides)?;
+        let history = History::new();
+        let observer =
+            Observer::start(&client, namespace.name(), &history, timeouts.pod_ready).await?;
+        let password = Secret::new(manifests.root_password().unwrap_or_default());
+        let workload = Workload::new(
+            &history,
+            &client,
+            namespace.name(),
+            &manifests.statefulset.name_any(),
+            password,
+            WorkloadTimeouts {
+                connect: timeouts.mysql_ready,
+                statement: Duration::from_secs(10),
+            },
+            pod_reach(cluster.kind()),
+        );
+        tracing::info!(test, namespace = namespace.name(), target = %cluster.description(), "test environment ready");
+        let server = match client.apiserver_version().await {
+            Ok(v) => format!("server: Kubernetes {} ({})", v.git_version, v.platform),
+            Err(e) => format!("server: version unreadable ({e})"),
+        };
+        Ok(TestEnv {
+            test: test.to_string(),
+            client,
+            namespace,
+            history,
+            manifests,
+            timeouts,
+            workload,
+            target: cluster.description(),
+            observer,
+            chaos: cluster.chaos().map_err(|e| e.to_string()),
+            target_note: target_note(cluster.kind()),
+            started: std::time::SystemTime::now(),
+            notes: std::sync::Mutex::new(vec![server]),
+            skipped: std::sync::Mutex::new(None),
+            report_dir: report_root.join(sanitize(test)),
+            report_root,
+        })
+    }
+
+    pub fn statefulset_name(&self) -> String {
+        self.manifests.statefulset.name_any()
+    }
+
+    pub fn pod_name(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.statefulset_name())
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn statefulsets(&self) -> Api<StatefulSet> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn pvcs(&self) -> Api<PersistentVolumeClaim> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    pub fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    /// Node chaos for this target, or why there is none (the test then skips).
+    pub fn chaos(&self) -> Result<Arc<dyn NodeChaos>, String> {
+        self.chaos.clone()
+    }
+
+    /// What ordinal identity means for the loaded manifest (names, size and access mode
+    /// follow the overrides, so a real cluster's storage size is judged correctly).
+    pub fn identity_expect(&self, replicas: u32) -> IdentityExpect {
+        let sts = &self.manifests.statefulset;
+        let template = sts
+            .spec
+            .volume_claim_templates
+            .as_ref()
+            .and_then(|t| t.first());
+        let template_spec = template.and_then(|t| t.spec.as_ref());
+        let mut expect = IdentityExpect::documented(replicas);
+        expect.statefulset = sts.name_any();
+        expect.service = sts.spec.service_name.clone().unwrap_or_default();
+        if let Some(name) = template.and_then(|t| t.metadata.name.clone()) {
+            expect.claim_template = name;
+        }
+        if let Some(size) = template_spec
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+        {
+            expect.storage = size.0.clone();
+        }
+        if let Some(mode) = template_spec
+            .and_then(|s| s.access_modes.as_ref())
+            .and_then(|m| m.first())
+        {
+            expect.access_mode = mode.clone();
+        }
+        expect
+    }
+
+    /// Writes this test's report under `<report dir>/<group>/` instead, keeping tests
+    /// that are not conformance tests (the self-test) out of the run's report.
+    pub fn report_under(&mut self, group: &str) {
+        self.report_dir = self
+            .report_root
+            .join(sanitize(group))
+            .join(sanitize(&self.test));
+    }
+
+    /// Records that the test cannot run on this target and why; its report says SKIPPED
+    /// with the reason instead of judging checks it never ran.
+    pub fn skip(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::warn!(test = %self.test, %reason, "skipped");
+        *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    /// Adds a line to this test's report (a fact about the cluster, not a verdict).
+    pub fn note(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(test = %self.test, note = %text, "report note");
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
+    }
+
+    /// Everything recorded so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.history.snapshot()
+    }
+
+    /// Finishes a test whose steps failed before its checks ran (a wait timed out, the
+    /// API refused): the report fails with the error as evidence under
+    /// [`STEPS_CHECK`], and the namespace is kept and dumped for diagnosis.
+    pub async fn abandon(self, why: &str) -> Result<Outcome, ScenarioError> {
+        let failed = CheckResult::new(
+            STEPS_CHECK,
+            Verdict::Fail {
+                evidence: vec![why.to_string()],
+            },
+        );
+        self.finish(vec![failed]).await
+    }
+
+    /// Writes the reports; when every check passed, deletes the namespace, otherwise
+    /// returns the diagnostics (evidence and a dump of the namespace) for the test to print.
+    pub async fn finish(self, results: Vec<CheckResult>) -> Result<Outcome, ScenarioError> {
+        let _ = self.settle().await;
+        let entries = self.history.snapshot();
+        let secrets: Vec<String> = self.manifests.root_password().into_iter().collect();
+        let mut report = Report::new(&self.target, &self.test, results)
+            .started_at(self.started)
+            .with_steps(checks::history::steps(&entries));
+        if let Some(note) = self.target_note {
+            report = report.with_note(note);
+        }
+        let notes = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
+        for note in notes {
+            report = report.with_note(note);
+        }
+        if let Some(reason) = self
+            .skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            report = report.skipped_because(reason);
+        }
+
+        report
+            .write_all(&self.report_dir, &entries, &secrets)
+            .map_err(|source| ScenarioError::Report {
+                test: self.test.clone(),
+                source,
+            })?;
+        let summary = report.summary();
+        if report.all_passed() {
+            self.namespace.delete().await?;
+            return Ok(Outcome {
+                passed: true,
+                summary,
+                dump: String::new(),
+            });
+        }
+        let dump = self.namespace.dump(&self.client).await;
+        Ok(Outcome {
+            passed: false,
+            summary,
+            dump,
+        })
+    }
+}
+
+/// The report line of a test whose steps failed before its checks could run.
+pub const STEPS_CHECK: &str = "test steps completed";
+
+/// The result of a finished test.
+#[derive(Debug)]
+pub struct Outcome {
+    pub passed: bool,
+    pub summary: String,
+    pub dump: String,
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Upstream's pods live in network namespaces this machine routes to, and its hollow nodes
+/// serve no kubelet port-forward: the workload goes straight to the pod IP there.
+fn pod_reach(kind: TargetKind) -> PodReach {
+    match kind {
+        TargetKind::Upstream => PodReach::PodIp,
+        TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim => PodReach::PortForward,
+    }
+}
+
+/// The caveat a report carries for a target that is not a real cluster.
+fn target_note(kind: TargetKind) -> Option<&'static str> {
+    match kind {
+        TargetKind::Sim => {
+            Some("run against kube-sim, a test double: this is not a certification of any cluster")
+        }
+        TargetKind::Upstream => Some(
+            "run against the official control plane with hollow nodes: real API server, \
+             controllers and scheduler, but no containers, images, probes or exec (each pod is a \
+             mariadbd process in a network namespace); not a certification of any cluster",
+        ),
+        TargetKind::Kind | TargetKind::Kubeconfig => None,
+    }
+}
