@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The Kubernetes version the sim reports (`/version`, nodes' kubelet version).
+pub const GIT_VERSION: &str = "v1.32.0+kube-sim";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("unknown fault {0:?}; known faults: {known}", known = Fault::ALL_NAMES.join(", "))]

@@ -10,5 +10,6 @@ pub mod controllers;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod mariadb;
+pub mod process;
 pub mod runtime;
 pub mod store;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::controllers::obj;
-use crate::kubelet::process::{ProcessError, Spawner};
+use crate::process::{ProcessError, Spawner};
 
 /// Marker written into the data dir once the init file has run.
 pub const INIT_MARKER: &str = ".kube-sim-initialized";

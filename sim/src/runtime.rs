@@ -18,12 +18,12 @@ use tokio::task::JoinHandle;
 use crate::config::SimConfig;
 use crate::controllers::nodes::{self, KubeletDown, NodeSpec};
 use crate::controllers::{
-    Action, EventRecord, Snapshot, endpoints, gc, obj, scheduler, statefulset, volumes,
+    Action, Snapshot, endpoints, gc, obj, record_event, scheduler, statefulset, volumes,
 };
 use crate::kubelet::net::{NetError, Network};
-use crate::kubelet::process::{self, ProcessError, Spawner};
 use crate::kubelet::{DirLocks, Kubelet, KubeletDeps};
 use crate::mariadb::{MariaDb, MariaDbError};
+use crate::process::{self, ProcessError, Spawner};
 use crate::store::{DeleteOptions, DeleteOutcome, ResourceKind, Store, StoreError};
 
 /// Name prefix of the simulated cluster's nodes (`sim-control-plane`, `sim-worker`, ...).
@@ -487,20 +487,12 @@ fn remove_pv_dir(state_dir: &Path, path: &Path) -> Result<(), String> {
     }
 }
 
-/// Creates a core/v1 Event (best effort: a terminating namespace refuses it).
-pub(crate) fn record_event(store: &Store, record: &EventRecord) {
-    let event = record.to_object(Utc::now());
-    let ns = obj::namespace(&event).to_string();
-    if let Err(e) = store.create(ResourceKind::Event, Some(&ns), event) {
-        tracing::debug!(reason = %record.reason, error = %e, "event not recorded");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::controllers::EventRecord;
 
     fn pod(store: &Store) -> Value {
         store

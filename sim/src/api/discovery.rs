@@ -6,7 +6,7 @@ use crate::store::ResourceKind;
 
 /// The Kubernetes version the sim claims to be (PVC retention policy is GA from 1.32).
 pub const KUBE_MINOR: &str = "32";
-pub const GIT_VERSION: &str = "v1.32.0+kube-sim";
+pub use crate::config::GIT_VERSION;
 
 /// The group-versions the sim serves, core first.
 pub const GROUP_VERSIONS: [(&str, &str); 4] = [

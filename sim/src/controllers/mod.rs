@@ -338,6 +338,15 @@ impl Snapshot {
 }
 
 /// Test helpers shared by the controllers' unit tests.
+/// Creates a core/v1 Event (best effort: a terminating namespace refuses it).
+pub fn record_event(store: &Store, record: &EventRecord) {
+    let event = record.to_object(Utc::now());
+    let ns = obj::namespace(&event).to_string();
+    if let Err(e) = store.create(ResourceKind::Event, Some(&ns), event) {
+        tracing::debug!(reason = %record.reason, error = %e, "event not recorded");
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testkit {
     use serde_json::{Value, json};

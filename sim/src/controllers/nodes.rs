@@ -22,7 +22,7 @@ pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
 /// The kubelet version the sim's nodes report: the same release the API server claims.
-pub const KUBELET_VERSION: &str = crate::api::discovery::GIT_VERSION;
+pub const KUBELET_VERSION: &str = crate::config::GIT_VERSION;
 
 const COMPONENT: &str = "node-controller";
 

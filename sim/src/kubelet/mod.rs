@@ -6,7 +6,8 @@
 //! confirmed) until it is started again.
 
 pub mod net;
-pub mod process;
+/// The process helpers, kept at their old path (`kubelet::process`) for the crates that use it.
+pub use crate::process;
 pub mod status;
 mod worker;
 

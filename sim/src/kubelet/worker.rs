@@ -759,7 +759,7 @@ impl Worker {
         let record = EventRecord::normal(pod, "kubelet", reason, message)
             .on_host(&self.kubelet.node)
             .at_field(&format!("spec.containers{{{}}}", container_name(pod)));
-        crate::runtime::record_event(&self.kubelet.deps.store, &record);
+        crate::controllers::record_event(&self.kubelet.deps.store, &record);
     }
 }
 
