@@ -312,7 +312,8 @@ async fn doctor() -> Result<()> {
         docker_ok.as_ref().map_or_else(
             |e| {
                 format!(
-                    "{e} (install: {})",
+                    "{} (install: {})",
+                    harness::support::errors::chain(e),
                     harness::cluster::kind::DOCKER_INSTALL_URL
                 )
             },
@@ -324,7 +325,7 @@ async fn doctor() -> Result<()> {
         "kind",
         kind_ok
             .as_ref()
-            .map_or_else(|e| e.to_string(), Clone::clone),
+            .map_or_else(|e| harness::support::errors::chain(e), Clone::clone),
     );
     report(
         docker_ok.is_ok() && kind_ok.is_ok(),
@@ -335,8 +336,10 @@ async fn doctor() -> Result<()> {
     report(
         sim.is_ok(),
         "kube-sim binary",
-        sim.as_ref()
-            .map_or_else(|e| e.to_string(), |p| p.display().to_string()),
+        sim.as_ref().map_or_else(
+            |e| harness::support::errors::chain(e),
+            |p| p.display().to_string(),
+        ),
     );
     let mariadbd = find_mariadbd();
     report(

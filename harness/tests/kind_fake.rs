@@ -13,6 +13,7 @@ use harness::cluster::kind::{DOCKER_INSTALL_URL, KIND_INSTALL_URL, KindCli};
 use harness::cluster::sim::{self, SimSettings};
 use harness::cluster::target::{Cluster, TargetChoice, TargetError, TargetKind, TargetSettings};
 use harness::drive::chaos::{KindChaos, NodeChaos};
+use harness::support::errors;
 
 /// A private copy of the fake executables, with their shared `calls.log`.
 struct Fakes {
@@ -230,7 +231,8 @@ async fn reusing_a_missing_kind_cluster_names_it_and_the_existing_ones() {
         &fakes,
         &[("E2E_TARGET", "kind"), ("E2E_KIND_CLUSTER", "dev")],
     );
-    let err = Cluster::provision(s).await.unwrap_err().to_string();
+    let err = Cluster::provision(s).await.unwrap_err();
+    let err = errors::chain(&err);
     assert!(err.contains("`dev`") && err.contains("other"), "{err}");
     assert!(
         !fakes
@@ -247,7 +249,8 @@ async fn a_failed_create_still_deletes_the_partial_cluster() {
     let err = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("already exist"), "{err}");
+    let err = errors::chain(&err);
+    assert!(err.contains("already exist"), "{err}");
     let calls = fakes.calls();
     let name = created_name(&calls);
     assert_eq!(
@@ -302,8 +305,8 @@ async fn stopped_docker_daemon_fails_fast_saying_what_to_do() {
     let started = Instant::now();
     let err = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    let err = errors::chain(&err);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.contains("Docker daemon is not reachable"), "{err}");
     assert!(err.contains(DOCKER_INSTALL_URL), "{err}");
@@ -358,7 +361,8 @@ async fn kind_chaos_command_lines() {
 #[tokio::test]
 async fn kind_chaos_failure_names_the_action() {
     let chaos = KindChaos::new("/nonexistent/docker");
-    let err = chaos.stop_node("w2").await.unwrap_err().to_string();
+    let err = chaos.stop_node("w2").await.unwrap_err();
+    let err = errors::chain(&err);
     assert!(
         err.contains("stop node w2") && err.contains("/nonexistent/docker"),
         "{err}"
@@ -466,7 +470,8 @@ async fn sim_that_exits_early_reports_its_log() {
             ("E2E_SIM_BIN", sim_bin.to_str().unwrap()),
         ],
     );
-    let err = Cluster::provision(s).await.unwrap_err().to_string();
+    let err = Cluster::provision(s).await.unwrap_err();
+    let err = errors::chain(&err);
     assert!(
         err.contains("exited") && err.contains("mariadbd not found"),
         "{err}"
@@ -483,7 +488,8 @@ async fn missing_sim_binary_says_how_to_build_it() {
             ("E2E_SIM_BIN", "/nonexistent/kube-sim"),
         ],
     );
-    let err = Cluster::provision(s).await.unwrap_err().to_string();
+    let err = Cluster::provision(s).await.unwrap_err();
+    let err = errors::chain(&err);
     assert!(err.contains("cargo build -p kube-sim"), "{err}");
 }
 

@@ -16,7 +16,7 @@ pub const FIELD_MANAGER: &str = "sts-conformance";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("failed to apply {kind} {namespace}/{name}: {source}")]
+    #[error("failed to apply {kind} {namespace}/{name}")]
     Apply {
         kind: &'static str,
         namespace: String,

@@ -32,13 +32,13 @@ pub enum KindError {
     },
     #[error("failed to use kind here (it needs docker and kind): {problems}")]
     Unavailable { problems: String },
-    #[error("failed to run kind: {0}")]
+    #[error("failed to run kind")]
     Command(#[source] ProcessError),
     #[error(
         "failed to reuse kind cluster `{name}`: no such cluster (kind get clusters: {existing})"
     )]
     ClusterNotFound { name: String, existing: String },
-    #[error("failed to write the kubeconfig of kind cluster `{name}` to {}: {source}", path.display())]
+    #[error("failed to write the kubeconfig of kind cluster `{name}` to {}", path.display())]
     WriteKubeconfig {
         name: String,
         path: PathBuf,

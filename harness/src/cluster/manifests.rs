@@ -33,13 +33,13 @@ pub const SUPPORTED_KINDS: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("failed to read manifest file {}: {source}", path.display())]
+    #[error("failed to read manifest file {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to parse {} document {document}: YAML syntax error{}: {source}", path.display(), line_suffix(*line))]
+    #[error("failed to parse {} document {document}: YAML syntax error{}", path.display(), line_suffix(*line))]
     Syntax {
         path: PathBuf,
         document: usize,
@@ -79,7 +79,7 @@ pub enum ManifestError {
         expected: &'static str,
         found: String,
     },
-    #[error("failed to render {kind} {name} as YAML: {source}")]
+    #[error("failed to render {kind} {name} as YAML")]
     Render {
         kind: &'static str,
         name: String,

@@ -29,19 +29,19 @@ const DROP_DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
-    #[error("failed to create namespace {name}: {source}")]
+    #[error("failed to create namespace {name}")]
     Create {
         name: String,
         #[source]
         source: kube::Error,
     },
-    #[error("failed to look up namespace {name}: {source}")]
+    #[error("failed to look up namespace {name}")]
     Get {
         name: String,
         #[source]
         source: kube::Error,
     },
-    #[error("failed to delete namespace {name}: {source}")]
+    #[error("failed to delete namespace {name}")]
     Delete {
         name: String,
         #[source]

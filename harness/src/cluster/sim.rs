@@ -80,14 +80,17 @@ pub enum SimError {
     #[error(
         "failed to find the {name} binary (set {SIM_BIN_ENV} for kube-sim, or build it with `cargo build -p {name}`; looked in: {searched})"
     )]
-    NotFound { name: &'static str, searched: String },
-    #[error("failed to prepare kube-sim's directory {}: {source}", path.display())]
+    NotFound {
+        name: &'static str,
+        searched: String,
+    },
+    #[error("failed to prepare kube-sim's directory {}", path.display())]
     Dir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to start kube-sim {}: {source}", bin.display())]
+    #[error("failed to start kube-sim {}", bin.display())]
     Spawn {
         bin: PathBuf,
         #[source]

@@ -30,30 +30,30 @@ pub const REACHABLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum TargetError {
     #[error("failed to read the settings")]
     Settings(#[from] SettingsError),
-    #[error("failed to provision the kind target: {0}")]
+    #[error("failed to provision the kind target")]
     Kind(#[source] KindError),
-    #[error("failed to provision the kube-sim target: {0}")]
+    #[error("failed to provision the kube-sim target")]
     Sim(#[source] SimError),
     #[error("the upstream target cannot run here: {0}")]
     UpstreamUnusable(String),
     #[error("failed to provision the upstream target")]
     Upstream(#[source] SimError),
-    #[error("failed to load the kubeconfig {location}: {source}")]
+    #[error("failed to load the kubeconfig {location}")]
     Kubeconfig {
         location: String,
         #[source]
         source: kube::config::KubeconfigError,
     },
-    #[error("failed to find a cluster to use (KUBECONFIG, ~/.kube/config or in-cluster): {0}")]
+    #[error("failed to find a cluster to use (KUBECONFIG, ~/.kube/config or in-cluster)")]
     Infer(#[source] kube::config::InferConfigError),
-    #[error("failed to build a Kubernetes client for {endpoint}: {source}")]
+    #[error("failed to build a Kubernetes client for {endpoint}")]
     Client {
         endpoint: String,
         #[source]
         source: kube::Error,
     },
     #[error(
-        "failed to reach the Kubernetes API server at {endpoint} within {}s: {source}",
+        "failed to reach the Kubernetes API server at {endpoint} within {}s",
         timeout.as_secs_f64()
     )]
     Unreachable {
@@ -62,11 +62,11 @@ pub enum TargetError {
         #[source]
         source: kube::Error,
     },
-    #[error("failed to create a temporary directory for the cluster's kubeconfig: {0}")]
+    #[error("failed to create a temporary directory for the cluster's kubeconfig")]
     TempDir(#[source] std::io::Error),
     #[error("failed to provision the target: a provisioning task failed: {0}")]
     Task(String),
-    #[error("failed to provision the shared cluster: {0}")]
+    #[error("failed to provision the shared cluster")]
     Shared(#[source] Arc<TargetError>),
 }
 

@@ -22,7 +22,7 @@ pub const CHAOS_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChaosError {
-    #[error("failed to {action}: {source}")]
+    #[error("failed to {action}")]
     Command {
         action: String,
         #[source]
@@ -30,7 +30,7 @@ pub enum ChaosError {
     },
     #[error("failed to {action}: the chaos task failed: {reason}")]
     Task { action: String, reason: String },
-    #[error("failed to {action}: {url}: {source}")]
+    #[error("failed to {action}: {url}")]
     Http {
         action: String,
         url: String,
@@ -494,7 +494,7 @@ mod tests {
             start_node: "true".into(),
             crash_container: None,
         };
-        let err = chaos.kill_node("w1").await.unwrap_err().to_string();
+        let err = crate::support::errors::chain(&chaos.kill_node("w1").await.unwrap_err());
         assert!(
             err.contains("kill node w1") && err.contains("exit status: 7") && err.contains("nope"),
             "{err}"

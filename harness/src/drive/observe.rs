@@ -43,7 +43,7 @@ pub enum ObserveError {
         namespace: String,
         error: String,
     },
-    #[error("failed to list {kind} in namespace {namespace} while settling: {source}")]
+    #[error("failed to list {kind} in namespace {namespace} while settling")]
     List {
         kind: &'static str,
         namespace: String,

@@ -16,14 +16,14 @@ use tracing::{debug, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortForwardError {
-    #[error("failed to bind a local listener for port-forward to pod {pod} port {port}: {source}")]
+    #[error("failed to bind a local listener for port-forward to pod {pod} port {port}")]
     Bind {
         pod: String,
         port: u16,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to open port-forward to pod {pod} port {port}: {source}")]
+    #[error("failed to open port-forward to pod {pod} port {port}")]
     Open {
         pod: String,
         port: u16,
@@ -34,7 +34,7 @@ pub enum PortForwardError {
         "failed to open port-forward to pod {pod} port {port}: the API server returned no stream"
     )]
     NoStream { pod: String, port: u16 },
-    #[error("failed to forward a connection to pod {pod} port {port}: {source}")]
+    #[error("failed to forward a connection to pod {pod} port {port}")]
     Copy {
         pod: String,
         port: u16,
@@ -145,7 +145,7 @@ async fn accept_loop(listener: TcpListener, target: Target) {
 async fn serve_connection(socket: TcpStream, target: Target) {
     if let Err(err) = forward(socket, &target).await {
         // The client sees its connection closed; the workload's retry decides what next.
-        warn!("{err}");
+        warn!("{}", crate::support::errors::chain(&err));
     }
 }
 

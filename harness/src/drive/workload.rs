@@ -43,19 +43,19 @@ pub enum WorkloadError {
         timeout: Duration,
         last: String,
     },
-    #[error("failed to start a port-forward to pod {pod}: {source}")]
+    #[error("failed to start a port-forward to pod {pod}")]
     PortForward {
         pod: String,
         #[source]
         source: crate::drive::portforward::PortForwardError,
     },
-    #[error("failed to get pod {pod}: {source}")]
+    #[error("failed to get pod {pod}")]
     Pod {
         pod: String,
         #[source]
         source: kube::Error,
     },
-    #[error("failed to {what} on pod {pod}: {source}")]
+    #[error("failed to {what} on pod {pod}")]
     Sql {
         what: &'static str,
         pod: String,
@@ -482,9 +482,7 @@ impl Workload {
             .get(pod)
             .await
             .map_err(|e| format!("failed to get pod {pod}: {e}"))?;
-        let uid = found
-            .uid()
-            .ok_or_else(|| format!("pod {pod} has no uid"))?;
+        let uid = found.uid().ok_or_else(|| format!("pod {pod} has no uid"))?;
         let ip = found
             .status
             .as_ref()

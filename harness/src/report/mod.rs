@@ -20,13 +20,13 @@ use checks::{CheckResult, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("failed to create report directory {path}: {source}")]
+    #[error("failed to create report directory {path}")]
     CreateDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to write report file {path}: {source}")]
+    #[error("failed to write report file {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -34,7 +34,7 @@ pub enum ReportError {
     },
     #[error("failed to render the JUnit XML")]
     Junit(#[source] quick_junit::SerializeError),
-    #[error("failed to serialize the history for {path}: {source}")]
+    #[error("failed to serialize the history for {path}")]
     Serialize {
         path: PathBuf,
         #[source]

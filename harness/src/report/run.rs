@@ -16,19 +16,19 @@ pub const INDEX_FILE: &str = "index.md";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunReportError {
-    #[error("failed to read report directory {}: {source}", path.display())]
+    #[error("failed to read report directory {}", path.display())]
     ReadDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to read test report {}: {source}", path.display())]
+    #[error("failed to read test report {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to parse test report {}: {source}", path.display())]
+    #[error("failed to parse test report {}", path.display())]
     Parse {
         path: PathBuf,
         #[source]
@@ -36,7 +36,7 @@ pub enum RunReportError {
     },
     #[error("no test reports (<test>/history.json) under {}: run `cargo test --test e2e` first, or pass the directory it wrote (E2E_REPORT_DIR)", path.display())]
     Empty { path: PathBuf },
-    #[error("failed to write the run report {}: {source}", path.display())]
+    #[error("failed to write the run report {}", path.display())]
     Write {
         path: PathBuf,
         #[source]

@@ -33,23 +33,23 @@ pub use steps::{KilledNode, OUT_OF_SERVICE_TAINT, ScaleVia};
 pub enum ScenarioError {
     #[error("failed to read the settings")]
     Settings(#[from] SettingsError),
-    #[error("failed to connect to the cluster: {0}")]
+    #[error("failed to connect to the cluster")]
     Target(#[from] crate::cluster::target::TargetError),
-    #[error("failed to set up the test namespace: {0}")]
+    #[error("failed to set up the test namespace")]
     Namespace(#[from] crate::cluster::namespace::NamespaceError),
-    #[error("failed to load the documented manifests: {0}")]
+    #[error("failed to load the documented manifests")]
     Manifests(#[from] crate::cluster::manifests::ManifestError),
-    #[error("failed to apply the manifests: {0}")]
+    #[error("failed to apply the manifests")]
     Apply(#[from] crate::cluster::apply::ApplyError),
-    #[error("failed to observe the namespace: {0}")]
+    #[error("failed to observe the namespace")]
     Observe(#[from] crate::drive::observe::ObserveError),
     #[error(transparent)]
     Wait(#[from] crate::drive::wait::WaitError),
-    #[error("workload failed: {0}")]
+    #[error("workload failed")]
     Workload(#[from] crate::drive::workload::WorkloadError),
-    #[error("chaos action failed: {0}")]
+    #[error("chaos action failed")]
     Chaos(#[from] crate::drive::chaos::ChaosError),
-    #[error("failed to {action} {object}: {source}")]
+    #[error("failed to {action} {object}")]
     Api {
         action: &'static str,
         object: String,
@@ -58,7 +58,7 @@ pub enum ScenarioError {
     },
     #[error("{0}")]
     Precondition(String),
-    #[error("failed to write the report for {test}: {source}")]
+    #[error("failed to write the report for {test}")]
     Report {
         test: String,
         #[source]

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub enum ProcessError {
     #[error("failed to run `{command}`: `{program}` was not found on PATH")]
     NotFound { command: String, program: String },
-    #[error("failed to run `{command}`: {source}")]
+    #[error("failed to run `{command}`")]
     Spawn {
         command: String,
         #[source]

@@ -401,7 +401,7 @@ mod tests {
         }
         let err = settings(&[("E2E_TARGET", "minikube")]).unwrap_err();
         assert!(
-            err.to_string().contains("kind, kubeconfig, sim, auto"),
+            err.to_string().contains("expected one of kind, kubeconfig"),
             "{err}"
         );
     }
