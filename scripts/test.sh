@@ -13,6 +13,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash scripts/check-cycles.sh
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
