@@ -7,8 +7,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::info;
 
 use crate::support::process::{self, ProcessError};
@@ -35,14 +33,27 @@ pub enum ChaosError {
         action: String,
         url: String,
         #[source]
-        source: std::io::Error,
+        source: Box<kube::Error>,
     },
-    #[error("failed to {action}: {url} answered `{status_line}`{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    #[error("failed to {action}: {url} answered {code}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
     HttpStatus {
         action: String,
         url: String,
-        status_line: String,
+        code: u16,
         body: String,
+    },
+    #[error("failed to {action}: {url} is not a URL the harness can post to")]
+    InvalidUrl {
+        action: String,
+        url: String,
+        #[source]
+        source: http::Error,
+    },
+    #[error("failed to {action}: {url} did not answer within {timeout:?}")]
+    HttpTimeout {
+        action: String,
+        url: String,
+        timeout: Duration,
     },
     #[error("failed to {action}: {reason}")]
     Unsupported { action: String, reason: String },
@@ -180,22 +191,44 @@ impl SimChaos {
         }
     }
 
+    /// `POST <base_url><path>` with an empty body through a kube client (hyper, with its
+    /// HTTP handling); any 2xx is success.
     async fn post(&self, action: String, path: &str) -> Result<(), ChaosError> {
         let url = format!("{}{path}", self.base_url);
         info!("chaos: {action} (POST {url})");
-        http_post(&url).await.map_err(|err| match err {
-            PostError::Io(source) => ChaosError::Http {
-                action: action.clone(),
-                url: url.clone(),
-                source,
-            },
-            PostError::Status { status_line, body } => ChaosError::HttpStatus {
-                action: action.clone(),
-                url: url.clone(),
-                status_line,
-                body,
-            },
-        })
+        let http_error = |source| ChaosError::Http {
+            action: action.clone(),
+            url: url.clone(),
+            source: Box::new(source),
+        };
+        let invalid = |source: http::Error| ChaosError::InvalidUrl {
+            action: action.clone(),
+            url: url.clone(),
+            source,
+        };
+        let base = self
+            .base_url
+            .parse::<http::Uri>()
+            .map_err(|e| invalid(e.into()))?;
+        let client = kube::Client::try_from(kube::Config::new(base)).map_err(http_error)?;
+        let request = http::Request::post(path)
+            .body(Vec::new())
+            .map_err(invalid)?;
+        match tokio::time::timeout(CHAOS_COMMAND_TIMEOUT, client.request_text(request)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(kube::Error::Api(status))) => Err(ChaosError::HttpStatus {
+                action,
+                url,
+                code: status.code,
+                body: status.message.chars().take(500).collect(),
+            }),
+            Ok(Err(source)) => Err(http_error(source)),
+            Err(_) => Err(ChaosError::HttpTimeout {
+                action,
+                url,
+                timeout: CHAOS_COMMAND_TIMEOUT,
+            }),
+        }
     }
 }
 
@@ -248,58 +281,6 @@ impl NodeChaos for SimChaos {
             &format!("/sim/v1/namespaces/{namespace}/pods/{pod}/crash"),
         )
         .await
-    }
-}
-
-enum PostError {
-    Io(std::io::Error),
-    Status { status_line: String, body: String },
-}
-
-/// A minimal HTTP/1.1 `POST` with an empty body to an `http://host:port/path` URL; any
-/// 2xx is success. Enough for a control endpoint on loopback, without an HTTP client crate.
-async fn http_post(url: &str) -> Result<(), PostError> {
-    let invalid = |what: &str| {
-        PostError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("not a plain http URL ({what})"),
-        ))
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| invalid("scheme"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let exchange = async {
-        let mut stream = TcpStream::connect(authority).await?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(CHAOS_COMMAND_TIMEOUT, exchange)
-        .await
-        .map_err(|_| {
-            PostError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {CHAOS_COMMAND_TIMEOUT:?}"),
-            ))
-        })?
-        .map_err(PostError::Io)?;
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or_default().to_owned();
-    let code = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if code.starts_with('2') {
-        Ok(())
-    } else {
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.trim().chars().take(500).collect())
-            .unwrap_or_default();
-        Err(PostError::Status { status_line, body })
     }
 }
 
@@ -425,6 +406,8 @@ impl NodeChaos for CommandChaos {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
     use tokio::net::TcpListener;
 
@@ -517,8 +500,11 @@ mod tests {
             let mut buf = vec![0u8; 4096];
             let n = socket.read(&mut buf).await.unwrap();
             let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let response =
-                format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
+            let response = if status.starts_with("204") {
+                format!("HTTP/1.1 {status}\r\nConnection: close\r\n\r\n")
+            } else {
+                format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+            };
             socket.write_all(response.as_bytes()).await.unwrap();
             request.lines().next().unwrap_or_default().to_owned()
         });
@@ -567,8 +553,7 @@ mod tests {
         let (url, _seen) = fake_control_endpoint("404 Not Found").await;
         let err = SimChaos::new(&url).stop_node("nope").await.unwrap_err();
         assert!(
-            matches!(&err, ChaosError::HttpStatus { status_line, body, .. }
-            if status_line == "HTTP/1.1 404 Not Found" && body == "nope"),
+            matches!(&err, ChaosError::HttpStatus { code: 404, body, .. } if body == "nope"),
             "{err}"
         );
 

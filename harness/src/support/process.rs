@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::io::ErrorKind;
+use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -71,34 +72,70 @@ pub fn run(command: &mut Command, timeout: Duration) -> Result<Output, ProcessEr
 }
 
 /// Like [`run`] but returns the output whatever the exit status.
+///
+/// The child stays owned (unreaped) here until it has exited or been killed, so the kill
+/// on timeout can only ever reach this child, never a process that reused its pid. Two
+/// threads drain stdout and stderr so a chatty child cannot block on a full pipe.
 pub fn run_unchecked(command: &mut Command, timeout: Duration) -> Result<Output, ProcessError> {
     let line = CommandLine(command).to_string();
-    let child = command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| spawn_error(line.clone(), command, source))?;
-    let pid = child.id();
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let waited = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                // Not reaped yet: the pid is still this child's.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ProcessError::Timeout {
+                    command: line,
+                    timeout,
+                });
+            }
+            Ok(None) => std::thread::sleep(POLL),
+            Err(source) => break Err(source),
+        }
+    };
+    let status = waited.map_err(|source| ProcessError::Spawn {
+        command: line,
+        source,
+    })?;
+    // A grandchild may keep a pipe open after the child exited: wait for the output only
+    // until the deadline, then keep what arrived.
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    };
+    Ok(Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    })
+}
+
+/// How often [`run_unchecked`] looks whether its child exited.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Reads a pipe to its end on a thread of its own; the bytes arrive on the receiver.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        // The receiver may be gone after a timeout; nothing to report then.
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(source)) => Err(ProcessError::Spawn {
-            command: line,
-            source,
-        }),
-        Err(_) => {
-            kill(pid);
-            Err(ProcessError::Timeout {
-                command: line,
-                timeout,
-            })
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            // A read error leaves what was read so far, which is all a message needs.
+            let _ = pipe.read_to_end(&mut buf);
         }
-    }
+        // The receiver is gone when the output came too late; nothing to report then.
+        let _ = tx.send(buf);
+    });
+    rx
 }
 
 fn spawn_error(command: String, cmd: &Command, source: std::io::Error) -> ProcessError {
@@ -109,16 +146,6 @@ fn spawn_error(command: String, cmd: &Command, source: std::io::Error) -> Proces
         }
     } else {
         ProcessError::Spawn { command, source }
-    }
-}
-
-/// SIGKILLs a child this process started (by its pid, never by name).
-pub fn kill(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) with a pid we spawned; failure (already exited) is harmless.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
     }
 }
 
