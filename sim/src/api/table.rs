@@ -32,116 +32,6 @@ impl IncludeObject {
     }
 }
 
-struct Column {
-    name: &'static str,
-    kind: &'static str,
-    priority: u8,
-}
-
-const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
-    Column {
-        name,
-        kind,
-        priority,
-    }
-}
-
-fn columns(kind: ResourceKind) -> Vec<Column> {
-    let name = col("Name", "string", 0);
-    let age = col("Age", "string", 0);
-    match kind {
-        ResourceKind::Pod => vec![
-            name,
-            col("Ready", "string", 0),
-            col("Status", "string", 0),
-            col("Restarts", "string", 0),
-            age,
-            col("IP", "string", 1),
-            col("Node", "string", 1),
-            col("Nominated Node", "string", 1),
-            col("Readiness Gates", "string", 1),
-        ],
-        ResourceKind::StatefulSet => vec![
-            name,
-            col("Ready", "string", 0),
-            age,
-            col("Containers", "string", 1),
-            col("Images", "string", 1),
-        ],
-        ResourceKind::PersistentVolumeClaim => vec![
-            name,
-            col("Status", "string", 0),
-            col("Volume", "string", 0),
-            col("Capacity", "string", 0),
-            col("Access Modes", "string", 0),
-            col("StorageClass", "string", 0),
-            col("VolumeAttributesClass", "string", 0),
-            age,
-            col("VolumeMode", "string", 1),
-        ],
-        ResourceKind::PersistentVolume => vec![
-            name,
-            col("Capacity", "string", 0),
-            col("Access Modes", "string", 0),
-            col("Reclaim Policy", "string", 0),
-            col("Status", "string", 0),
-            col("Claim", "string", 0),
-            col("StorageClass", "string", 0),
-            col("VolumeAttributesClass", "string", 0),
-            col("Reason", "string", 0),
-            age,
-            col("VolumeMode", "string", 1),
-        ],
-        ResourceKind::Service => vec![
-            name,
-            col("Type", "string", 0),
-            col("Cluster-IP", "string", 0),
-            col("External-IP", "string", 0),
-            col("Port(s)", "string", 0),
-            age,
-            col("Selector", "string", 1),
-        ],
-        ResourceKind::Node => vec![
-            name,
-            col("Status", "string", 0),
-            col("Roles", "string", 0),
-            age,
-            col("Version", "string", 0),
-            col("Internal-IP", "string", 1),
-            col("External-IP", "string", 1),
-            col("OS-Image", "string", 1),
-            col("Kernel-Version", "string", 1),
-            col("Container-Runtime", "string", 1),
-        ],
-        ResourceKind::Namespace => vec![name, col("Status", "string", 0), age],
-        // Name is last and wide-only, like upstream's event printer.
-        ResourceKind::Event => vec![
-            col("Last Seen", "string", 0),
-            col("Type", "string", 0),
-            col("Reason", "string", 0),
-            col("Object", "string", 0),
-            col("Subobject", "string", 1),
-            col("Source", "string", 1),
-            col("Message", "string", 0),
-            col("First Seen", "string", 1),
-            col("Count", "string", 1),
-            Column {
-                priority: 1,
-                ..name
-            },
-        ],
-        ResourceKind::StorageClass => vec![
-            name,
-            col("Provisioner", "string", 0),
-            col("ReclaimPolicy", "string", 0),
-            col("VolumeBindingMode", "string", 0),
-            col("AllowVolumeExpansion", "string", 0),
-            age,
-        ],
-        _ => vec![name, age],
-    }
-}
-
 fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
@@ -162,114 +52,187 @@ fn or_none(s: &str) -> String {
     }
 }
 
-fn cells(kind: ResourceKind, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let name = json!(text(obj, "/metadata/name"));
-    let age = json!(age(text(obj, "/metadata/creationTimestamp"), now));
-    let s = |p: &str| json!(text(obj, p));
+/// How one column's cell is read from an object, at a point in time (for ages).
+type Cell = fn(&Value, DateTime<Utc>) -> Value;
+
+/// One column of a kind's table: its header, whether it shows only with `-o wide`
+/// (priority 1), and how its cell is read.
+struct Column {
+    name: &'static str,
+    priority: u8,
+    cell: Cell,
+}
+
+const fn col(name: &'static str, priority: u8, cell: Cell) -> Column {
+    Column {
+        name,
+        priority,
+        cell,
+    }
+}
+
+/// A column whose cell is the string at a JSON pointer (empty when absent).
+macro_rules! at {
+    ($name:expr, $priority:expr, $pointer:expr) => {
+        col($name, $priority, |o, _| json!(text(o, $pointer)))
+    };
+}
+
+/// A column that always shows the same text.
+macro_rules! fixed {
+    ($name:expr, $priority:expr, $value:expr) => {
+        col($name, $priority, |_, _| json!($value))
+    };
+}
+
+const NAME: Column = at!("Name", 0, "/metadata/name");
+const AGE: Column = col("Age", 0, |o, now| {
+    json!(age(text(o, "/metadata/creationTimestamp"), now))
+});
+
+/// The table of each kind: its columns, in order, each with its header and its cell
+/// (upstream's printers; kinds without one get Name and Age).
+fn columns(kind: ResourceKind) -> Vec<Column> {
     match kind {
         ResourceKind::Pod => vec![
-            name,
-            json!(pod_ready(obj)),
-            json!(pod_status(obj)),
-            json!(pod_restarts(obj, now)),
-            age,
-            json!(or_none(text(obj, "/status/podIP"))),
-            json!(or_none(text(obj, "/spec/nodeName"))),
-            json!("<none>"),
-            json!("<none>"),
+            NAME,
+            col("Ready", 0, |o, _| json!(pod_ready(o))),
+            col("Status", 0, |o, _| json!(pod_status(o))),
+            col("Restarts", 0, |o, now| json!(pod_restarts(o, now))),
+            AGE,
+            col("IP", 1, |o, _| json!(or_none(text(o, "/status/podIP")))),
+            col("Node", 1, |o, _| json!(or_none(text(o, "/spec/nodeName")))),
+            fixed!("Nominated Node", 1, "<none>"),
+            fixed!("Readiness Gates", 1, "<none>"),
         ],
         ResourceKind::StatefulSet => vec![
-            name,
-            json!(format!(
-                "{}/{}",
-                int(obj, "/status/readyReplicas"),
-                int(obj, "/spec/replicas")
-            )),
-            age,
-            json!(container_field(obj, "name")),
-            json!(container_field(obj, "image")),
+            NAME,
+            col("Ready", 0, |o, _| {
+                json!(format!(
+                    "{}/{}",
+                    int(o, "/status/readyReplicas"),
+                    int(o, "/spec/replicas")
+                ))
+            }),
+            AGE,
+            col("Containers", 1, |o, _| json!(container_field(o, "name"))),
+            col("Images", 1, |o, _| json!(container_field(o, "image"))),
         ],
         ResourceKind::PersistentVolumeClaim => vec![
-            name,
-            s("/status/phase"),
-            s("/spec/volumeName"),
-            s("/status/capacity/storage"),
-            json!(access_modes(obj.pointer("/status/accessModes"))),
-            s("/spec/storageClassName"),
-            json!("<unset>"),
-            age,
-            s("/spec/volumeMode"),
+            NAME,
+            at!("Status", 0, "/status/phase"),
+            at!("Volume", 0, "/spec/volumeName"),
+            at!("Capacity", 0, "/status/capacity/storage"),
+            col("Access Modes", 0, |o, _| {
+                json!(access_modes(o.pointer("/status/accessModes")))
+            }),
+            at!("StorageClass", 0, "/spec/storageClassName"),
+            fixed!("VolumeAttributesClass", 0, "<unset>"),
+            AGE,
+            at!("VolumeMode", 1, "/spec/volumeMode"),
         ],
-        ResourceKind::PersistentVolume => {
-            let claim = match text(obj, "/spec/claimRef/name") {
-                "" => String::new(),
-                n => format!("{}/{n}", text(obj, "/spec/claimRef/namespace")),
-            };
-            vec![
-                name,
-                s("/spec/capacity/storage"),
-                json!(access_modes(obj.pointer("/spec/accessModes"))),
-                s("/spec/persistentVolumeReclaimPolicy"),
-                s("/status/phase"),
-                json!(claim),
-                s("/spec/storageClassName"),
-                json!("<unset>"),
-                s("/status/reason"),
-                age,
-                s("/spec/volumeMode"),
-            ]
-        }
+        ResourceKind::PersistentVolume => vec![
+            NAME,
+            at!("Capacity", 0, "/spec/capacity/storage"),
+            col("Access Modes", 0, |o, _| {
+                json!(access_modes(o.pointer("/spec/accessModes")))
+            }),
+            at!("Reclaim Policy", 0, "/spec/persistentVolumeReclaimPolicy"),
+            at!("Status", 0, "/status/phase"),
+            col("Claim", 0, |o, _| {
+                json!(match text(o, "/spec/claimRef/name") {
+                    "" => String::new(),
+                    n => format!("{}/{n}", text(o, "/spec/claimRef/namespace")),
+                })
+            }),
+            at!("StorageClass", 0, "/spec/storageClassName"),
+            fixed!("VolumeAttributesClass", 0, "<unset>"),
+            at!("Reason", 0, "/status/reason"),
+            AGE,
+            at!("VolumeMode", 1, "/spec/volumeMode"),
+        ],
         ResourceKind::Service => vec![
-            name,
-            s("/spec/type"),
-            s("/spec/clusterIP"),
-            json!("<none>"),
-            json!(service_ports(obj)),
-            age,
-            json!(selector(obj)),
+            NAME,
+            at!("Type", 0, "/spec/type"),
+            at!("Cluster-IP", 0, "/spec/clusterIP"),
+            fixed!("External-IP", 0, "<none>"),
+            col("Port(s)", 0, |o, _| json!(service_ports(o))),
+            AGE,
+            col("Selector", 1, |o, _| json!(selector(o))),
         ],
         ResourceKind::Node => vec![
-            name,
-            json!(node_status(obj)),
-            json!(or_none(&node_roles(obj).join(","))),
-            age,
-            s("/status/nodeInfo/kubeletVersion"),
-            json!(or_none(&node_address(obj, "InternalIP"))),
-            json!(or_none(&node_address(obj, "ExternalIP"))),
-            json!(or_unknown(text(obj, "/status/nodeInfo/osImage"))),
-            json!(or_unknown(text(obj, "/status/nodeInfo/kernelVersion"))),
-            json!(or_unknown(text(
-                obj,
-                "/status/nodeInfo/containerRuntimeVersion"
-            ))),
+            NAME,
+            col("Status", 0, |o, _| json!(node_status(o))),
+            col("Roles", 0, |o, _| json!(or_none(&node_roles(o).join(",")))),
+            AGE,
+            at!("Version", 0, "/status/nodeInfo/kubeletVersion"),
+            col("Internal-IP", 1, |o, _| {
+                json!(or_none(&node_address(o, "InternalIP")))
+            }),
+            col("External-IP", 1, |o, _| {
+                json!(or_none(&node_address(o, "ExternalIP")))
+            }),
+            col("OS-Image", 1, |o, _| {
+                json!(or_unknown(text(o, "/status/nodeInfo/osImage")))
+            }),
+            col("Kernel-Version", 1, |o, _| {
+                json!(or_unknown(text(o, "/status/nodeInfo/kernelVersion")))
+            }),
+            col("Container-Runtime", 1, |o, _| {
+                json!(or_unknown(text(
+                    o,
+                    "/status/nodeInfo/containerRuntimeVersion"
+                )))
+            }),
         ],
-        ResourceKind::Namespace => vec![name, s("/status/phase"), age],
-        ResourceKind::Event => event_cells(obj, now),
-        ResourceKind::StorageClass => {
-            let default = text(
-                obj,
-                "/metadata/annotations/storageclass.kubernetes.io~1is-default-class",
-            ) == "true";
-            let shown = if default {
-                format!("{} (default)", text(obj, "/metadata/name"))
-            } else {
-                text(obj, "/metadata/name").to_string()
-            };
-            vec![
-                json!(shown),
-                s("/provisioner"),
-                s("/reclaimPolicy"),
-                s("/volumeBindingMode"),
+        ResourceKind::Namespace => vec![NAME, at!("Status", 0, "/status/phase"), AGE],
+        // Name is last and wide-only, like upstream's event printer.
+        ResourceKind::Event => vec![
+            col("Last Seen", 0, |o, now| {
+                json!(event_times(o, now).last_seen)
+            }),
+            at!("Type", 0, "/type"),
+            at!("Reason", 0, "/reason"),
+            col("Object", 0, |o, _| json!(event_object(o))),
+            at!("Subobject", 1, "/involvedObject/fieldPath"),
+            col("Source", 1, |o, _| json!(event_source(o))),
+            col("Message", 0, |o, _| json!(text(o, "/message").trim())),
+            col("First Seen", 1, |o, now| {
+                json!(event_times(o, now).first_seen)
+            }),
+            col("Count", 1, |o, now| json!(event_times(o, now).count)),
+            Column {
+                priority: 1,
+                ..NAME
+            },
+        ],
+        ResourceKind::StorageClass => vec![
+            col("Name", 0, |o, _| {
+                let name = text(o, "/metadata/name");
+                let default = text(
+                    o,
+                    "/metadata/annotations/storageclass.kubernetes.io~1is-default-class",
+                ) == "true";
+                json!(if default {
+                    format!("{name} (default)")
+                } else {
+                    name.to_string()
+                })
+            }),
+            at!("Provisioner", 0, "/provisioner"),
+            at!("ReclaimPolicy", 0, "/reclaimPolicy"),
+            at!("VolumeBindingMode", 0, "/volumeBindingMode"),
+            col("AllowVolumeExpansion", 0, |o, _| {
                 json!(
-                    obj.get("allowVolumeExpansion")
+                    o.get("allowVolumeExpansion")
                         .and_then(Value::as_bool)
                         .unwrap_or(false)
                         .to_string()
-                ),
-                age,
-            ]
-        }
-        _ => vec![name, age],
+                )
+            }),
+            AGE,
+        ],
+        _ => vec![NAME, AGE],
     }
 }
 
@@ -439,10 +402,15 @@ fn node_address(node: &Value, type_: &str) -> String {
         .to_string()
 }
 
-/// An Event row, like upstream's printer: LAST SEEN falls back to the first time seen
-/// (firstTimestamp, else eventTime), a series overrides it and the count, and OBJECT is
-/// `<lowercase kind>/<name>`.
-fn event_cells(event: &Value, now: DateTime<Utc>) -> Vec<Value> {
+/// An Event's times, like upstream's printer: LAST SEEN falls back to the first time seen
+/// (firstTimestamp, else eventTime), and a series overrides it and the count.
+struct EventTimes {
+    first_seen: String,
+    last_seen: String,
+    count: i64,
+}
+
+fn event_times(event: &Value, now: DateTime<Utc>) -> EventTimes {
     let first_seen = match text(event, "/firstTimestamp") {
         "" => age(text(event, "/eventTime"), now),
         first => age(first, now),
@@ -458,23 +426,20 @@ fn event_cells(event: &Value, now: DateTime<Utc>) -> Vec<Value> {
     } else if count == 0 {
         count = 1;
     }
+    EventTimes {
+        first_seen,
+        last_seen,
+        count,
+    }
+}
+
+/// OBJECT is `<lowercase kind>/<name>`.
+fn event_object(event: &Value) -> String {
     let kind = text(event, "/involvedObject/kind").to_lowercase();
-    let object = match text(event, "/involvedObject/name") {
+    match text(event, "/involvedObject/name") {
         "" => kind,
         name => format!("{kind}/{name}"),
-    };
-    vec![
-        json!(last_seen),
-        json!(text(event, "/type")),
-        json!(text(event, "/reason")),
-        json!(object),
-        json!(text(event, "/involvedObject/fieldPath")),
-        json!(event_source(event)),
-        json!(text(event, "/message").trim()),
-        json!(first_seen),
-        json!(count),
-        json!(text(event, "/metadata/name")),
-    ]
+    }
 }
 
 /// `component, host`, from `source` or else the reporting controller and instance.
@@ -532,12 +497,13 @@ pub fn table(
     include: IncludeObject,
 ) -> Value {
     let now = Utc::now();
-    let definitions: Vec<Value> = columns(kind)
+    let columns = columns(kind);
+    let definitions: Vec<Value> = columns
         .iter()
         .map(|c| {
             json!({
                 "name": c.name,
-                "type": c.kind,
+                "type": "string",
                 "format": if c.name == "Name" { "name" } else { "" },
                 "description": "",
                 "priority": c.priority,
@@ -547,7 +513,8 @@ pub fn table(
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
-            let mut row = json!({"cells": cells(kind, obj, now)});
+            let cells: Vec<Value> = columns.iter().map(|c| (c.cell)(obj, now)).collect();
+            let mut row = json!({"cells": cells});
             if let Some(o) = row_object(obj, include) {
                 row["object"] = o;
             }
