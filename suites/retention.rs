@@ -29,7 +29,7 @@ async fn pvcs_are_kept_on_scale_down_and_rebound_on_scale_up() -> anyhow::Result
         let after = env.history.mark("scaled up and read back");
         let entries = env.entries();
         let results = vec![
-            checks::pvc_retention(&entries, before, scaled_down, &[3, 4]),
+            checks::pvc_kept(&entries, before, scaled_down, &[3, 4]),
             checks::pvc_retention(&entries, before, after, &[0, 1, 2, 3, 4]),
             checks::no_lost_writes(&entries),
             checks::ordinal_identity(&entries, &env.identity_expect(5)),

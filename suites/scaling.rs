@@ -66,7 +66,7 @@ async fn scale_down_removes_ordinals_in_reverse_order(
         let removed: Vec<u32> = (to as u32..from as u32).collect();
         let results = vec![
             checks::reverse_scale_down(&entries, (start, end), &env.statefulset_name()),
-            checks::pvc_retention(&entries, start, end, &removed),
+            checks::pvc_kept(&entries, start, end, &removed),
             checks::ordinal_identity(&entries, &env.identity_expect(to as u32)),
         ];
         Ok(results)

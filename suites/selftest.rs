@@ -8,6 +8,7 @@
 use anyhow::Context;
 use checks::{self, CheckResult, Recreation, Verdict};
 use harness::cluster::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
+use harness::drive::workload::Writer;
 use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv};
 use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
@@ -107,7 +108,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             let entries = env.entries();
             vec![
                 checks::reverse_scale_down(&entries, (start, end), &sts),
-                checks::pvc_retention(&entries, start, end, &[3, 4]),
+                checks::pvc_kept(&entries, start, end, &[3, 4]),
             ]
         }
         Step::ScaleDown5To3WhenScaledDelete => {
@@ -159,19 +160,41 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             writer.wait_for_more_acks(WRITER_ACKS).await?;
             env.delete_pod(1, Some(0)).await?;
             // The history must hold the deletion and the replacement before the writes
-            // that are to prove the old pod still served.
+            // that are to prove which container served them.
             env.settle().await?;
-            writer.wait_for_more_acks(WRITER_ACKS).await?;
-            let written = writer.stop().await;
-            tracing::info!(?written, "writer during the force deletion");
+            // A fresh session reaches the replacement; a zombie keeps the old writer's.
+            // Whichever comes first ends the wait: the replacement serving, or the old
+            // container proven alive past the stop bound.
+            let mut fresh = env.workload.spawn_writer(1);
+            tokio::select! {
+                acked = fresh.wait_for_more_acks(WRITER_ACKS) => { acked?; }
+                () = old_container_proven_alive(&env, start, &mut writer) => {}
+            }
+            let written = (writer.stop().await, fresh.stop().await);
+            tracing::info!(?written, "writers during the force deletion");
             env.settle().await?;
-            let end = env.history.mark("writer stopped");
-            vec![checks::at_most_one(&env.entries(), (start, end))]
+            let end = env.history.mark("writers stopped");
+            let entries = env.entries();
+            vec![
+                checks::at_most_one(&entries, (start, end)),
+                checks::deleted_pods_stop_serving(&entries, (start, end)),
+            ]
         }
     };
     let outcome = env.finish(results.clone()).await?;
     println!("{}", outcome.summary);
     Ok(results)
+}
+
+/// Resolves once the deleted pod's container has acknowledged a write invoked past the stop
+/// bound (re-judged at each of the writer's outcomes).
+async fn old_container_proven_alive(env: &TestEnv, start: u64, writer: &mut Writer) {
+    while !checks::deleted_pods_stop_serving(&env.entries(), (start, u64::MAX))
+        .verdict
+        .is_fail()
+    {
+        writer.next_outcome().await;
+    }
 }
 
 /// The named check's evidence, failing the test unless that check failed.
@@ -228,7 +251,7 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
 #[case::pvc_deleted_on_scale_down_breaks_retention(
     "pvc:delete-on-scale-down",
     Step::ScaleDown5To3,
-    "PVC retention",
+    "PVC retention on scale-down",
     "mysql-persistent-storage-mysql-3"
 )]
 #[case::ignored_retention_policy_breaks_when_scaled_delete(
@@ -255,11 +278,11 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "no lost writes",
     "lost"
 )]
-#[case::zombie_after_force_delete_breaks_at_most_one(
+#[case::zombie_after_force_delete_keeps_serving(
     "pod:zombie-on-force-delete",
     Step::ForceDeleteOrdinal1WithWriter,
-    "at-most-one",
-    "two pods named mysql-1 served at once"
+    "deleted pods stop serving",
+    "was deleted at seq"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
@@ -297,6 +320,11 @@ fn every_sim_fault_has_a_selftest_case() {
 #[traced_test]
 async fn force_delete_with_a_writer_keeps_at_most_one_without_the_fault() -> anyhow::Result<()> {
     let results = run_on_sim(None, Step::ForceDeleteOrdinal1WithWriter, "at-most-one").await?;
+    let stopped = results
+        .iter()
+        .find(|r| r.check == "deleted pods stop serving")
+        .context("deleted pods stop serving did not run")?;
+    assert!(stopped.is_pass(), "{stopped}");
     let result = results
         .iter()
         .find(|r| r.check == "at-most-one")

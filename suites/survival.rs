@@ -49,16 +49,12 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
         env.settle().await?;
         let pod = env.pod_name(VICTIM);
         let start = env.history.mark(format!("{fault:?} on {pod}"));
+        // A writer runs through every fault, so at-most-one judges acknowledged writes and
+        // no_lost_writes covers rows written while the fault happened, not only data at rest.
+        let mut through = env.workload.spawn_writer(VICTIM);
+        through.wait_for_more_acks(WRITER_ACKS).await?;
         let (old_uid, expect) = match fault {
-            Fault::PodDeleteGraceful => {
-                let mut writer = env.workload.spawn_writer(VICTIM);
-                writer.wait_for_more_acks(WRITER_ACKS).await?;
-                let uid = env.delete_pod(VICTIM, None).await?;
-                writer.wait_for_more_acks(WRITER_ACKS).await?;
-                let written = writer.stop().await;
-                tracing::info!(?written, "writer during graceful delete");
-                (uid, Recreation::NewPod)
-            }
+            Fault::PodDeleteGraceful => (env.delete_pod(VICTIM, None).await?, Recreation::NewPod),
             Fault::PodDeleteForce => (env.delete_pod(VICTIM, Some(0)).await?, Recreation::NewPod),
             Fault::ContainerCrash => (env.crash_container(VICTIM).await?.0, Recreation::Restarted),
             Fault::NodeKill => {
@@ -70,16 +66,20 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
             }
         };
         env.wait_ready(REPLICAS as i32).await?;
+        write_after_recovery(env, &pod, start, through).await?;
         env.read_everywhere(REPLICAS).await?;
         env.settle().await?;
         let end = env.history.mark("recovered and read back");
         let entries = env.entries();
-        let results = vec![
+        let mut results = vec![
             checks::identity_after_recreation(&entries, &pod, &old_uid, expect),
             checks::at_most_one(&entries, (start, end)),
             checks::no_lost_writes(&entries),
             checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
         ];
+        if expect == Recreation::NewPod {
+            results.push(checks::deleted_pods_stop_serving(&entries, (start, end)));
+        }
         Ok(results)
     })
     .await
@@ -119,10 +119,20 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
         let start = env
             .history
             .mark(format!("node of {pod} lost, marked out-of-service"));
+        let mut through = env.workload.spawn_writer(VICTIM);
+        through.wait_for_more_acks(WRITER_ACKS).await?;
         let killed = env.kill_node_of(VICTIM).await?;
         let moved = move_off_dead_node(env, &killed).await;
+        let written = match &moved {
+            Ok(()) => write_after_recovery(env, &pod, start, through).await,
+            Err(_) => {
+                through.stop().await;
+                Ok(())
+            }
+        };
         let restored = restore_node(env, &killed).await;
         moved?;
+        written?;
         restored?;
         env.settle().await?;
         let end = env.history.mark("node back, taint lifted");
@@ -130,11 +140,65 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
         Ok(vec![
             checks::identity_after_recreation(&entries, &pod, &killed.uid, Recreation::NewPod),
             checks::at_most_one(&entries, (start, end)),
+            checks::deleted_pods_stop_serving(&entries, (start, end)),
             checks::no_lost_writes(&entries),
             checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
         ])
     })
     .await
+}
+
+/// Once the ordinal is back: a fresh session (which reaches whichever pod holds the name now)
+/// and the writer that ran through the fault (whose session may still reach the container it
+/// had, as a zombie would answer it) must both have writes acknowledged. The report says
+/// how many writes each made.
+async fn write_after_recovery(
+    env: &TestEnv,
+    pod: &str,
+    start: u64,
+    mut through: harness::drive::workload::Writer,
+) -> anyhow::Result<()> {
+    // The history must hold the fault's deletions and the replacement before the writes that
+    // are to prove which container served them.
+    env.settle().await?;
+    let mut fresh = env.workload.spawn_writer(VICTIM);
+    // A replacement waiting for a zombie's lock on the data files never serves: stop waiting
+    // for it as soon as the writer's own acknowledgements prove the old container is alive.
+    let fresh_acked = tokio::select! {
+        acked = fresh.wait_for_more_acks(WRITER_ACKS) => acked.map(|_| None),
+        zombie = zombie_evidence(env, start, &mut through) => Ok(Some(zombie)),
+    };
+    let through_acked = match fresh_acked {
+        Ok(None) => through.wait_for_more_acks(WRITER_ACKS).await.map(|_| ()),
+        _ => Ok(()),
+    };
+    let (during, after) = (through.stop().await, fresh.stop().await);
+    env.note(format!(
+        "writes to {pod}: the writer running through the fault had {during}; a fresh session after recovery had {after}"
+    ));
+    if let Some(zombie) = fresh_acked? {
+        anyhow::bail!(
+            "{pod}'s replacement never served while the deleted pod's container did: {zombie}"
+        );
+    }
+    through_acked?;
+    Ok(())
+}
+
+/// Resolves with the evidence once the history shows a deleted pod's container still
+/// acknowledging writes (re-judged at each of the writer's outcomes).
+async fn zombie_evidence(
+    env: &TestEnv,
+    start: u64,
+    through: &mut harness::drive::workload::Writer,
+) -> String {
+    loop {
+        let verdict = checks::deleted_pods_stop_serving(&env.entries(), (start, u64::MAX)).verdict;
+        if verdict.is_fail() {
+            return verdict.evidence().join("; ");
+        }
+        through.next_outcome().await;
+    }
 }
 
 /// Taints the dead node out-of-service, waits for the pod to run elsewhere and reads

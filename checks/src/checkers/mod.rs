@@ -12,6 +12,7 @@ mod identity;
 mod recreation;
 mod retention;
 mod scaling;
+mod stopped;
 mod writes;
 
 pub use at_most_one::at_most_one;
@@ -19,4 +20,5 @@ pub use identity::{IdentityExpect, ordinal_identity};
 pub use recreation::{Recreation, identity_after_recreation};
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
 pub use scaling::{ordered_scale_up, reverse_scale_down};
+pub use stopped::{STOP_BOUND, deleted_pods_stop_serving};
 pub use writes::no_lost_writes;

@@ -10,7 +10,7 @@ use std::fmt;
 use k8s_openapi::api::storage::v1::StorageClass;
 
 use checks::history::Entry;
-use checks::world::World;
+use checks::world::{Pinning, World};
 
 /// The storage behind one test's claims, as observed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub struct StorageFacts {
     /// `provisioner`, `volumeBindingMode`, `reclaimPolicy` of the first class, when it
     /// could be read.
     pub class: Option<ClassFacts>,
-    /// Each bound claim: its PV, and the node that PV is pinned to (None: not node-bound).
+    /// Each bound claim: its PV, and where that PV is pinned, if the PV was observed.
     pub claims: BTreeMap<String, BoundVolume>,
 }
 
@@ -34,7 +34,16 @@ pub struct ClassFacts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoundVolume {
     pub pv: String,
-    pub node: Option<String>,
+    pub pinning: PvPinning,
+}
+
+/// Where a bound claim's PV lives. A PV that was never observed is not evidence of anything:
+/// it must not send the pod-moves case onto node-bound storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PvPinning {
+    Node(String),
+    Unpinned,
+    Unobserved,
 }
 
 impl ClassFacts {
@@ -73,16 +82,16 @@ impl StorageFacts {
             let Some(pv) = pvc.volume_name.as_ref() else {
                 continue;
             };
-            let node = world
-                .pvs
-                .get(pv)
-                .and_then(|s| s.live())
-                .and_then(|p| p.node.clone());
+            let pinning = match world.claim_pinning(name) {
+                Some(Pinning::Node(node)) => PvPinning::Node(node.to_owned()),
+                Some(Pinning::Unpinned) => PvPinning::Unpinned,
+                None => PvPinning::Unobserved,
+            };
             claims.insert(
                 name.clone(),
                 BoundVolume {
                     pv: pv.clone(),
-                    node,
+                    pinning,
                 },
             );
         }
@@ -96,7 +105,11 @@ impl StorageFacts {
     /// Whether the claim's PV is pinned to one node; None when the claim or its PV was
     /// not observed.
     pub fn node_bound(&self, claim: &str) -> Option<bool> {
-        self.claims.get(claim).map(|v| v.node.is_some())
+        match self.claims.get(claim)?.pinning {
+            PvPinning::Node(_) => Some(true),
+            PvPinning::Unpinned => Some(false),
+            PvPinning::Unobserved => None,
+        }
     }
 }
 
@@ -115,7 +128,17 @@ impl fmt::Display for StorageFacts {
                 c.provisioner, c.binding_mode, c.reclaim_policy
             )?;
         }
-        let pinned = self.claims.values().filter(|v| v.node.is_some()).count();
+        let count =
+            |p: fn(&PvPinning) -> bool| self.claims.values().filter(|v| p(&v.pinning)).count();
+        let unobserved = count(|p| *p == PvPinning::Unobserved);
+        let pinned = count(|p| matches!(p, PvPinning::Node(_)));
+        if unobserved > 0 {
+            return write!(
+                f,
+                "; {unobserved} of {} bound PVs were never observed, so whether the storage is node-bound is unknown",
+                self.claims.len()
+            );
+        }
         match (self.claims.len(), pinned) {
             (0, _) => write!(f, "; no bound claim observed"),
             (n, p) if p == n => write!(
@@ -187,6 +210,18 @@ mod tests {
         );
         assert!(
             text.ends_with("none of the 1 bound PVs is pinned to a node"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_pv_never_observed_is_not_taken_for_network_storage() {
+        let entries = History::from_events(vec![applied(pvc(&claim(0), "c0", "pv0"))]);
+        let facts = StorageFacts::observed(&entries, TEMPLATE, Some(&local_path()));
+        assert_eq!(facts.node_bound(&claim(0)), None);
+        let text = facts.to_string();
+        assert!(
+            text.ends_with("whether the storage is node-bound is unknown"),
             "{text}"
         );
     }

@@ -124,6 +124,16 @@ pub struct WriteSummary {
     pub info: u64,
 }
 
+impl fmt::Display for WriteSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} acknowledged, {} failed, {} indeterminate",
+            self.ok, self.fail, self.info
+        )
+    }
+}
+
 impl WriteSummary {
     fn add(&mut self, outcome: &WriteEvent) {
         match outcome {
@@ -251,6 +261,7 @@ impl Workload {
             task,
             progress,
             timeout: self.inner.timeouts.connect,
+            statement_timeout: self.inner.timeouts.statement,
         }
     }
 
@@ -518,6 +529,7 @@ pub struct Writer {
     task: JoinHandle<WriteSummary>,
     progress: watch::Receiver<WriteSummary>,
     timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl Writer {
@@ -541,12 +553,31 @@ impl Writer {
         }
     }
 
-    /// Stops after the write in flight and returns the outcome counts.
-    pub async fn stop(self) -> WriteSummary {
+    /// Waits for the writer's next recorded outcome (pending forever once it has ended).
+    pub async fn next_outcome(&mut self) {
+        if self.progress.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Stops after the write in flight (bounded by the statement timeout) and returns the
+    /// outcome counts. A writer still retrying its connection is abandoned at once: it has
+    /// no write in flight, so nothing goes unrecorded.
+    pub async fn stop(mut self) -> WriteSummary {
         self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap_or_default()
+        let bound = self.statement_timeout + STOP_SLACK;
+        match tokio::time::timeout(bound, &mut self.task).await {
+            Ok(joined) => joined.unwrap_or_default(),
+            Err(_) => {
+                self.task.abort();
+                *self.progress.borrow()
+            }
+        }
     }
 }
+
+/// What a writer's stop allows beyond the statement timeout.
+const STOP_SLACK: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
