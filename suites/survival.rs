@@ -134,6 +134,8 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
         moved?;
         written?;
         restored?;
+        // The writers ran on after the move's read: read every row they wrote.
+        env.read_everywhere(REPLICAS).await?;
         env.settle().await?;
         let end = env.history.mark("node back, taint lifted");
         let entries = env.entries();

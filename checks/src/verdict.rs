@@ -55,7 +55,7 @@ impl Verdict {
             Verdict::Fail { evidence }
         } else if !unknowns.is_empty() {
             Verdict::Unknown {
-                reason: unknowns.join("; "),
+                reason: capped(&unknowns),
             }
         } else {
             Verdict::Pass { summary: summary() }
@@ -152,9 +152,38 @@ impl fmt::Display for Window {
     }
 }
 
+/// Reasons a report lists in full before it counts the rest: a writer that ran on for
+/// minutes can leave thousands of undecidable rows, and the first few say what happened.
+const REASONS_LISTED: usize = 10;
+
+fn capped(reasons: &[String]) -> String {
+    let mut text = reasons
+        .iter()
+        .take(REASONS_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if reasons.len() > REASONS_LISTED {
+        text.push_str(&format!(
+            "; ... and {} more",
+            reasons.len() - REASONS_LISTED
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lists_of_reasons_are_counted_past_the_first_ten() {
+        let reasons: Vec<String> = (0..25).map(|i| format!("row {i} undecided")).collect();
+        let v = Verdict::judge(vec![], reasons, || "ok".into());
+        let text = v.to_string();
+        assert!(text.contains("row 9 undecided; ... and 15 more"), "{text}");
+        assert!(!text.contains("row 10 undecided"), "{text}");
+    }
 
     #[test]
     fn judge_prefers_evidence_then_unknowns() {
