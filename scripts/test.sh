@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
 # The project's tests: unit and integration tests of every crate, the e2e suites against
-# kube-sim, and the self-test that proves every check can fail. This is the README's test
-# command and what .ci/run calls.
+# kube-sim, the self-test that proves every check can fail, the e2e suites through the
+# kubeconfig target, and the e2e suites against the official control plane (upstream).
+# This is the README's test command and what .ci/run calls. Each phase prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+start=$(date +%s)
+phase_start=$start
+phase() {
+  local now
+  now=$(date +%s)
+  echo "PHASE $1: $((now - phase_start)) s (total $((now - start)) s)"
+  phase_start=$now
+}
+
 bash scripts/setup.sh
+phase "setup (packages, official binaries)"
 export E2E_TARGET=sim
 export RUST_LOG="${RUST_LOG:-warn}"
-start=$(date +%s)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 bash scripts/check-cycles.sh
+phase "fmt, clippy, module cycles"
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+phase "every crate's tests, e2e and self-test on kube-sim"
 # The same e2e suites through the kubeconfig target (an "existing cluster": a kube-sim
 # reached only through KUBECONFIG, node chaos through E2E_*_CMD templates).
 bash scripts/e2e-kubeconfig.sh 2>&1 | tee -a "$log"
 kubeconfig_rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] || rc=$kubeconfig_rc
+phase "e2e through the kubeconfig target"
+# The same e2e suites against the real controllers: the official control plane built by
+# setup.sh, with hollow nodes. Once on its default (node-bound) class, once on its `network`
+# class for the case where a pod moves off a dead node marked out-of-service.
+bash scripts/e2e-upstream.sh 2>&1 | tee -a "$log"
+upstream_rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] || rc=$upstream_rc
+phase "e2e against the official control plane (upstream)"
 # One document per run, as a vendor would hand it over (the self-test's reports, which
 # fail on purpose, are kept apart in reports/selftest/).
 reports="${E2E_REPORT_DIR:-reports}"
-for dir in "$reports" "$reports/kubeconfig"; do
+for dir in "$reports" "$reports/kubeconfig" "$reports/upstream" "$reports/upstream-network"; do
   "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" report --dir "$dir" >/dev/null &&
     echo "run report: $dir/index.md ($(grep -E '^[0-9]+ tests:' "$dir/index.md"))"
 done
@@ -47,5 +67,5 @@ count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} E
 passed=$(count passed)
 failed=$(count failed)
 ignored=$(count ignored)
-echo "SUMMARY: ${passed} passed, ${failed} failed, ${ignored} ignored across all test binaries in $(( $(date +%s) - start ))s (E2E_TARGET=sim, then e2e with E2E_TARGET=kubeconfig)"
+echo "SUMMARY: ${passed} passed, ${failed} failed, ${ignored} ignored across all test binaries in $(( $(date +%s) - start ))s (E2E_TARGET=sim, then e2e with E2E_TARGET=kubeconfig, then E2E_TARGET=upstream)"
 exit "$rc"
