@@ -5,7 +5,7 @@
 //! from kube-sim's [`Spawner`] thread with `PR_SET_PDEATHSIG(SIGKILL)`, so none outlives
 //! this process; each writes its own log under `<run dir>/logs/`. Every wait is bounded by a
 //! named timeout whose error says what was awaited and what was last seen. The flags that
-//! differ from the defaults, and why, are listed in `upstream/FLAGS.md`.
+//! differ from the defaults, and why, are listed in the README (*The upstream target*).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
