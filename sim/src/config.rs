@@ -50,10 +50,18 @@ pub enum Fault {
     /// `statefulset.kubernetes.io/pod-name` and `apps.kubernetes.io/pod-index` labels,
     /// so no Service or selector can pick out one ordinal.
     PodsNoOrdinalLabels,
+    /// `update:forward`: a RollingUpdate replaces pods lowest ordinal first.
+    UpdateForward,
+    /// `update:ignore-partition`: a RollingUpdate replaces ordinals below
+    /// `rollingUpdate.partition` too.
+    UpdateIgnorePartition,
+    /// `update:parallel`: a RollingUpdate deletes every outdated pod at once, without
+    /// waiting for a replacement to be Running and Ready.
+    UpdateParallel,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 14] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -65,8 +73,11 @@ impl Fault {
         Fault::DnsNoHostname,
         Fault::PodsNoHostname,
         Fault::PodsNoOrdinalLabels,
+        Fault::UpdateForward,
+        Fault::UpdateIgnorePartition,
+        Fault::UpdateParallel,
     ];
-    pub const ALL_NAMES: [&'static str; 11] = [
+    pub const ALL_NAMES: [&'static str; 14] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -78,6 +89,9 @@ impl Fault {
         "dns:no-hostname",
         "pods:no-hostname",
         "pods:no-ordinal-labels",
+        "update:forward",
+        "update:ignore-partition",
+        "update:parallel",
     ];
 
     pub fn name(self) -> &'static str {

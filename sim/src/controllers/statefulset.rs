@@ -495,10 +495,24 @@ impl<'a> Control<'a> {
         }
     }
 
-    /// RollingUpdate: replace the highest pod not at the update revision, one at a time.
+    /// RollingUpdate: replace the highest pod not at the update revision, one at a time,
+    /// each replacement available before the next deletion; ordinals below the partition
+    /// keep their revision. The `update:*` faults bend one of these rules each.
     fn rolling_update(&mut self, slots: &BTreeMap<i64, &Value>) {
-        let first = self.set.start + self.set.partition.max(0);
-        for ord in (first..self.set.start + self.set.replicas).rev() {
+        let partition = if self.faults.has(Fault::UpdateIgnorePartition) {
+            0
+        } else {
+            self.set.partition.max(0)
+        };
+        let first = self.set.start + partition;
+        let range = first..self.set.start + self.set.replicas;
+        let order: Vec<i64> = if self.faults.has(Fault::UpdateForward) {
+            range.collect()
+        } else {
+            range.rev().collect()
+        };
+        let parallel = self.faults.has(Fault::UpdateParallel);
+        for ord in order {
             let Some(pod) = slots.get(&ord) else {
                 return;
             };
@@ -506,9 +520,12 @@ impl<'a> Control<'a> {
                 && !obj::is_terminating(pod)
             {
                 self.delete_pod(pod);
+                if parallel {
+                    continue;
+                }
                 return;
             }
-            if !self.set.available(pod, self.now) {
+            if !parallel && !self.set.available(pod, self.now) {
                 return;
             }
         }

@@ -571,3 +571,88 @@ fn revision_is_stable_and_changes_with_the_template() {
     let changed = with(set, "/spec/template/metadata/labels/extra", json!("x"));
     assert_ne!(a, revision_name("mysql", changed.pointer("/spec/template")));
 }
+
+fn rolled(set: &Value) -> Value {
+    with(
+        set.clone(),
+        "/spec/template/metadata/annotations",
+        json!({"conformance/rollout": "1"}),
+    )
+}
+
+#[test]
+fn rolling_update_keeps_ordinals_below_the_partition() {
+    let old = sts(3);
+    let pods = healthy_pods(&old, 0..3);
+    let mut new = rolled(&old);
+    obj::set_at(
+        &mut new,
+        "/spec/updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+    );
+    let mut updated = pods.clone();
+    updated[2] = pod(&new, 2, Health::Ready);
+    assert_eq!(
+        deleted(&run(&new, pods, claims(0..3), &[]), ResourceKind::Pod),
+        vec!["mysql-2"]
+    );
+    assert!(
+        deleted(&run(&new, updated, claims(0..3), &[]), ResourceKind::Pod).is_empty(),
+        "mysql-0 and mysql-1 are below the partition"
+    );
+}
+
+#[test]
+fn rolling_update_waits_for_the_replacement_to_be_ready() {
+    let old = sts(3);
+    let new = rolled(&old);
+    let mut pods = healthy_pods(&old, 0..3);
+    pods[2] = pod(&new, 2, Health::Pending);
+    assert!(deleted(&run(&new, pods, claims(0..3), &[]), ResourceKind::Pod).is_empty());
+}
+
+#[test]
+fn on_delete_replaces_nothing() {
+    let old = sts(3);
+    let pods = healthy_pods(&old, 0..3);
+    let new = with(
+        rolled(&old),
+        "/spec/updateStrategy",
+        json!({"type": "OnDelete"}),
+    );
+    assert!(deleted(&run(&new, pods, claims(0..3), &[]), ResourceKind::Pod).is_empty());
+}
+
+#[test]
+fn fault_update_forward_replaces_the_lowest_ordinal_first() {
+    let old = sts(3);
+    let pods = healthy_pods(&old, 0..3);
+    let actions = run(&rolled(&old), pods, claims(0..3), &[Fault::UpdateForward]);
+    assert_eq!(deleted(&actions, ResourceKind::Pod), vec!["mysql-0"]);
+}
+
+#[test]
+fn fault_update_ignore_partition_replaces_below_the_partition() {
+    let old = sts(3);
+    let mut new = rolled(&old);
+    obj::set_at(
+        &mut new,
+        "/spec/updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+    );
+    let mut pods = healthy_pods(&old, 0..3);
+    pods[2] = pod(&new, 2, Health::Ready);
+    let actions = run(&new, pods, claims(0..3), &[Fault::UpdateIgnorePartition]);
+    assert_eq!(deleted(&actions, ResourceKind::Pod), vec!["mysql-1"]);
+}
+
+#[test]
+fn fault_update_parallel_deletes_every_outdated_pod_at_once() {
+    let old = sts(3);
+    let pods = healthy_pods(&old, 0..3);
+    let actions = run(&rolled(&old), pods, claims(0..3), &[Fault::UpdateParallel]);
+    assert_eq!(
+        deleted(&actions, ResourceKind::Pod),
+        vec!["mysql-2", "mysql-1", "mysql-0"]
+    );
+}
