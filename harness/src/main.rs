@@ -140,7 +140,11 @@ const EXIT_ERROR: u8 = 2;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
+    let outcome = run().await;
+    // Tear down what the command created while logging still works (the exit hook covers
+    // paths that never get here).
+    harness::support::cleanup::run_all();
+    match outcome {
         Ok(Done::Success) => std::process::ExitCode::SUCCESS,
         Ok(Done::TestsFailed) => std::process::ExitCode::from(EXIT_TEST_FAILED),
         Err(err) => {

@@ -94,8 +94,29 @@ fn lock() -> MutexGuard<'static, Registry> {
 }
 
 extern "C" fn at_exit() {
-    // Unwinding out of an extern "C" fn aborts; actions already catch their panics.
-    let _ = std::panic::catch_unwind(run_all);
+    // By now the exiting thread's thread-locals are destroyed, and `tracing`'s fmt layer
+    // (like any thread-local user) panics when touched: run the actions on a fresh thread,
+    // whose thread-locals are live. Unwinding out of an extern "C" fn aborts; actions
+    // already catch their panics.
+    if lock().actions.is_empty() {
+        return;
+    }
+    match std::thread::Builder::new()
+        .name("sts-conformance-exit-cleanup".into())
+        .spawn(run_all)
+    {
+        Ok(thread) => {
+            let _ = thread.join();
+        }
+        Err(err) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "sts-conformance: exit cleanup skipped (thread: {err}); pending: {}",
+                pending().join(", ")
+            );
+        }
+    }
 }
 
 fn install_hooks() {
