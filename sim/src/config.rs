@@ -58,10 +58,17 @@ pub enum Fault {
     /// `update:parallel`: a RollingUpdate deletes every outdated pod at once, without
     /// waiting for a replacement to be Running and Ready.
     UpdateParallel,
+    /// `restart:new-identity`: a container that exits unexpectedly is not restarted in
+    /// place: the kubelet removes its pod, so the ordinal comes back as a new pod (new uid).
+    RestartNewIdentity,
+    /// `mysql:interrupted-init`: the first start of every data dir is cut short before the
+    /// entrypoint creates `root@'%'` (as mysql:5.7's is when killed mid-init) and is never
+    /// retried: mysqld runs, but never accepts root over TCP.
+    MysqlInterruptedInit,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 16] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -76,8 +83,10 @@ impl Fault {
         Fault::UpdateForward,
         Fault::UpdateIgnorePartition,
         Fault::UpdateParallel,
+        Fault::RestartNewIdentity,
+        Fault::MysqlInterruptedInit,
     ];
-    pub const ALL_NAMES: [&'static str; 14] = [
+    pub const ALL_NAMES: [&'static str; 16] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -92,6 +101,8 @@ impl Fault {
         "update:forward",
         "update:ignore-partition",
         "update:parallel",
+        "restart:new-identity",
+        "mysql:interrupted-init",
     ];
 
     pub fn name(self) -> &'static str {

@@ -351,3 +351,78 @@ async fn zombie_on_force_delete_keeps_serving_the_old_identity() -> anyhow::Resu
     assert!(processes_under(sim.dir.path()).is_empty());
     Ok(())
 }
+
+/// restart:new-identity: a crashed container is not restarted in place; the ordinal comes
+/// back as a new pod (a new uid) on the same claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_new_identity_replaces_the_pod_on_a_crash() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::RestartNewIdentity]).await?;
+    sim.apply_documented(replicas(1))?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    let old_uid = obj::uid(&sim.pod("mysql-0").expect("pod")).to_string();
+    sim.runtime.crash_pod(NS, "mysql-0").await?;
+    let back = sim
+        .wait_until("mysql-0 back and Ready", TIMEOUT, |s| {
+            match s.pod("mysql-0") {
+                Some(p) if obj::uid(&p) != old_uid && obj::running_and_ready(&p) => Ok(p),
+                other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+            }
+        })
+        .await?;
+    assert_eq!(
+        back.pointer("/status/containerStatuses/0/restartCount"),
+        Some(&json!(0)),
+        "a new pod, not a restarted container"
+    );
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// mysql:interrupted-init: the pod runs and is Ready, mysqld serves, but root over TCP is
+/// refused, and stays refused after a restart (the data dir counts as initialised).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_interrupted_init_never_accepts_root_over_tcp() -> anyhow::Result<()> {
+    let sim = Sim::start(&[Fault::MysqlInterruptedInit]).await?;
+    sim.apply_documented(replicas(1))?;
+    sim.wait_ready(1, TIMEOUT).await?;
+    let ip = sim.pod_ip("mysql-0")?;
+    let first = root_refusal(&ip).await?;
+    assert!(first.contains("not allowed to connect"), "{first}");
+    sim.runtime.crash_pod(NS, "mysql-0").await?;
+    sim.wait_until("mysql-0 restarted", TIMEOUT, |s| match s.pod("mysql-0") {
+        Some(p)
+            if p.pointer("/status/containerStatuses/0/restartCount") == Some(&json!(1))
+                && obj::running_and_ready(&p) =>
+        {
+            Ok(())
+        }
+        other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+    })
+    .await?;
+    let again = root_refusal(&ip).await?;
+    assert!(again.contains("not allowed to connect"), "{again}");
+    sim.runtime.shutdown().await;
+    Ok(())
+}
+
+/// The server's answer to a root login over TCP, once mysqld answers at all (connection
+/// refused while it starts is retried, bounded); an error if root gets in.
+async fn root_refusal(ip: &str) -> anyhow::Result<String> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("root"))
+        .pass(Some(PASSWORD))
+        .prefer_socket(false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::from("no attempt");
+    while tokio::time::Instant::now() < deadline {
+        match mysql_async::Conn::new(opts.clone()).await {
+            Ok(_) => anyhow::bail!("root logged in over TCP at {ip}"),
+            Err(mysql_async::Error::Server(e)) => return Ok(e.message),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("mysqld at {ip}:3306 never answered a root login within 30 s; last: {last}")
+}

@@ -508,7 +508,12 @@ impl Worker {
         let init_file = if mariadb::init_done(&data.path) {
             None
         } else {
-            let sql = InitEnv::from_container(container)
+            let mut env = InitEnv::from_container(container);
+            if deps.faults.has(Fault::MysqlInterruptedInit) {
+                tracing::warn!(pod = %self.pod_ref(), "fault mysql:interrupted-init: the first start stops before creating root@'%'");
+                env.root_host = "localhost".into();
+            }
+            let sql = env
                 .init_sql()
                 .map_err(|missing| StartFailure::Exited(missing.to_string()))?;
             Some(mariadb::write_init_file(&self.run_dir, &sql)?)
@@ -623,6 +628,11 @@ impl Worker {
             return;
         }
         if self.termination.is_some() || self.kubelet.is_down() || self.shutting_down() {
+            return;
+        }
+        if self.kubelet.deps.faults.has(Fault::RestartNewIdentity) {
+            tracing::warn!(pod = %self.pod_ref(), uid = %self.uid, exit_code, "fault restart:new-identity: container exited; removing the pod instead of restarting it");
+            self.remove_pod();
             return;
         }
         tracing::info!(pod = %self.pod_ref(), exit_code, "container exited unexpectedly; the kubelet restarts it");
