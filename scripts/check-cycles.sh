@@ -176,7 +176,8 @@ def one_cycle(comp, edges):
 
 failed = False
 for src in sys.argv[1:]:
-    crate = src.rstrip("/").split("/")[0]
+    parts = src.rstrip("/").split("/")
+    crate = parts[-2] if len(parts) > 1 and parts[-1] == "src" else parts[-1]
     mods = modules(src)
     groups = {}  # parent module -> {child: {child, ...}}
     evidence = {}
