@@ -111,6 +111,17 @@ pub struct PodState {
     pub pod_ip: Option<String>,
 }
 
+/// The label the StatefulSet controller puts on each pod: the revision (ControllerRevision
+/// name) of the template the pod was made from.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+impl PodState {
+    /// The pod's `controller-revision-hash` label.
+    pub fn revision(&self) -> Option<&str> {
+        self.labels.get(REVISION_LABEL).map(String::as_str)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PvcState {
     pub name: String,
@@ -150,6 +161,25 @@ pub struct StsState {
     pub current_replicas: i32,
     pub pod_management_policy: Option<String>,
     pub service_name: Option<String>,
+    /// `status.currentRevision`: the revision of the pods below the partition (equal to
+    /// `update_revision` once a rollout completed).
+    #[serde(default)]
+    pub current_revision: Option<String>,
+    /// `status.updateRevision`: the revision of the current pod template.
+    #[serde(default)]
+    pub update_revision: Option<String>,
+    /// `status.updatedReplicas`.
+    #[serde(default)]
+    pub updated_replicas: i32,
+    /// `spec.updateStrategy.type` (RollingUpdate, OnDelete).
+    #[serde(default)]
+    pub update_strategy: Option<String>,
+    /// `spec.updateStrategy.rollingUpdate.partition`.
+    #[serde(default)]
+    pub partition: Option<i32>,
+    /// `spec.ordinals.start`.
+    #[serde(default)]
+    pub ordinals_start: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -226,6 +256,17 @@ pub enum Action {
     StartNode {
         node: String,
     },
+    /// The pod template of a StatefulSet changed (a new revision), e.g. an annotation.
+    ChangeTemplate {
+        statefulset: String,
+        change: String,
+    },
+    /// `spec.updateStrategy` set: its type and, for RollingUpdate, the partition.
+    SetUpdateStrategy {
+        statefulset: String,
+        strategy: String,
+        partition: Option<i32>,
+    },
     /// A taint added to (`added`) or removed from a Node, as `key=value:effect`.
     TaintNode {
         node: String,
@@ -256,6 +297,21 @@ impl std::fmt::Display for Action {
             Action::CrashContainer { pod, uid } => {
                 write!(f, "crash the container of pod {pod} (uid {uid})")
             }
+            Action::ChangeTemplate {
+                statefulset,
+                change,
+            } => write!(f, "change the pod template of {statefulset}: {change}"),
+            Action::SetUpdateStrategy {
+                statefulset,
+                strategy,
+                partition,
+            } => match partition {
+                Some(p) => write!(
+                    f,
+                    "set {statefulset} updateStrategy {strategy}, partition {p}"
+                ),
+                None => write!(f, "set {statefulset} updateStrategy {strategy}"),
+            },
             Action::StopNode { node } => write!(f, "stop node {node}"),
             Action::StartNode { node } => write!(f, "start node {node}"),
             Action::TaintNode { node, taint, added } => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::history::{
     Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState,
-    ReadResult, Row, ServiceState, Snapshot, WriteEvent,
+    ReadResult, Row, ServiceState, Snapshot, StsState, WriteEvent,
 };
 
 use crate::history::row_checksum;
@@ -185,6 +185,23 @@ pub fn scale(from: i32, to: i32) -> Event {
     })
 }
 
+/// The harness changed the pod template of StatefulSet `mysql`.
+pub fn change_template() -> Event {
+    Event::Action(crate::history::Action::ChangeTemplate {
+        statefulset: "mysql".into(),
+        change: "annotation conformance/rollout=1".into(),
+    })
+}
+
+/// The harness set RollingUpdate with `partition` on StatefulSet `mysql`.
+pub fn set_partition(partition: Option<i32>) -> Event {
+    Event::Action(crate::history::Action::SetUpdateStrategy {
+        statefulset: "mysql".into(),
+        strategy: "RollingUpdate".into(),
+        partition,
+    })
+}
+
 macro_rules! into_snapshot {
     ($($t:ty => $v:ident),*) => {
         $(impl From<$t> for Snapshot {
@@ -200,7 +217,8 @@ into_snapshot!(
     PvcState => PersistentVolumeClaim,
     PvState => PersistentVolume,
     ServiceState => Service,
-    EndpointSliceState => EndpointSlice
+    EndpointSliceState => EndpointSlice,
+    StsState => StatefulSet
 );
 
 /// A row with a correct checksum.

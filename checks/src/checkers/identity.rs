@@ -27,6 +27,8 @@ pub struct IdentityExpect {
     pub access_mode: String,
     /// The `apps.kubernetes.io/pod-index` label exists since Kubernetes 1.28.
     pub require_pod_index_label: bool,
+    /// `spec.ordinals.start`: the first ordinal (0 unless set).
+    pub start: u32,
 }
 
 impl IdentityExpect {
@@ -40,6 +42,7 @@ impl IdentityExpect {
             storage: "1Gi".into(),
             access_mode: "ReadWriteOnce".into(),
             require_pod_index_label: true,
+            start: 0,
         }
     }
 
@@ -68,7 +71,7 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
     let mut unknowns = Vec::new();
     let mut ready = Vec::new();
     let mut not_ready = Vec::new();
-    for ordinal in 0..expect.replicas {
+    for ordinal in expect.start..expect.start + expect.replicas {
         let name = expect.pod_name(ordinal);
         match world.live_pod(&name) {
             Some(pod) => {
@@ -100,12 +103,13 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
             format!(" (not Ready, DNS not judged: {})", not_ready.join(", "))
         };
         format!(
-            "pods {}-0..{}-{} with hostname, subdomain {}, labels and their Bound {} {} claims; \
+            "pods {}-{}..{}-{} with hostname, subdomain {}, labels and their Bound {} {} claims; \
              headless Service {}; {} Ready pods each with a ready endpoint of its hostname, uid \
              and pod IP{unjudged}",
             expect.statefulset,
+            expect.start,
             expect.statefulset,
-            expect.replicas.saturating_sub(1),
+            (expect.start + expect.replicas).saturating_sub(1),
             expect.service,
             expect.storage,
             expect.access_mode,
@@ -130,14 +134,18 @@ fn extra_pods(world: &World, expect: &IdentityExpect) -> Vec<String> {
             let owned = sts_uid.is_some() && p.owner_uid.as_deref() == sts_uid;
             named || owned
         })
-        .filter(|p| ordinal_of(&p.name, &expect.statefulset).is_none_or(|i| i >= expect.replicas))
+        .filter(|p| {
+            ordinal_of(&p.name, &expect.statefulset)
+                .is_none_or(|i| i < expect.start || i >= expect.start + expect.replicas)
+        })
         .map(|p| {
             format!(
-                "{} exists but only {}-0..{}-{} should ({})",
+                "{} exists but only {}-{}..{}-{} should ({})",
                 pod_ref(p),
                 expect.statefulset,
+                expect.start,
                 expect.statefulset,
-                expect.replicas.saturating_sub(1),
+                (expect.start + expect.replicas).saturating_sub(1),
                 describe_pod(p)
             )
         })

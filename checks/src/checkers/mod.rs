@@ -11,6 +11,7 @@ mod at_most_one;
 mod identity;
 mod recreation;
 mod retention;
+mod rollout;
 mod scaling;
 mod stopped;
 mod writes;
@@ -19,6 +20,10 @@ pub use at_most_one::at_most_one;
 pub use identity::{IdentityExpect, ordinal_identity};
 pub use recreation::{Recreation, identity_after_recreation};
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
-pub use scaling::{ordered_scale_up, reverse_scale_down};
+pub use rollout::{RolloutExpect, Strategy, rollout};
+pub use scaling::{
+    ordered_scale_up, ordered_scale_up_from, parallel_scale, reverse_scale_down,
+    reverse_scale_down_from,
+};
 pub use stopped::{STOP_BOUND, deleted_pods_stop_serving};
 pub use writes::no_lost_writes;

@@ -82,14 +82,15 @@ fn scale_steps(entries: &[Entry], window: Window, statefulset: &str) -> Vec<Scal
         .collect()
 }
 
-/// Each ordinal a scale in the window added (or removed), with the scale that did it.
-fn scaled_ordinals(steps: &[ScaleStep], up: bool) -> BTreeMap<u32, &ScaleStep> {
+/// Each ordinal a scale in the window added (or removed), with the scale that did it;
+/// ordinals count from `start` (`spec.ordinals.start`).
+fn scaled_ordinals(steps: &[ScaleStep], up: bool, start: u32) -> BTreeMap<u32, &ScaleStep> {
     let mut ordinals = BTreeMap::new();
     for step in steps {
         let range = if up {
-            step.from..step.to
+            start + step.from..start + step.to
         } else {
-            step.to..step.from
+            start + step.to..start + step.from
         };
         for ordinal in range {
             ordinals.entry(ordinal).or_insert(step);
@@ -105,13 +106,24 @@ pub fn ordered_scale_up(
     window: impl Into<Window>,
     statefulset: &str,
 ) -> CheckResult {
+    ordered_scale_up_from(entries, window, statefulset, 0)
+}
+
+/// [`ordered_scale_up`] for a StatefulSet whose ordinals begin at `start`
+/// (`spec.ordinals.start`): the first ordinal has no predecessor.
+pub fn ordered_scale_up_from(
+    entries: &[Entry],
+    window: impl Into<Window>,
+    statefulset: &str,
+    start: u32,
+) -> CheckResult {
     CheckResult::new(
         "ordered scale-up",
-        scale_up(entries, window.into(), statefulset),
+        scale_up(entries, window.into(), statefulset, start),
     )
 }
 
-fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
+fn scale_up(entries: &[Entry], window: Window, statefulset: &str, start: u32) -> Verdict {
     let mut ordinals: BTreeMap<u32, Tracked> = BTreeMap::new();
     let mut appeared = Vec::new();
     let mut appeared_ordinals = BTreeSet::new();
@@ -126,8 +138,8 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
         if appears && in_window {
             appeared.push(format!("{} (seq {seq})", pod.name));
             appeared_ordinals.insert(ordinal);
-            if let Some(e) = ordinal
-                .checked_sub(1)
+            if let Some(e) = (ordinal > start)
+                .then(|| ordinal - 1)
                 .and_then(|prev| predecessor_not_ready(&ordinals, prev, seq, pod, statefulset))
             {
                 evidence.push(e);
@@ -142,7 +154,7 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
     }
     let mut unknowns = Vec::new();
     let steps = scale_steps(entries, window, statefulset);
-    for (ordinal, step) in scaled_ordinals(&steps, true) {
+    for (ordinal, step) in scaled_ordinals(&steps, true, start) {
         if appeared_ordinals.contains(&ordinal) {
             continue;
         }
@@ -229,13 +241,23 @@ pub fn reverse_scale_down(
     window: impl Into<Window>,
     statefulset: &str,
 ) -> CheckResult {
+    reverse_scale_down_from(entries, window, statefulset, 0)
+}
+
+/// [`reverse_scale_down`] for a StatefulSet whose ordinals begin at `start`.
+pub fn reverse_scale_down_from(
+    entries: &[Entry],
+    window: impl Into<Window>,
+    statefulset: &str,
+    start: u32,
+) -> CheckResult {
     CheckResult::new(
         "reverse-order scale-down",
-        scale_down(entries, window.into(), statefulset),
+        scale_down(entries, window.into(), statefulset, start),
     )
 }
 
-fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
+fn scale_down(entries: &[Entry], window: Window, statefulset: &str, start: u32) -> Verdict {
     let mut live: BTreeMap<u32, (u64, PodState)> = BTreeMap::new();
     let mut begun: HashSet<String> = HashSet::new();
     let mut deletions: Vec<Deletion> = Vec::new();
@@ -273,7 +295,7 @@ fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
     }
     let mut unknowns = Vec::new();
     let steps = scale_steps(entries, window, statefulset);
-    for (ordinal, step) in scaled_ordinals(&steps, false) {
+    for (ordinal, step) in scaled_ordinals(&steps, false, start) {
         let name = format!("{statefulset}-{ordinal}");
         if deletions.iter().any(|d| d.pod.name == name) {
             continue;
@@ -322,6 +344,94 @@ fn scale_down(entries: &[Entry], window: Window, statefulset: &str) -> Verdict {
     })
 }
 
+/// With `podManagementPolicy: Parallel` no order is promised, so bursts are fine: every
+/// ordinal a scale in `window` added was first observed (a new uid) in the window and is
+/// live at its end, and every ordinal a scale removed was observed gone by its end.
+/// Ordinals count from `start`.
+pub fn parallel_scale(
+    entries: &[Entry],
+    window: impl Into<Window>,
+    statefulset: &str,
+    start: u32,
+) -> CheckResult {
+    CheckResult::new(
+        "scale (Parallel)",
+        parallel(entries, window.into(), statefulset, start),
+    )
+}
+
+fn parallel(entries: &[Entry], window: Window, statefulset: &str, start: u32) -> Verdict {
+    let steps = scale_steps(entries, window, statefulset);
+    if steps.is_empty() {
+        return Verdict::Unknown {
+            reason: format!("no scale of StatefulSet {statefulset} was recorded in {window}"),
+        };
+    }
+    // Last observation of each ordinal, and whether a new uid appeared in the window.
+    let mut last: BTreeMap<u32, (u64, bool, &PodState)> = BTreeMap::new();
+    let mut appeared: BTreeSet<u32> = BTreeSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (seq, gone, pod) in pod_observations(entries).take_while(|(seq, ..)| *seq <= window.to) {
+        let Some(ordinal) = ordinal_of(&pod.name, statefulset) else {
+            continue;
+        };
+        if seen.insert(pod.uid.as_str()) && !gone && window.contains(seq) {
+            appeared.insert(ordinal);
+        }
+        last.insert(ordinal, (seq, gone, pod));
+    }
+    let mut evidence = Vec::new();
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    // The last scale that touched an ordinal decides whether it should exist at the end.
+    let mut wanted: BTreeMap<u32, (bool, &ScaleStep)> = BTreeMap::new();
+    for step in &steps {
+        for ordinal in start + step.from.min(step.to)..start + step.from.max(step.to) {
+            wanted.insert(ordinal, (step.to > step.from, step));
+        }
+    }
+    for (ordinal, (up, step)) in wanted {
+        let name = format!("{statefulset}-{ordinal}");
+        match (up, last.get(&ordinal)) {
+            (true, Some((_, false, _))) if appeared.contains(&ordinal) => added.push(name),
+            (true, Some((seq, gone, pod))) => evidence.push(format!(
+                "{name}, expected by {step}, {} (last observed at seq {seq}: {})",
+                if *gone {
+                    "was gone at the end of the window"
+                } else {
+                    "did not appear as a new pod in the window"
+                },
+                describe_pod(pod)
+            )),
+            (true, None) => evidence.push(format!(
+                "{name}, expected by {step}, was never observed by the end of {window}"
+            )),
+            (false, Some((_, true, _)) | None) => removed.push(name),
+            (false, Some((seq, false, pod))) => evidence.push(format!(
+                "{name}, to be removed by {step}, still existed at the end of {window} ({} last \
+                 observed at seq {seq}: {})",
+                pod_ref(pod),
+                describe_pod(pod)
+            )),
+        }
+    }
+    Verdict::judge(evidence, Vec::new(), || {
+        format!(
+            "added {} and removed {} in {window}, in any order (Parallel)",
+            if added.is_empty() {
+                "none".into()
+            } else {
+                added.join(", ")
+            },
+            if removed.is_empty() {
+                "none".into()
+            } else {
+                removed.join(", ")
+            }
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
@@ -348,6 +458,75 @@ mod tests {
             assert_eq!(result.check, "ordered scale-up");
             result.verdict
         }
+    }
+
+    #[test]
+    fn parallel_burst_passes_where_ordered_fails() {
+        let mut events = vec![mark("start"), scale(0, 3)];
+        for i in 0..3 {
+            events.push(applied(
+                pod(&format!("mysql-{i}"), &format!("u{i}")).pending(),
+            ));
+        }
+        for i in 0..3 {
+            events.push(applied(pod(&format!("mysql-{i}"), &format!("u{i}"))));
+        }
+        events.push(scale(3, 0));
+        for i in 0..3 {
+            events.push(applied(
+                pod(&format!("mysql-{i}"), &format!("u{i}")).terminating(),
+            ));
+        }
+        for i in 0..3 {
+            events.push(deleted(
+                pod(&format!("mysql-{i}"), &format!("u{i}")).terminating(),
+            ));
+        }
+        let h = History::from_events(events);
+        let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
+        assert!(v.is_pass(), "{v}");
+        assert!(v.to_string().contains("mysql-0, mysql-1, mysql-2"), "{v}");
+        assert!(ordered_scale_up(&h, (0, 7), "mysql").verdict.is_fail());
+    }
+
+    #[test]
+    fn parallel_scale_names_a_missing_or_leftover_ordinal() {
+        let h = History::from_events([scale(0, 2), applied(pod("mysql-0", "u0")), scale(2, 0)]);
+        let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
+        let text = v.evidence().join("\n");
+        assert!(
+            text.contains("mysql-0, to be removed by scale 2->0 at seq 2, still existed"),
+            "{text}"
+        );
+        let h = History::from_events([scale(0, 2), applied(pod("mysql-0", "u0"))]);
+        let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
+        let text = v.evidence().join("\n");
+        assert!(
+            text.contains("mysql-1, expected by scale 0->2 at seq 0, was never observed"),
+            "{text}"
+        );
+        let v = parallel_scale(
+            &History::from_events([mark("x")]),
+            Window::all(),
+            "mysql",
+            0,
+        )
+        .verdict;
+        assert!(v.is_unknown(), "{v}");
+    }
+
+    #[test]
+    fn a_start_ordinal_has_no_predecessor() {
+        let h = History::from_events([
+            scale(0, 2),
+            applied(pod("mysql-3", "u3").pending()),
+            applied(pod("mysql-3", "u3")),
+            applied(pod("mysql-4", "u4")),
+        ]);
+        let v = ordered_scale_up_from(&h, Window::all(), "mysql", 3).verdict;
+        assert!(v.is_pass(), "{v}");
+        let v = ordered_scale_up(&h, Window::all(), "mysql").verdict;
+        assert!(v.is_fail(), "{v}");
     }
 
     #[test]
@@ -418,6 +597,7 @@ mod tests {
             &History::from_events(events),
             Window::new(2, u64::MAX),
             "mysql",
+            0,
         );
         assert!(v.is_fail(), "{v}");
         assert!(
@@ -468,6 +648,7 @@ mod tests {
             &History::from_events(all),
             Window::new(5, u64::MAX),
             "mysql",
+            0,
         );
         assert!(v.is_fail(), "{v}");
         assert!(
@@ -594,6 +775,7 @@ mod tests {
             &History::from_events(events),
             Window::new(6, u64::MAX),
             "mysql",
+            0,
         );
         assert!(v.is_unknown(), "{v}");
         assert!(

@@ -548,6 +548,16 @@ pub fn sts_state(sts: &StatefulSet) -> StsState {
         current_replicas: status.and_then(|s| s.current_replicas).unwrap_or(0),
         pod_management_policy: spec.pod_management_policy.clone(),
         service_name: spec.service_name.clone(),
+        current_revision: status.and_then(|s| s.current_revision.clone()),
+        update_revision: status.and_then(|s| s.update_revision.clone()),
+        updated_replicas: status.and_then(|s| s.updated_replicas).unwrap_or(0),
+        update_strategy: spec.update_strategy.as_ref().and_then(|u| u.type_.clone()),
+        partition: spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.partition),
+        ordinals_start: spec.ordinals.as_ref().and_then(|o| o.start),
     }
 }
 
