@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -385,25 +385,48 @@ where
     let recorder = recorder.clone();
     let ready = ready.clone();
     tokio::spawn(async move {
-        let mut stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
-        loop {
-            match stream.try_next().await {
-                Ok(Some(event)) => handle(kind, event, snapshot, &keep, &recorder, &ready),
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(kind, error = %e, "watch error (retrying with backoff)");
-                    // The receiver is gone once start() returned; then only the log tells.
-                    let _ = ready.send(Progress::Failed {
-                        kind,
-                        error: e.to_string(),
-                        forbidden: is_forbidden(&e),
-                    });
-                }
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        follow(kind, stream, snapshot, keep, &recorder, &ready).await;
+    })
+}
+
+/// Records every event of one watch stream until it ends.
+async fn follow<K>(
+    kind: &'static str,
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    snapshot: fn(&K) -> Snapshot,
+    keep: impl Fn(&K) -> bool,
+    recorder: &Recorder,
+    ready: &mpsc::UnboundedSender<Progress>,
+) where
+    K: Resource,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut known = Known::default();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(event)) => handle(kind, event, snapshot, &keep, recorder, ready, &mut known),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(kind, error = %e, "watch error (retrying with backoff)");
+                // The receiver is gone once start() returned; then only the log tells.
+                let _ = ready.send(Progress::Failed {
+                    kind,
+                    error: e.to_string(),
+                    forbidden: is_forbidden(&e),
+                });
             }
         }
-    })
+    }
+}
+
+/// What one watch knows to exist (name → uid and last snapshot), and the names listed so
+/// far by a list in progress. A watch that falls too far behind (410 Gone) lists again:
+/// objects deleted meanwhile are simply absent from the new list, with no Delete event.
+#[derive(Default)]
+struct Known {
+    live: HashMap<String, (String, Snapshot)>,
+    relisted: Option<std::collections::HashSet<String>>,
 }
 
 fn handle<K: Resource>(
@@ -413,20 +436,81 @@ fn handle<K: Resource>(
     keep: &impl Fn(&K) -> bool,
     recorder: &Recorder,
     ready: &mpsc::UnboundedSender<Progress>,
+    known: &mut Known,
 ) {
     let (change, obj) = match event {
-        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (Change::Applied, o),
+        watcher::Event::Apply(o) => (Change::Applied, o),
+        watcher::Event::InitApply(o) => {
+            if keep(&o) {
+                let name = o.meta().name.clone().unwrap_or_default();
+                if let Some(listed) = &mut known.relisted {
+                    listed.insert(name.clone());
+                }
+                // Deleted and recreated under the same name while the watch was away.
+                let uid = meta_of(&o).uid;
+                if let Some((old_uid, _)) = known.live.get(&name).filter(|(u, _)| *u != uid) {
+                    let old_uid = old_uid.clone();
+                    record_vanished(kind, &name, &old_uid, recorder, known);
+                }
+            }
+            (Change::Applied, o)
+        }
         watcher::Event::Delete(o) => (Change::Deleted, o),
+        watcher::Event::Init => {
+            known.relisted = Some(Default::default());
+            return;
+        }
         watcher::Event::InitDone => {
+            // Whatever the observer knew and the new list lacks was deleted meanwhile.
+            let listed = known.relisted.take().unwrap_or_default();
+            let mut vanished: Vec<(String, String)> = known
+                .live
+                .iter()
+                .filter(|(name, _)| !listed.contains(*name))
+                .map(|(name, (uid, _))| (name.clone(), uid.clone()))
+                .collect();
+            vanished.sort();
+            for (name, uid) in vanished {
+                record_vanished(kind, &name, &uid, recorder, known);
+            }
             // The receiver is gone once start() returned; later relists need no signal.
             let _ = ready.send(Progress::Listed(kind));
             return;
         }
-        watcher::Event::Init => return,
     };
     if keep(&obj) {
-        recorder.record(kind, change, meta_of(&obj), snapshot(&obj));
+        let state = snapshot(&obj);
+        let name = state.name().to_string();
+        match change {
+            Change::Deleted => known.live.remove(&name),
+            _ => known.live.insert(name, (meta_of(&obj).uid, state.clone())),
+        };
+        recorder.record(kind, change, meta_of(&obj), state);
     }
+}
+
+/// Records the deletion of an object that a relist no longer shows (its last snapshot).
+fn record_vanished(
+    kind: &'static str,
+    name: &str,
+    uid: &str,
+    recorder: &Recorder,
+    known: &mut Known,
+) {
+    let Some((_, last)) = known.live.remove(name) else {
+        return;
+    };
+    tracing::info!(
+        kind,
+        name,
+        uid,
+        "deleted while the watch relisted: recorded as deleted"
+    );
+    let meta = Meta {
+        uid: uid.to_string(),
+        resource_version: None,
+    };
+    recorder.record(kind, Change::Deleted, meta, last);
 }
 
 fn pod_state_snapshot(pod: &Pod) -> Snapshot {
@@ -772,5 +856,74 @@ status: {phase: Bound}
         let s = service_state(&svc);
         assert_eq!(s.cluster_ip.as_deref(), Some("None"));
         assert_eq!(s.ports, vec![3306]);
+    }
+
+    /// A relist (the watch fell behind: 410 Gone, then a fresh list) omits the objects
+    /// deleted meanwhile and delivers no Delete for them: the observer records them as
+    /// deleted, so the history is right and settle() converges.
+    #[tokio::test]
+    async fn a_relist_records_the_objects_deleted_while_the_watch_was_away() {
+        let pod = |name: &str, uid: &str, rv: &str| -> Pod {
+            from_yaml(&format!(
+                "metadata: {{name: {name}, uid: {uid}, resourceVersion: '{rv}'}}"
+            ))
+        };
+        let events: Vec<Result<watcher::Event<Pod>, watcher::Error>> = vec![
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(pod("mysql-0", "u0", "1"))),
+            Ok(watcher::Event::InitApply(pod("mysql-1", "u1", "1"))),
+            Ok(watcher::Event::InitDone),
+            Ok(watcher::Event::Apply(pod("mysql-2", "u2", "2"))),
+            // 410 Gone: mysql-1 was deleted and mysql-2 replaced while the watch was away.
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(pod("mysql-0", "u0", "5"))),
+            Ok(watcher::Event::InitApply(pod("mysql-2", "u2b", "6"))),
+            Ok(watcher::Event::InitDone),
+        ];
+        let history = History::new();
+        let recorder = Recorder {
+            history: history.clone(),
+            seen: Arc::default(),
+            changed: Arc::default(),
+        };
+        let (ready, mut listed) = mpsc::unbounded_channel();
+        follow(
+            "Pod",
+            futures::stream::iter(events),
+            pod_state_snapshot,
+            |_| true,
+            &recorder,
+            &ready,
+        )
+        .await;
+        let changes: Vec<(Change, String, String)> = history
+            .snapshot()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::Object {
+                    change,
+                    object: Snapshot::Pod(p),
+                } => Some((change, p.name, p.uid)),
+                _ => None,
+            })
+            .collect();
+        let applied = |n: &str, u: &str| (Change::Applied, n.to_string(), u.to_string());
+        let deleted = |n: &str, u: &str| (Change::Deleted, n.to_string(), u.to_string());
+        assert_eq!(
+            changes,
+            vec![
+                applied("mysql-0", "u0"),
+                applied("mysql-1", "u1"),
+                applied("mysql-2", "u2"),
+                applied("mysql-0", "u0"),
+                deleted("mysql-2", "u2"),
+                applied("mysql-2", "u2b"),
+                deleted("mysql-1", "u1"),
+            ]
+        );
+        // settle() compares a fresh list with what was seen: it now converges.
+        let now = [pod("mysql-0", "u0", "5"), pod("mysql-2", "u2b", "6")];
+        assert_eq!(compare("Pod", &now, &lock(&recorder.seen)), None);
+        assert!(matches!(listed.try_recv(), Ok(Progress::Listed("Pod"))));
     }
 }
