@@ -1,6 +1,7 @@
 //! The JUnit XML of one test's report, built with quick-junit: one testsuite for the test,
 //! one testcase per check (Pass: success with the summary as output; Fail: a `CheckFailed`
-//! failure carrying the evidence; Unknown: skipped with the reason), the target and notes
+//! failure carrying the evidence; Unknown: a `CheckUnknown` failure carrying the reason, never
+//! skipped, which dashboards count as green), the target and notes
 //! as properties, the steps as the suite's output. Every text is redacted first.
 
 use std::collections::HashMap;
@@ -15,6 +16,9 @@ use checks::{CheckResult, Verdict};
 
 use super::Report;
 use super::redact::redact;
+
+/// The `type` of the failure an Unknown check becomes.
+pub(super) const UNKNOWN_TYPE: &str = "CheckUnknown";
 
 /// The report as JUnit XML.
 pub(super) fn render(report: &Report) -> Result<String, SerializeError> {
@@ -69,8 +73,12 @@ fn testcase(r: &CheckResult, name: &str, test: &str, e: &impl Fn(&str) -> String
     let (status, output) = match &r.verdict {
         Verdict::Pass { summary } => (TestCaseStatus::success(), Some(e(summary))),
         Verdict::Unknown { reason } => {
-            let mut status = TestCaseStatus::skipped();
-            status.set_message(e(reason));
+            // A check that could not judge is not a pass: red on every dashboard.
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(e(&format!("could not judge: {reason}")))
+                .set_type(UNKNOWN_TYPE)
+                .set_description(e(reason));
             (status, None)
         }
         Verdict::Fail { evidence } => {

@@ -278,7 +278,7 @@ mod tests {
             .junit_xml()
             .expect("junit");
         assert!(
-            xml.contains("tests=\"3\" skipped=\"1\" failures=\"1\" errors=\"0\""),
+            xml.contains("tests=\"3\" skipped=\"0\" failures=\"2\" errors=\"0\""),
             "{xml}"
         );
         assert!(xml.contains("<testcase name=\"ordinal identity\" classname=\"scaling 5-&gt;3\">\n            <system-out>pods mysql-0..mysql-2</system-out>"), "{xml}");
@@ -288,7 +288,7 @@ mod tests {
         );
         assert!(xml.contains("co existed\nsecond line</failure>"), "{xml}");
         assert!(
-            xml.contains("<skipped message=\"ordinal &quot;2&quot; was never read\"/>"),
+            xml.contains("<failure message=\"could not judge: ordinal &quot;2&quot; was never read\" type=\"CheckUnknown\">ordinal &quot;2&quot; was never read</failure>"),
             "{xml}"
         );
         assert!(
@@ -314,11 +314,19 @@ mod tests {
         let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed");
         let case = &parsed.test_suites[0].test_cases[0];
         match &case.status {
-            quick_junit::TestCaseStatus::Skipped { message, .. } => assert_eq!(
-                message.as_ref().map(|m| m.as_str()),
-                Some("bell <a href=\"x\">&'</a>")
-            ),
-            other => panic!("expected skipped, got {other:?}"),
+            quick_junit::TestCaseStatus::NonSuccess {
+                kind: quick_junit::NonSuccessKind::Failure,
+                message,
+                ty,
+                ..
+            } => {
+                assert_eq!(
+                    message.as_ref().map(|m| m.as_str()),
+                    Some("could not judge: bell <a href=\"x\">&'</a>")
+                );
+                assert_eq!(ty.as_ref().map(|t| t.as_str()), Some("CheckUnknown"));
+            }
+            other => panic!("expected a failure, got {other:?}"),
         }
     }
 
