@@ -34,6 +34,11 @@ enum Step {
     ScaleDown5To3WhenScaledDelete,
     DeletePodOfOrdinal1,
     CrashOrdinal1,
+    /// Crash mysql-1's container and judge whether it came back as the same pod.
+    CrashOrdinal1ForIdentity,
+    /// Delete mysql-1 with a short root-login gate; the gate's error becomes the evidence
+    /// of the steps check.
+    DeleteOrdinal1BehindTheRootGate,
     ForceDeleteOrdinal1WithWriter,
 }
 
@@ -151,6 +156,38 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             env.settle().await?;
             vec![checks::no_lost_writes(&env.entries())]
         }
+        Step::CrashOrdinal1ForIdentity => {
+            env.deploy(3).await?;
+            env.settle().await?;
+            let uid = env.get_pod(1).await?.metadata.uid.unwrap_or_default();
+            // The crash step waits for a restart in place, which the fault prevents.
+            let crashed = tokio::time::timeout(PREVENTED_STATE_BOUND, env.crash_container(1)).await;
+            tracing::info!(
+                ?crashed,
+                "mysql-1 restarted in place within {PREVENTED_STATE_BOUND:?}"
+            );
+            env.wait_ready(3).await?;
+            env.settle().await?;
+            vec![checks::identity_after_recreation(
+                &env.entries(),
+                &env.pod_name(1),
+                &uid,
+                Recreation::Restarted,
+            )]
+        }
+        Step::DeleteOrdinal1BehindTheRootGate => {
+            env.deploy(3).await?;
+            env.timeouts.mysql_ready = PREVENTED_STATE_BOUND;
+            let verdict = match env.delete_pod(1, None).await {
+                Ok(uid) => Verdict::Pass {
+                    summary: format!("mysql-1 (uid {uid}) deleted and recreated"),
+                },
+                Err(err) => Verdict::Fail {
+                    evidence: vec![harness::support::errors::chain(&err)],
+                },
+            };
+            vec![CheckResult::new(STEPS_CHECK, verdict)]
+        }
         Step::ForceDeleteOrdinal1WithWriter => {
             env.deploy(2).await?;
             env.workload.prepare(1).await?;
@@ -210,79 +247,93 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
 }
 
 /// MUST: each fault kube-sim can inject is caught by the checker for the promise it
-/// breaks, with evidence that names the violation.
+/// breaks, with evidence of the violation that was injected: one evidence line has the
+/// violation's shape (`*` stands for any text; the rest, its category's wording and the
+/// objects it names, must match), not merely a word any failure contains.
 #[rstest]
 #[case::random_names_break_ordinal_identity(
     "names:random",
     Step::Deploy3,
     "ordinal identity",
-    "mysql-0"
+    "pod mysql-* (uid *) exists but only mysql-0..mysql-2 should (*)"
 )]
 #[case::endpoints_without_hostnames_break_ordinal_dns_names(
     "dns:no-hostname",
     Step::Deploy3WithoutWaitingForDns,
     "ordinal identity",
-    "has an endpoint with hostname mysql-0"
+    "pod mysql-0 (uid *) is Ready but no EndpointSlice of Service mysql has an endpoint with hostname mysql-0 (slices: *)"
 )]
 #[case::pods_without_hostnames_break_ordinal_identity(
     "pods:no-hostname",
     Step::Deploy3WithoutWaitingForDns,
     "ordinal identity",
-    "has hostname None, expected \"mysql-0\""
+    "pod mysql-0 (uid *) has hostname None, expected \"mysql-0\""
 )]
 #[case::pods_without_ordinal_labels_break_ordinal_identity(
     "pods:no-ordinal-labels",
     Step::Deploy3,
     "ordinal identity",
-    "has label statefulset.kubernetes.io/pod-name=None, expected \"mysql-0\""
+    "pod mysql-0 (uid *) has label statefulset.kubernetes.io/pod-name=None, expected \"mysql-0\""
 )]
 #[case::parallel_scale_up_breaks_ordering(
     "scale-up:parallel",
     Step::ScaleUp3To5,
     "ordered scale-up",
-    "mysql-4"
+    "pod mysql-4 (uid *) was first observed at seq * before pod mysql-3 (uid *) was observed Ready (*)"
 )]
 #[case::forward_scale_down_breaks_reverse_order(
     "scale-down:forward",
     Step::ScaleDown5To3,
     "reverse-order scale-down",
-    "mysql-3"
+    "deletion of pod mysql-3 (uid *) began at seq * while pod mysql-4 (uid *) still existed (*)"
 )]
 #[case::pvc_deleted_on_scale_down_breaks_retention(
     "pvc:delete-on-scale-down",
     Step::ScaleDown5To3,
     "PVC retention on scale-down",
-    "mysql-persistent-storage-mysql-3"
+    "PVC mysql-persistent-storage-mysql-3 (uid *) was observed deleted at seq *"
 )]
 #[case::ignored_retention_policy_breaks_when_scaled_delete(
     "pvc:retain-despite-policy",
     Step::ScaleDown5To3WhenScaledDelete,
     "PVC deletion (whenScaled: Delete)",
-    "mysql-persistent-storage-mysql-3"
+    "PVC mysql-persistent-storage-mysql-3 (uid *) still exists at seq * although whenScaled is Delete (*)"
 )]
 #[case::fresh_pvc_on_recreate_loses_rows(
     "pvc:new-on-recreate",
     Step::DeletePodOfOrdinal1,
     "no lost writes",
-    "lost"
+    "lost (acknowledged, not read back): row * (ordinal 1, * is missing from the read of ordinal 1 (pod mysql-1, uid *) at seq *"
 )]
 #[case::fresh_pvc_on_recreate_breaks_identity_after_recreation(
     "pvc:new-on-recreate",
     Step::DeletePodOfOrdinal1,
     "identity after pod recreation",
-    "mysql-persistent-storage-mysql-1"
+    "PVC mysql-persistent-storage-mysql-1 changed: uid * at seq *, now uid * at seq *"
 )]
 #[case::wiped_volume_on_restart_loses_rows(
     "volume:wipe-on-restart",
     Step::CrashOrdinal1,
     "no lost writes",
-    "lost"
+    "lost (acknowledged, not read back): row * (ordinal 1, * is missing from the read of ordinal 1 (pod mysql-1, uid *) at seq *"
 )]
 #[case::zombie_after_force_delete_keeps_serving(
     "pod:zombie-on-force-delete",
     Step::ForceDeleteOrdinal1WithWriter,
     "deleted pods stop serving",
-    "was deleted at seq"
+    "pod mysql-1 uid * was deleted at seq * but its container kept serving: it acknowledged * write(s) invoked more than 15 s later, rows * (a zombie container)"
+)]
+#[case::new_pod_after_a_crash_breaks_identity_after_restart(
+    "restart:new-identity",
+    Step::CrashOrdinal1ForIdentity,
+    "identity after restart",
+    "pod mysql-1 was recreated (uid * -> *) instead of restarted in place"
+)]
+#[case::interrupted_first_start_is_named_by_the_root_login_gate(
+    "mysql:interrupted-init",
+    Step::DeleteOrdinal1BehindTheRootGate,
+    "test steps completed",
+    "failed to delete pod mysql-1: every ordinal must first accept a root login (root is refused over TCP: *): failed to connect to MySQL on pod mysql-0 within 10s: still refused when the timeout expired: Server error: `ERROR 1130 (HY000): Host '*' is not allowed to connect to this MariaDB server'"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
@@ -290,15 +341,49 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
     #[case] fault: &str,
     #[case] step: Step,
     #[case] check: &str,
-    #[case] named: &str,
+    #[case] shape: &str,
 ) -> anyhow::Result<()> {
     let results = run_with_fault(fault, step, check).await?;
     let evidence = failed_evidence(&results, check);
     assert!(
-        evidence.contains(named),
-        "evidence of {check:?} under {fault} should name {named:?}:\n{evidence}"
+        evidence.lines().any(|line| has_shape(line, shape)),
+        "no evidence line of {check:?} under {fault} has the injected violation's shape {shape:?}:\n{evidence}"
     );
     Ok(())
+}
+
+/// Whether `line` is `shape` with each `*` standing for any text (possibly empty).
+fn has_shape(line: &str, shape: &str) -> bool {
+    let mut parts = shape.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[test]
+fn a_shape_matches_whole_lines_only() {
+    let lost = "lost: row * (ordinal 1, *)";
+    assert!(has_shape("lost: row 7 (ordinal 1, ok at seq 9)", lost));
+    assert!(!has_shape("unexpected: row 7 (ordinal 1, x)", lost));
+    assert!(!has_shape("lost: row 7 (ordinal 2, x)", lost));
+    assert!(has_shape("pod mysql-1 was lost", "pod mysql-1 was lost"));
+    assert!(!has_shape(
+        "pod mysql-1 was lost twice",
+        "pod mysql-1 was lost"
+    ));
+    assert!(!has_shape("a", "a*a"));
 }
 
 /// Every fault kube-sim knows has a case above, so a new fault cannot go unproven.

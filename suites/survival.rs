@@ -41,7 +41,12 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
         _ => Exclusive::No,
     };
     common::run(&test, exclusive, async |env| {
-        if let (Fault::ContainerCrash | Fault::NodeKill, Err(reason)) = (fault, env.chaos()) {
+        let capability = match fault {
+            Fault::ContainerCrash => env.container_crash_chaos().map(|_| ()),
+            Fault::NodeKill => env.chaos().map(|_| ()),
+            Fault::PodDeleteGraceful | Fault::PodDeleteForce => Ok(()),
+        };
+        if let Err(reason) = capability {
             return Ok(common::skip(env, &reason));
         }
         env.deploy(REPLICAS as i32).await?;

@@ -85,6 +85,11 @@ pub trait NodeChaos: Send + Sync {
         container_id: &str,
         node: &str,
     ) -> Result<(), ChaosError>;
+    /// Why [`NodeChaos::crash_container`] cannot work on this target, when it cannot (the
+    /// crash case then skips with this reason instead of failing).
+    fn container_crash_unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `containerd://abc` → `abc`.
@@ -348,6 +353,10 @@ pub fn safe_name<'a>(action: &str, value: &'a str) -> Result<&'a str, ChaosError
     }
 }
 
+fn no_crash_command() -> String {
+    format!("set {CONTAINER_CRASH_CMD_ENV} to crash containers on an existing cluster")
+}
+
 #[async_trait]
 impl NodeChaos for CommandChaos {
     fn describe(&self) -> String {
@@ -376,6 +385,10 @@ impl NodeChaos for CommandChaos {
         self.run_template(action, command).await
     }
 
+    fn container_crash_unavailable(&self) -> Option<String> {
+        self.crash_container.is_none().then(no_crash_command)
+    }
+
     async fn crash_container(
         &self,
         namespace: &str,
@@ -387,9 +400,7 @@ impl NodeChaos for CommandChaos {
         let Some(template) = &self.crash_container else {
             return Err(ChaosError::Unsupported {
                 action,
-                reason: format!(
-                    "set {CONTAINER_CRASH_CMD_ENV} to crash containers on an existing cluster"
-                ),
+                reason: no_crash_command(),
             });
         };
         let id = strip_runtime_scheme(container_id);

@@ -402,15 +402,35 @@ impl Workload {
             })
     }
 
+    /// Waits, up to `timeout`, until one ordinal's mysqld accepts a root login over TCP
+    /// (the session is recorded as Connected, then closed). The error names the pod and
+    /// the last refusal.
+    pub async fn wait_root_login(
+        &self,
+        ordinal: u32,
+        timeout: Duration,
+    ) -> Result<(), WorkloadError> {
+        self.connect_within(ordinal, timeout).await.map(drop)
+    }
+
     /// Connects to one ordinal, retrying with exponential backoff and jitter: the
     /// documented StatefulSet has no readiness probe, so Ready precedes mysqld.
     async fn connect(&self, ordinal: u32) -> Result<Session, WorkloadError> {
+        self.connect_within(ordinal, self.inner.timeouts.connect)
+            .await
+    }
+
+    async fn connect_within(
+        &self,
+        ordinal: u32,
+        timeout: Duration,
+    ) -> Result<Session, WorkloadError> {
         let pod = self.pod_name(ordinal);
         let forward = match self.inner.reach {
             PodReach::PortForward => Some(self.forward(ordinal).await?),
             PodReach::PodIp => None,
         };
-        let timeout = self.inner.timeouts.connect;
+        let last_refusal = std::sync::Mutex::new(None::<String>);
         let attempt = || async { self.try_connect(ordinal, &pod, forward.as_deref()).await };
         let retrying = attempt
             .retry(
@@ -420,14 +440,22 @@ impl Workload {
                     .with_jitter()
                     .without_max_times(),
             )
-            .notify(|e: &String, after| tracing::debug!(%pod, error = %e, ?after, "MySQL not reachable yet"));
-        match tokio::time::timeout(timeout, retrying).await {
+            .notify(|e: &String, after| {
+                tracing::debug!(%pod, error = %e, ?after, "MySQL not reachable yet");
+                *last_refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            });
+        let outcome = tokio::time::timeout(timeout, retrying).await;
+        let last_refusal = last_refusal.into_inner().unwrap_or_else(|p| p.into_inner());
+        match outcome {
             Ok(Ok(session)) => Ok(session),
             Ok(Err(last)) => Err(WorkloadError::Connect { pod, timeout, last }),
             Err(_) => Err(WorkloadError::Connect {
                 pod,
                 timeout,
-                last: "still refusing when the timeout expired".into(),
+                last: match last_refusal {
+                    Some(last) => format!("still refused when the timeout expired: {last}"),
+                    None => "no answer before the timeout expired".into(),
+                },
             }),
         }
     }

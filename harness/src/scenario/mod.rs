@@ -58,6 +58,14 @@ pub enum ScenarioError {
     },
     #[error("{0}")]
     Precondition(String),
+    /// A disruptive step waits until every ordinal accepts a root login: disrupting a
+    /// first start still in its init would leave a data dir without root@'%'.
+    #[error("failed to {step}: every ordinal must first accept a root login{hint}", hint = gates::root_login_hint(source))]
+    RootLoginGate {
+        step: String,
+        #[source]
+        source: crate::drive::workload::WorkloadError,
+    },
     #[error("failed to write the report for {test}")]
     Report {
         test: String,
@@ -169,6 +177,12 @@ impl TestEnv {
     /// Node chaos for this target, or why there is none (the test then skips).
     pub fn chaos(&self) -> Result<Arc<dyn NodeChaos>, String> {
         self.chaos.clone()
+    }
+
+    /// Chaos that can crash a container on this target, or why there is none (the crash
+    /// case then skips): an existing cluster may have node commands but no crash command.
+    pub fn container_crash_chaos(&self) -> Result<Arc<dyn NodeChaos>, String> {
+        crash_capability(&self.chaos)
     }
 
     /// What ordinal identity means for the loaded manifest (names, size and access mode
@@ -300,6 +314,16 @@ impl TestEnv {
 /// The report line of a test whose steps failed before its checks could run.
 pub const STEPS_CHECK: &str = "test steps completed";
 
+fn crash_capability(
+    chaos: &Result<Arc<dyn NodeChaos>, String>,
+) -> Result<Arc<dyn NodeChaos>, String> {
+    let chaos = chaos.clone()?;
+    match chaos.container_crash_unavailable() {
+        Some(reason) => Err(format!("container crash unavailable: {reason}")),
+        None => Ok(chaos),
+    }
+}
+
 /// The result of a finished test.
 #[derive(Debug)]
 pub struct Outcome {
@@ -341,5 +365,35 @@ fn target_note(kind: TargetKind) -> Option<&'static str> {
              mariadbd process in a network namespace); not a certification of any cluster",
         ),
         TargetKind::Kind | TargetKind::Kubeconfig => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::chaos::CommandChaos;
+    use crate::support::settings::CONTAINER_CRASH_CMD_ENV;
+
+    fn commands(crash: Option<&str>) -> Result<Arc<dyn NodeChaos>, String> {
+        Ok(Arc::new(CommandChaos {
+            kill_node: "true {node}".into(),
+            start_node: "true {node}".into(),
+            crash_container: crash.map(str::to_owned),
+        }))
+    }
+
+    #[test]
+    fn node_commands_without_a_crash_command_skip_the_crash_case_with_the_reason() {
+        let reason = crash_capability(&commands(None))
+            .err()
+            .expect("a skip reason");
+        assert!(reason.contains(CONTAINER_CRASH_CMD_ENV), "{reason}");
+    }
+
+    #[test]
+    fn a_crash_command_or_no_chaos_at_all_keep_their_answer() {
+        assert!(crash_capability(&commands(Some("true {pod}"))).is_ok());
+        let none = crash_capability(&Err("no node commands".into())).err();
+        assert_eq!(none.as_deref(), Some("no node commands"));
     }
 }

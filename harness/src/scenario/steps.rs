@@ -221,6 +221,10 @@ impl TestEnv {
     /// every remaining replica Ready and the removed ordinals gone.
     pub async fn scale(&self, from: i32, to: i32, via: ScaleVia) -> Result<(), ScenarioError> {
         let name = self.statefulset_name();
+        if to < from {
+            self.gate_on_root_logins(&format!("scale {name} {from}->{to}"))
+                .await?;
+        }
         self.history.action(Action::Scale {
             statefulset: name.clone(),
             from,
@@ -293,9 +297,11 @@ impl TestEnv {
         ordinal: u32,
         grace: Option<u32>,
     ) -> Result<String, ScenarioError> {
+        let name = self.pod_name(ordinal);
+        self.gate_on_root_logins(&format!("delete pod {name}"))
+            .await?;
         let old = self.get_pod(ordinal).await?;
         let uid = old.uid().unwrap_or_default();
-        let name = self.pod_name(ordinal);
         self.history.action(Action::DeletePod {
             pod: name.clone(),
             uid: uid.clone(),
@@ -326,6 +332,11 @@ impl TestEnv {
     /// Kills the pod's container; returns the pod's uid and restart count before the crash.
     pub async fn crash_container(&self, ordinal: u32) -> Result<(String, i32), ScenarioError> {
         let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
+        self.gate_on_root_logins(&format!(
+            "crash the container of {}",
+            self.pod_name(ordinal)
+        ))
+        .await?;
         let pod = self.get_pod(ordinal).await?;
         let (uid, restarts, container_id, node) = container_facts(&pod);
         let name = pod.name_any();
