@@ -1,5 +1,6 @@
 //! What every suite shares: the one cluster of this run, the per-test environment with a
-//! bound on its duration, the node lock, and how a finished test reports.
+//! bound on its duration, the node lock, the target's cap on tests at once (kind), and how
+//! a finished test reports.
 
 use std::time::Duration;
 
@@ -54,6 +55,11 @@ where
     let _alone = match exclusive {
         Exclusive::Nodes => Some(NODE_LOCK.write().await),
         Exclusive::No => None,
+    };
+    // Taken after the node lock, so a test waiting for a slot never holds up a node test.
+    let _slot = match cluster.test_slots() {
+        Some(slots) => Some(slots.acquire().await?),
+        None => None,
     };
     let limit = test_timeout(cluster);
     let env = TestEnv::start(cluster, test)

@@ -6,14 +6,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use harness::cluster::kind::{DOCKER_INSTALL_URL, KIND_INSTALL_URL, KindCli};
+use harness::cluster::namespace::dump_namespace;
 use harness::cluster::sim::{self, SimSettings};
 use harness::cluster::target::{Cluster, TargetChoice, TargetError, TargetKind, TargetSettings};
 use harness::drive::chaos::{KindChaos, NodeChaos};
-use harness::support::errors;
+use harness::drive::node_restart;
+use harness::scenario::{OUT_OF_SERVICE_TAINT, downtime_note, patch_out_of_service};
+use harness::support::{cleanup, errors};
 
 /// A private copy of the fake executables, with their shared `calls.log`.
 struct Fakes {
@@ -55,28 +58,207 @@ impl Fakes {
     }
 }
 
-/// An HTTP server answering every request with a Kubernetes `/version` document.
-fn fake_api_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            // Read the request head; requests here have no body.
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
-            let body = r#"{"major":"1","minor":"31","gitVersion":"v1.31.0-fake","gitCommit":"x","gitTreeState":"clean","buildDate":"2024-01-01T00:00:00Z","goVersion":"go1.22","compiler":"gc","platform":"linux/amd64"}"#;
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
+/// What the fake API server answers differently per test.
+#[derive(Clone)]
+struct ApiBehaviour {
+    /// Whether the listed nodes report Ready=True.
+    nodes_ready: bool,
+    /// What the open-files preflight pod prints (`ulimit -n`).
+    open_files: &'static str,
+}
+
+impl Default for ApiBehaviour {
+    fn default() -> Self {
+        ApiBehaviour {
+            nodes_ready: true,
+            open_files: "1048576",
         }
-    });
-    url
+    }
+}
+
+/// A small fake Kubernetes API server: `/version`, Nodes (4, Ready unless told otherwise),
+/// the local-path provisioner pod, namespaces, the preflight pod and its log, a test pod
+/// with current and previous logs, and node patches. Records `METHOD path?query
+/// content-type` and each request body.
+struct FakeApi {
+    url: String,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl FakeApi {
+    fn start(behaviour: ApiBehaviour) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let seen = seen.clone();
+                let behaviour = behaviour.clone();
+                std::thread::spawn(move || serve(stream, &behaviour, &seen));
+            }
+        });
+        FakeApi { url, requests }
+    }
+
+    /// Request lines seen so far.
+    fn lines(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+
+    /// (request line, body) pairs seen so far.
+    fn requests(&self) -> Vec<(String, String)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    mut stream: std::net::TcpStream,
+    behaviour: &ApiBehaviour,
+    seen: &Mutex<Vec<(String, String)>>,
+) {
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    let (mut length, mut content_type) = (0usize, "-".to_owned());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = lower.strip_prefix("content-type:") {
+            content_type = v.trim().to_owned();
+        }
+    }
+    let mut body = vec![0u8; length];
+    let _ = reader.read_exact(&mut body);
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let target = parts.next().unwrap_or("").to_owned();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    seen.lock().unwrap().push((
+        format!("{method} {path}?{query} {content_type}"),
+        body.clone(),
+    ));
+    let watch = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    let (status, content, kind) = answer(&method, path, query, watch, &body, behaviour);
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{content}",
+        content.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+const VERSION: &str = r#"{"major":"1","minor":"31","gitVersion":"v1.31.0-fake","gitCommit":"x","gitTreeState":"clean","buildDate":"2024-01-01T00:00:00Z","goVersion":"go1.22","compiler":"gc","platform":"linux/amd64"}"#;
+
+fn list(kind: &str, items: Vec<serde_json::Value>) -> String {
+    serde_json::json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "10"}, "items": items}).to_string()
+}
+
+fn node_json(name: &str, ready: bool) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": name, "resourceVersion": "7"},
+        "spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": "KubeletNotReady"}]}})
+}
+
+fn pod_json(name: &str, phase: &str) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "9"},
+        "spec": {"containers": [{"name": "mysql", "image": "mysql:5.7"}], "nodeName": "x-worker"},
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+fn answer(
+    method: &str,
+    path: &str,
+    query: &str,
+    watch: bool,
+    body: &str,
+    behaviour: &ApiBehaviour,
+) -> (&'static str, String, &'static str) {
+    const JSON: &str = "application/json";
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let ok = |text: String| ("200 OK", text, JSON);
+    if watch {
+        // An empty stream: the watcher lists again later.
+        return ok(String::new());
+    }
+    match (method, segments.as_slice()) {
+        ("GET", ["version"]) => ok(VERSION.to_owned()),
+        ("GET", ["api", "v1", "nodes"]) => ok(list(
+            "NodeList",
+            ["x-control-plane", "x-worker", "x-worker2", "x-worker3"]
+                .iter()
+                .map(|n| node_json(n, behaviour.nodes_ready))
+                .collect(),
+        )),
+        ("GET", ["api", "v1", "nodes", name]) => ok(node_json(name, true).to_string()),
+        ("PATCH", ["api", "v1", "nodes", name]) => ok(node_json(name, true).to_string()),
+        ("GET", ["api", "v1", "namespaces", "local-path-storage", "pods"]) => ok(list(
+            "PodList",
+            vec![pod_json("local-path-provisioner-abc", "Running")],
+        )),
+        ("POST", ["api", "v1", "namespaces"]) => ("201 Created", body.to_owned(), JSON),
+        ("GET" | "DELETE", ["api", "v1", "namespaces", name]) => ok(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sts-conformance"}}})
+        .to_string()),
+        ("POST", ["api", "v1", "namespaces", _, "pods"]) => ("201 Created", body.to_owned(), JSON),
+        ("GET", ["api", "v1", "namespaces", "default", "pods"]) => {
+            let name = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
+                .unwrap_or("none");
+            ok(list("PodList", vec![pod_json(name, "Succeeded")]))
+        }
+        ("DELETE", ["api", "v1", "namespaces", "default", "pods", name]) => {
+            ok(pod_json(name, "Succeeded").to_string())
+        }
+        ("GET", ["api", "v1", "namespaces", _, "pods"]) => {
+            ok(list("PodList", vec![pod_json("mysql-0", "Running")]))
+        }
+        ("GET", ["api", "v1", "namespaces", "default", "pods", _, "log"]) => {
+            ("200 OK", format!("{}\n", behaviour.open_files), "text/plain")
+        }
+        ("GET", ["api", "v1", "namespaces", _, "pods", pod, "log"]) => {
+            if query.contains("previous=true") {
+                ("200 OK", format!("{pod} previous: mysqld got signal 9\n"), "text/plain")
+            } else {
+                ("200 OK", format!("{pod} current: ready for connections\n"), "text/plain")
+            }
+        }
+        ("GET", ["api", "v1", "namespaces", _, kind]) => ok(list(
+            if *kind == "events" { "EventList" } else { "PersistentVolumeClaimList" },
+            Vec::new(),
+        )),
+        _ => (
+            "404 Not Found",
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"NotFound","code":404}"#.to_owned(),
+            JSON,
+        ),
+    }
+}
+
+/// A fake API server with the default behaviour: a healthy new kind cluster.
+fn fake_api_server() -> String {
+    FakeApi::start(ApiBehaviour::default()).url
 }
 
 fn settings(fakes: &Fakes, vars: &[(&str, &str)]) -> TargetSettings {
@@ -92,11 +274,19 @@ fn settings(fakes: &Fakes, vars: &[(&str, &str)]) -> TargetSettings {
     settings
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+/// Provisioning failed before the image was loaded, and deleted the cluster it created.
+fn assert_deleted_without_loading(fakes: &Fakes) {
+    let calls = fakes.calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("kind load")),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .last()
+            .is_some_and(|c| c.starts_with("kind delete cluster --name ")),
+        "{calls:?}"
+    );
 }
 
 fn created_name(calls: &[String]) -> String {
@@ -124,7 +314,9 @@ async fn kind_target_creates_with_config_and_image_and_deletes_on_teardown() {
     let name = created_name(&calls);
     assert!(name.starts_with("sts-e2e-") && name.len() == 13, "{name}");
     let kubeconfig = cluster.kubeconfig_path().unwrap().to_owned();
-    let config = repo_root().join("manifests/kind/cluster.yaml");
+    // The generated config (the documented one plus the containerd drop-in mounts), in the
+    // run's temporary directory; then the workload image pulled once and loaded into the nodes.
+    let config = kubeconfig.parent().unwrap().join("kind-config.yaml");
     assert_eq!(
         calls,
         vec![
@@ -135,6 +327,8 @@ async fn kind_target_creates_with_config_and_image_and_deletes_on_teardown() {
                 config.display(),
                 kubeconfig.display()
             ),
+            "docker pull mysql:5.7".to_owned(),
+            format!("kind load docker-image mysql:5.7 --name {name}"),
         ]
     );
     assert_eq!(cluster.kind(), TargetKind::Kind);
@@ -163,6 +357,207 @@ async fn kind_target_creates_with_config_and_image_and_deletes_on_teardown() {
     assert!(!kubeconfig.exists(), "the kubeconfig directory is removed");
     cluster.teardown();
     assert_eq!(fakes.calls().len(), calls.len(), "teardown runs once");
+}
+
+/// Point 10: the cluster the harness creates gives containerd LimitNOFILE=1048576 on every
+/// node, through a systemd drop-in the generated config mounts (not kind's default infinity).
+#[tokio::test]
+async fn every_created_node_mounts_the_containerd_open_files_dropin() {
+    let fakes = Fakes::new();
+    fakes.set_server(&fake_api_server());
+    let cluster = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap();
+    cluster.teardown();
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(fakes.path("created-config.yaml")).unwrap())
+            .unwrap();
+    let nodes = config["nodes"].as_sequence().unwrap();
+    let roles: Vec<&str> = nodes.iter().map(|n| n["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["control-plane", "worker", "worker", "worker"]);
+    for node in nodes {
+        let mounts = node["extraMounts"].as_sequence().unwrap();
+        assert_eq!(mounts.len(), 1, "{node:?}");
+        assert_eq!(
+            mounts[0]["containerPath"].as_str(),
+            Some("/etc/systemd/system/containerd.service.d/99-sts-conformance-nofile.conf")
+        );
+        assert!(Path::new(mounts[0]["hostPath"].as_str().unwrap()).is_absolute());
+        assert_eq!(mounts[0]["readOnly"].as_bool(), Some(true));
+    }
+    let dropin = std::fs::read_to_string(fakes.path("mounted/containerd-nofile.conf")).unwrap();
+    assert!(
+        dropin.contains("[Service]\nLimitNOFILE=1048576\n"),
+        "{dropin}"
+    );
+}
+
+/// Point 12: E2E_IMAGE is the image pulled once and loaded into the nodes, after create.
+#[tokio::test]
+async fn the_workload_image_is_pulled_once_and_loaded_into_the_nodes() {
+    let fakes = Fakes::new();
+    let api = FakeApi::start(ApiBehaviour::default());
+    fakes.set_server(&api.url);
+    let s = settings(
+        &fakes,
+        &[("E2E_TARGET", "kind"), ("E2E_IMAGE", "mysql:5.7.44")],
+    );
+    let cluster = Cluster::provision(s).await.unwrap();
+    let calls = fakes.calls();
+    let name = created_name(&calls);
+    let position = |call: &str| calls.iter().position(|c| c == call);
+    let create = calls
+        .iter()
+        .position(|c| c.starts_with("kind create"))
+        .unwrap();
+    let pull = position("docker pull mysql:5.7.44").expect("one docker pull");
+    let load = position(&format!(
+        "kind load docker-image mysql:5.7.44 --name {name}"
+    ))
+    .unwrap();
+    assert!(create < pull && pull < load, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.contains("pull")).count(), 1);
+    // The preflight pod runs the loaded image.
+    let created_pod = api
+        .requests()
+        .into_iter()
+        .find(|(line, _)| line.starts_with("POST /api/v1/namespaces/default/pods?"))
+        .expect("the preflight pod");
+    assert!(
+        created_pod.1.contains(r#""image":"mysql:5.7.44""#),
+        "{}",
+        created_pod.1
+    );
+    cluster.teardown();
+}
+
+/// Point 12: a failed image pull fails provisioning naming the image, and deletes the cluster.
+#[tokio::test]
+async fn a_failed_pull_names_the_image_and_deletes_the_cluster() {
+    let fakes = Fakes::new();
+    fakes.set_server(&fake_api_server());
+    fakes.touch("fail-pull");
+    let err = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap_err();
+    let err = errors::chain(&err);
+    assert!(
+        err.contains("pull image mysql:5.7") && err.contains("rate limit"),
+        "{err}"
+    );
+    assert_deleted_without_loading(&fakes);
+}
+
+/// Point 12: after `kind create`, provisioning waits for every node Ready (and the
+/// local-path provisioner) and its timeout names what it last saw.
+#[tokio::test]
+async fn nodes_that_never_get_ready_time_out_naming_them() {
+    let fakes = Fakes::new();
+    let api = FakeApi::start(ApiBehaviour {
+        nodes_ready: false,
+        ..ApiBehaviour::default()
+    });
+    fakes.set_server(&api.url);
+    let s = settings(
+        &fakes,
+        &[("E2E_TARGET", "kind"), ("E2E_TIMEOUT_SCALE", "0.02")],
+    );
+    let err = Cluster::provision(s).await.unwrap_err();
+    let err = errors::chain(&err);
+    assert!(
+        err.contains("waiting for 4 nodes, every one Ready"),
+        "{err}"
+    );
+    assert!(
+        err.contains("4 of 4 nodes, 0 Ready") && err.contains("x-worker2: Ready False"),
+        "{err}"
+    );
+    assert_deleted_without_loading(&fakes);
+    // Healthy nodes: the local-path provisioner's pods are watched too.
+    let fakes = Fakes::new();
+    let api = FakeApi::start(ApiBehaviour::default());
+    fakes.set_server(&api.url);
+    let cluster = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap();
+    cluster.teardown();
+    assert!(
+        api.lines().iter().any(|l| l.starts_with(
+            "GET /api/v1/namespaces/local-path-storage/pods?&labelSelector=app%3Dlocal-path-provisioner"
+        ) || l.starts_with("GET /api/v1/namespaces/local-path-storage/pods?labelSelector=app%3Dlocal-path-provisioner")),
+        "{:?}",
+        api.lines()
+    );
+}
+
+/// Point 10: the preflight reads `ulimit -n` in a pod and fails fast naming an enormous
+/// limit; the cluster is deleted.
+#[tokio::test]
+async fn an_enormous_open_files_limit_fails_the_preflight_naming_it() {
+    let fakes = Fakes::new();
+    let api = FakeApi::start(ApiBehaviour {
+        open_files: "1073741816",
+        ..ApiBehaviour::default()
+    });
+    fakes.set_server(&api.url);
+    let started = Instant::now();
+    let err = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = errors::chain(&err);
+    assert!(
+        err.contains("open-files limit of 1073741816") && err.contains("mysql:5.7"),
+        "{err}"
+    );
+    assert!(err.contains("LimitNOFILE=1048576"), "{err}");
+    let requests = api.requests();
+    let pod = requests
+        .iter()
+        .find(|(line, _)| line.starts_with("POST ") && line.contains("/pods?"))
+        .expect("a preflight pod");
+    assert!(
+        pod.1.contains(r#""command":["sh","-c","ulimit -n"]"#),
+        "{}",
+        pod.1
+    );
+    assert!(
+        requests.iter().any(|(line, _)| line
+            .starts_with("GET /api/v1/namespaces/default/pods/sts-conformance-open-files-")
+            && line.contains("/log?")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|(line, _)| line
+            .starts_with("DELETE /api/v1/namespaces/default/pods/sts-conformance-open-files-")),
+        "the preflight pod is deleted"
+    );
+    let calls = fakes.calls();
+    assert!(
+        calls
+            .last()
+            .is_some_and(|c| c.starts_with("kind delete cluster --name ")),
+        "{calls:?}"
+    );
+}
+
+/// Point 11 (part): the kind target bounds how many tests run at once.
+#[tokio::test]
+async fn kind_caps_tests_at_once_by_default_and_by_setting() {
+    let fakes = Fakes::new();
+    fakes.set_server(&fake_api_server());
+    let cluster = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap();
+    assert_eq!(cluster.test_slots().map(|s| s.available_permits()), Some(2));
+    cluster.teardown();
+    let s = settings(
+        &fakes,
+        &[("E2E_TARGET", "kind"), ("E2E_KIND_PARALLEL_TESTS", "1")],
+    );
+    let cluster = Cluster::provision(s).await.unwrap();
+    assert_eq!(cluster.test_slots().map(|s| s.available_permits()), Some(1));
+    cluster.teardown();
 }
 
 #[tokio::test]
@@ -218,7 +613,9 @@ async fn reused_kind_cluster_is_never_deleted() {
             "docker info",
             "kind version",
             "kind get clusters",
-            "kind get kubeconfig --name dev"
+            "kind get kubeconfig --name dev",
+            "docker pull mysql:5.7",
+            "kind load docker-image mysql:5.7 --name dev",
         ]
     );
 }
@@ -358,6 +755,130 @@ async fn kind_chaos_command_lines() {
     );
 }
 
+/// Point 12: the restart of a killed node is registered the moment the kill succeeds; a
+/// test that fails before its planned restart (dropping the guard) starts the node at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_is_started_again_when_its_test_fails_before_the_restart() {
+    let fakes = Fakes::new();
+    let chaos: Arc<dyn NodeChaos> = Arc::new(KindChaos::new(fakes.path("docker")));
+    let node = "sts-e2e-fail1-worker2";
+    let restart = node_restart::kill_node(chaos.clone(), node).await.unwrap();
+    assert!(restart.is_pending());
+    assert!(cleanup::pending().contains(&node_restart::restart_description(node)));
+    assert_eq!(fakes.calls(), [format!("docker kill {node}")]);
+    // A step between the kill and the restart fails: the test drops what it held.
+    let failed_step = async move {
+        let _held = restart;
+        Err::<(), _>("timed out waiting for node NotReady")
+    };
+    assert!(failed_step.await.is_err());
+    assert_eq!(
+        fakes.calls(),
+        [
+            format!("docker kill {node}"),
+            format!("docker start {node}")
+        ]
+    );
+    assert!(!cleanup::pending().contains(&node_restart::restart_description(node)));
+}
+
+/// Point 12: the planned restart starts the node once and withdraws the registered one.
+#[tokio::test]
+async fn the_planned_restart_withdraws_the_registered_one() {
+    let fakes = Fakes::new();
+    let chaos: Arc<dyn NodeChaos> = Arc::new(KindChaos::new(fakes.path("docker")));
+    let node = "sts-e2e-plan1-worker2";
+    let mut restart = node_restart::kill_node(chaos, node).await.unwrap();
+    restart.start().await.unwrap();
+    restart.start().await.unwrap();
+    assert!(!restart.is_pending());
+    assert!(!cleanup::pending().contains(&node_restart::restart_description(node)));
+    drop(restart);
+    assert_eq!(
+        fakes.calls(),
+        [
+            format!("docker kill {node}"),
+            format!("docker start {node}")
+        ]
+    );
+    assert!(downtime_note(node, Duration::from_secs(64)).contains("down 64 s"));
+}
+
+/// Point 15: a kind node kill is reported as what it is.
+#[test]
+fn a_kind_node_kill_is_called_a_process_level_crash() {
+    let chaos = KindChaos::new("docker");
+    let fidelity = chaos.kill_fidelity();
+    assert!(
+        fidelity.contains("process-level crash") && fidelity.contains("page cache survive"),
+        "{fidelity}"
+    );
+    assert!(!fidelity.contains("plug") && !chaos.describe().contains("plug"));
+    assert!(chaos.describe().contains("process-level crash"));
+}
+
+/// Point 13: the out-of-service taint is a merge patch carrying the resourceVersion it was
+/// computed from (RBAC: get and patch on nodes), keeping the node's other taints; never a
+/// full replace (update).
+#[tokio::test]
+async fn the_out_of_service_taint_is_a_merge_patch_with_a_resource_version() {
+    let api = FakeApi::start(ApiBehaviour::default());
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    patch_out_of_service(&nodes, "x-worker2", true)
+        .await
+        .unwrap();
+    let requests = api.requests();
+    let methods: Vec<&str> = requests
+        .iter()
+        .map(|(line, _)| line.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(methods, ["GET", "PATCH"], "{requests:?}");
+    let (line, body) = &requests[1];
+    assert!(
+        line.starts_with("PATCH /api/v1/nodes/x-worker2?")
+            && line.ends_with("application/merge-patch+json"),
+        "{line}"
+    );
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["metadata"]["resourceVersion"], "7");
+    let keys: Vec<&str> = body["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["node.kubernetes.io/unreachable", OUT_OF_SERVICE_TAINT]
+    );
+}
+
+/// Point 12: the failure dump shows each container's current and previous log.
+#[tokio::test]
+async fn the_namespace_dump_has_current_and_previous_pod_logs() {
+    let api = FakeApi::start(ApiBehaviour::default());
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let dump = dump_namespace(&client, "sts-e2e-x").await;
+    assert!(dump.contains("log mysql/current"), "{dump}");
+    assert!(
+        dump.contains("| mysql-0 current: ready for connections"),
+        "{dump}"
+    );
+    assert!(dump.contains("log mysql/previous"), "{dump}");
+    assert!(
+        dump.contains("| mysql-0 previous: mysqld got signal 9"),
+        "{dump}"
+    );
+    let logs: Vec<String> = api
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("/pods/mysql-0/log"))
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("previous=true")), "{logs:?}");
+}
+
 #[tokio::test]
 async fn kind_chaos_failure_names_the_action() {
     let chaos = KindChaos::new("/nonexistent/docker");
@@ -388,6 +909,10 @@ async fn sim_target_launches_kube_sim_and_stops_it_on_teardown() {
     );
     let cluster = Cluster::provision(s).await.unwrap();
     assert_eq!(cluster.kind(), TargetKind::Sim);
+    assert!(
+        cluster.test_slots().is_none(),
+        "only kind caps tests at once"
+    );
     assert_eq!(cluster.sim_url(), Some(api.as_str()));
     assert!(
         cluster

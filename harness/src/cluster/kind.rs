@@ -19,6 +19,10 @@ pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 pub const DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// `docker pull` of the workload image (a few hundred MB from Docker Hub).
+pub const PULL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// `kind load docker-image`: one `docker save` streamed into every node's containerd.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KindError {
@@ -34,6 +38,19 @@ pub enum KindError {
     Unavailable { problems: String },
     #[error("failed to run kind")]
     Command(#[source] ProcessError),
+    #[error("failed to pull image {image}")]
+    Pull {
+        image: String,
+        #[source]
+        source: ProcessError,
+    },
+    #[error("failed to load image {image} into the nodes of kind cluster `{cluster}`")]
+    Load {
+        image: String,
+        cluster: String,
+        #[source]
+        source: Box<KindError>,
+    },
     #[error(
         "failed to reuse kind cluster `{name}`: no such cluster (kind get clusters: {existing})"
     )]
@@ -139,6 +156,34 @@ impl KindCli {
         info!(cluster = %name, "deleting kind cluster");
         self.kind(&["delete", "cluster", "--name", name], DELETE_TIMEOUT)
             .map(|_| ())
+    }
+
+    /// `docker pull IMAGE`, then `kind load docker-image IMAGE --name N`: the image is pulled
+    /// from its registry once and streamed into every node, instead of one registry pull
+    /// per node (Docker Hub's anonymous rate limit, and minutes per node on CI).
+    pub fn load_image(&self, cluster: &str, image: &str) -> Result<(), KindError> {
+        info!(
+            cluster,
+            image, "pulling the workload image once and loading it into every node"
+        );
+        process::run(
+            Command::new(&self.docker).args(["pull", image]),
+            PULL_TIMEOUT,
+        )
+        .map_err(|source| KindError::Pull {
+            image: image.to_owned(),
+            source,
+        })?;
+        self.kind(
+            &["load", "docker-image", image, "--name", cluster],
+            LOAD_TIMEOUT,
+        )
+        .map(|_| ())
+        .map_err(|source| KindError::Load {
+            image: image.to_owned(),
+            cluster: cluster.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// `kind get clusters`: one name per line.

@@ -5,8 +5,10 @@
 
 pub mod apply;
 pub mod kind;
+pub mod kind_setup;
 pub mod manifests;
 pub mod namespace;
+pub mod preflight;
 pub mod sim;
 pub mod storage;
 pub mod target;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::names::random_suffix;
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::{Api, Client};
 use tracing::{info, warn};
 
@@ -122,8 +122,8 @@ impl TestNamespace {
         delete_managed(&self.client, &self.name).await
     }
 
-    /// Pods (phase, ready, node, restarts), PVCs (phase, volume) and recent Events, for a
-    /// failure message. Errors are written into the text rather than returned.
+    /// Pods (phase, ready, node, restarts, each container's current and previous log), PVCs
+    /// (phase, volume) and recent Events, for a failure message. Errors are written into the text rather than returned.
     pub async fn dump(&self, client: &Client) -> String {
         dump_namespace(client, &self.name).await
     }
@@ -290,10 +290,62 @@ async fn dump_pods(client: &Client, namespace: &str, out: &mut String) {
                     is_pod_ready(pod),
                     pod_restart_count(pod)
                 );
+                dump_pod_logs(&api, pod, out).await;
             }
         }
         Err(err) => {
             let _ = writeln!(out, "pods: failed to list: {err}");
+        }
+    }
+}
+
+/// How many of the last log lines a dump shows per container (current and previous).
+pub const DUMP_LOG_LINES: i64 = 30;
+
+/// Each container's log, current and previous (the one before its last restart: what a
+/// crashed mysqld said), the last [`DUMP_LOG_LINES`] lines each. Needs `get` on `pods/log`.
+async fn dump_pod_logs(api: &Api<Pod>, pod: &Pod, out: &mut String) {
+    let name = pod.metadata.name.as_deref().unwrap_or("?");
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    for container in containers {
+        for previous in [false, true] {
+            let params = LogParams {
+                container: Some(container.name.clone()),
+                previous,
+                tail_lines: Some(DUMP_LOG_LINES),
+                limit_bytes: Some(32 * 1024),
+                ..LogParams::default()
+            };
+            let which = if previous { "previous" } else { "current" };
+            match api.logs(name, &params).await {
+                Ok(text) if text.trim().is_empty() => {
+                    let _ = writeln!(out, "    log {}/{which}: (empty)", container.name);
+                }
+                Ok(text) => {
+                    let _ = writeln!(
+                        out,
+                        "    log {}/{which} (last {DUMP_LOG_LINES} lines):",
+                        container.name
+                    );
+                    for line in text.lines() {
+                        let _ = writeln!(out, "      | {line}");
+                    }
+                }
+                Err(kube::Error::Api(status)) if previous && status.code == 400 => {
+                    let _ = writeln!(
+                        out,
+                        "    log {}/{which}: none ({})",
+                        container.name, status.message
+                    );
+                }
+                Err(err) => {
+                    let _ = writeln!(
+                        out,
+                        "    log {}/{which}: failed to read: {err}",
+                        container.name
+                    );
+                }
+            }
         }
     }
 }

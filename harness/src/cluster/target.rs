@@ -15,12 +15,14 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::cluster::kind::{self, CreateCluster, KindCli, KindError};
-use crate::cluster::manifests::KIND_CLUSTER_CONFIG;
+use crate::cluster::kind_setup::{self, KindSetupError};
+use crate::cluster::manifests::{KIND_CLUSTER_CONFIG, ManifestError, MysqlManifests, Overrides};
+use crate::cluster::preflight::{self, PreflightError};
 use crate::cluster::sim::{self, SimError, SimSettings};
 use crate::drive::chaos::{ChaosUnavailable, CommandChaos, KindChaos, NodeChaos, SimChaos};
 use crate::drive::wait::Timeouts;
 use crate::support::cleanup::{self, CleanupHandle};
-use crate::support::settings::{Settings, SettingsError};
+use crate::support::settings::{ManifestSettings, Settings, SettingsError};
 pub use crate::support::settings::{TargetChoice, TargetKind};
 
 /// How long the API server may take to answer `/version` after provisioning.
@@ -32,6 +34,12 @@ pub enum TargetError {
     Settings(#[from] SettingsError),
     #[error("failed to provision the kind target")]
     Kind(#[source] KindError),
+    #[error("failed to prepare the kind cluster")]
+    KindSetup(#[source] KindSetupError),
+    #[error("failed to find the workload image in the documented manifests")]
+    Manifests(#[source] ManifestError),
+    #[error("the cluster failed its preflight")]
+    Preflight(#[source] PreflightError),
     #[error("failed to provision the kube-sim target")]
     Sim(#[source] SimError),
     #[error("the upstream target cannot run here: {0}")]
@@ -97,6 +105,11 @@ pub struct TargetSettings {
     pub timeout_scale: f64,
     /// `E2E_NODE_KILL_CMD` / `E2E_NODE_START_CMD` / `E2E_CONTAINER_CRASH_CMD`.
     pub chaos_commands: Result<CommandChaos, ChaosUnavailable>,
+    /// `E2E_IMAGE` and the other manifest overrides: the kind target loads the workload
+    /// image into its nodes and runs the open-files preflight with it.
+    pub manifest: ManifestSettings,
+    /// `E2E_KIND_PARALLEL_TESTS`: how many tests may run at once on kind.
+    pub kind_parallel_tests: usize,
 }
 
 impl TargetSettings {
@@ -127,6 +140,8 @@ impl TargetSettings {
             kubeconfig: settings.kubeconfig.clone(),
             timeout_scale: settings.timeout_scale,
             chaos_commands: CommandChaos::from_settings(&settings.chaos_commands),
+            manifest: settings.manifest.clone(),
+            kind_parallel_tests: settings.kind_parallel_tests,
         }
     }
 
@@ -236,6 +251,8 @@ pub struct Cluster {
     kind_cluster: Option<KindClusterInfo>,
     sim: Option<sim::SimProcess>,
     cleanups: Vec<CleanupHandle>,
+    /// Bounds how many tests run at once (kind: `E2E_KIND_PARALLEL_TESTS`); `None`: no bound.
+    test_slots: Option<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone, Debug)]
@@ -268,6 +285,10 @@ impl Cluster {
             selection.kind, selection.reason
         );
         info!(target_kind = %selection.kind, reason = %selection.reason, "selected target");
+        if let Some(reason) = open_files_preflight_skipped(selection.kind) {
+            eprintln!("sts-conformance: open-files preflight skipped: {reason}");
+            info!(reason, "open-files preflight skipped");
+        }
         match selection.kind {
             TargetKind::Kind => provision_kind(settings).await,
             TargetKind::Kubeconfig => provision_kubeconfig(settings).await,
@@ -329,6 +350,13 @@ impl Cluster {
         self.chaos.clone()
     }
 
+    /// The slots a test takes before it starts, when this target bounds how many run at
+    /// once: on kind, each test's mysql:5.7 pods must finish their first-start init within
+    /// 30 s, which a machine running many StatefulSets at once does not give them.
+    pub fn test_slots(&self) -> Option<&tokio::sync::Semaphore> {
+        self.test_slots.as_ref()
+    }
+
     /// Shell lines that reach the cluster (and delete it, when this run created it).
     pub fn access_instructions(&self) -> String {
         let mut lines = Vec::new();
@@ -370,6 +398,21 @@ impl Cluster {
     }
 }
 
+/// Why the open-files preflight (a pod printing `ulimit -n`, its log read back) does not run
+/// on a target; `None` for kind, where it runs after the cluster is ready.
+pub fn open_files_preflight_skipped(kind: TargetKind) -> Option<&'static str> {
+    match kind {
+        TargetKind::Kind => None,
+        TargetKind::Sim | TargetKind::Upstream => Some(
+            "its pods are processes on this machine, not containers: no image to run `ulimit -n` in and no pod logs",
+        ),
+        TargetKind::Kubeconfig => Some(
+            "an existing cluster's pods may not run shell commands or serve logs to the harness; \
+             on a kind-like runtime check `ulimit -n` in a mysql:5.7 pod by hand (at most 1048576)",
+        ),
+    }
+}
+
 static SHARED: OnceCell<Result<Cluster, Arc<TargetError>>> = OnceCell::const_new();
 
 /// The one cluster of this process, provisioned on first use from the environment.
@@ -402,13 +445,37 @@ struct KindPrepared {
     name: String,
     created: bool,
     kubeconfig: PathBuf,
+    /// How many nodes the cluster must have Ready (1 for a reused cluster: at least one).
+    nodes: usize,
     cleanups: Vec<CleanupHandle>,
+}
+
+/// The image of the StatefulSet's first container (after `E2E_IMAGE`), e.g. `mysql:5.7`.
+fn workload_image(settings: &TargetSettings) -> Result<String, TargetError> {
+    let manifests = MysqlManifests::load_documented(
+        &settings.repo_root,
+        &Overrides::from_settings(&settings.manifest),
+    )
+    .map_err(TargetError::Manifests)?;
+    Ok(manifests
+        .statefulset
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_else(|| "mysql:5.7".to_owned()))
 }
 
 async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError> {
     let image = settings.kind_image.clone();
     let docker = settings.kind_cli.docker.clone();
+    let cli = settings.kind_cli.clone();
     let scale = settings.timeout_scale;
+    let workload = workload_image(&settings)?;
+    let parallel_tests = settings.kind_parallel_tests;
+    let timeouts = Timeouts::defaults_for(TargetKind::Kind).scaled(scale);
     let prepared = tokio::task::spawn_blocking(move || prepare_kind(&settings))
         .await
         .map_err(|e| TargetError::Task(e.to_string()))??;
@@ -416,6 +483,7 @@ async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError
     let connected = async {
         let config = config_from_file(&prepared.kubeconfig, Some(&context)).await?;
         verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(scale)).await?;
+        ready_for_tests(&config, &cli, &prepared, &workload, &timeouts).await?;
         Ok::<_, TargetError>(config)
     };
     let config = match connected.await {
@@ -448,7 +516,7 @@ async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError
         config,
         kubeconfig: Some(prepared.kubeconfig),
         context: Some(context),
-        timeouts: Timeouts::defaults_for(TargetKind::Kind).scaled(scale),
+        timeouts,
         chaos: Ok(Arc::new(KindChaos::new(docker))),
         kind_cluster: Some(KindClusterInfo {
             name: prepared.name,
@@ -456,11 +524,45 @@ async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError
         }),
         sim: None,
         cleanups: prepared.cleanups,
+        test_slots: Some(tokio::sync::Semaphore::new(parallel_tests)),
     })
 }
 
+/// After `kind create` (or for a reused cluster): every node Ready and the local-path
+/// provisioner running; the workload image pulled once and loaded into every node; then
+/// the open-files preflight, in a pod running that image.
+async fn ready_for_tests(
+    config: &kube::Config,
+    cli: &KindCli,
+    prepared: &KindPrepared,
+    image: &str,
+    timeouts: &Timeouts,
+) -> Result<(), TargetError> {
+    let client = kube::Client::try_from(config.clone()).map_err(|source| TargetError::Client {
+        endpoint: config.cluster_url.to_string(),
+        source,
+    })?;
+    kind_setup::wait_until_ready(&client, prepared.nodes, timeouts.node_ready)
+        .await
+        .map_err(TargetError::KindSetup)?;
+    let (cli, name, owned_image) = (cli.clone(), prepared.name.clone(), image.to_owned());
+    tokio::task::spawn_blocking(move || cli.load_image(&name, &owned_image))
+        .await
+        .map_err(|e| TargetError::Task(e.to_string()))?
+        .map_err(TargetError::Kind)?;
+    let limit = preflight::check_open_files(&client, image, timeouts.pod_ready)
+        .await
+        .map_err(TargetError::Preflight)?;
+    eprintln!(
+        "sts-conformance: preflight: pods get an open-files limit of {limit} (at most {})",
+        preflight::MAX_OPEN_FILES
+    );
+    Ok(())
+}
+
 /// Blocking: checks docker and kind, then reuses or creates the cluster and writes its
-/// kubeconfig into a temporary directory. The delete is registered before `kind create`
+/// kubeconfig into a temporary directory. A created cluster gets the generated config
+/// (`kind_setup`): every node mounts the containerd open-files drop-in. The delete is registered before `kind create`
 /// runs, so an interrupted create is cleaned up too.
 fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> {
     let cli = &settings.kind_cli;
@@ -484,6 +586,7 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
             name: name.clone(),
             created: false,
             kubeconfig,
+            nodes: 1,
             cleanups,
         });
     }
@@ -497,9 +600,18 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
         kubeconfig.clone(),
         settings.keep,
     ));
+    let generated =
+        kind_setup::write_cluster_config(&settings.repo_root.join(KIND_CLUSTER_CONFIG), &dir);
+    let (config, nodes) = match generated {
+        Ok(generated) => generated,
+        Err(err) => {
+            cleanups.iter().rev().for_each(|h| cleanup::run(*h));
+            return Err(TargetError::KindSetup(err));
+        }
+    };
     let spec = CreateCluster {
         name: name.clone(),
-        config: settings.repo_root.join(KIND_CLUSTER_CONFIG),
+        config,
         image: settings.kind_image.clone(),
         kubeconfig: kubeconfig.clone(),
     };
@@ -508,6 +620,7 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
         name,
         created: true,
         kubeconfig,
+        nodes,
         cleanups,
     })
 }
@@ -589,6 +702,7 @@ async fn provision_kubeconfig(settings: TargetSettings) -> Result<Cluster, Targe
         kind_cluster: None,
         sim: None,
         cleanups: Vec::new(),
+        test_slots: None,
     })
 }
 
@@ -637,6 +751,7 @@ async fn provision_sim(settings: TargetSettings) -> Result<Cluster, TargetError>
         kind_cluster: None,
         cleanups: vec![sim.cleanup],
         sim: Some(sim),
+        test_slots: None,
     })
 }
 
@@ -683,6 +798,7 @@ async fn provision_upstream(settings: TargetSettings) -> Result<Cluster, TargetE
         kind_cluster: None,
         cleanups: vec![process.cleanup],
         sim: Some(process),
+        test_slots: None,
     })
 }
 

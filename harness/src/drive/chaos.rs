@@ -75,6 +75,11 @@ pub trait NodeChaos: Send + Sync {
     async fn stop_node(&self, node: &str) -> Result<(), ChaosError>;
     /// Abrupt stop of the node (kind: `docker kill`).
     async fn kill_node(&self, node: &str) -> Result<(), ChaosError>;
+    /// What [`NodeChaos::kill_node`] really does, for the report: how close it comes to a
+    /// power cut (what survives it).
+    fn kill_fidelity(&self) -> String {
+        "the target's own node stop".to_owned()
+    }
     async fn start_node(&self, node: &str) -> Result<(), ChaosError>;
     /// Kills one container of a pod; its kubelet restarts it in place. `container_id` is
     /// the pod status value, with or without its `containerd://` scheme.
@@ -144,7 +149,15 @@ impl KindChaos {
 #[async_trait]
 impl NodeChaos for KindChaos {
     fn describe(&self) -> String {
-        "kind: docker stop/kill/start of the node container, crictl stop for containers".to_owned()
+        "kind: docker stop/kill/start of the node container (a process-level crash, not a power cut), crictl stop for containers".to_owned()
+    }
+
+    fn kill_fidelity(&self) -> String {
+        "`docker kill` of the node container: a process-level crash (SIGKILL to the node's \
+         systemd, kubelet, containerd and mysqld), not a power cut: the host's kernel and page \
+         cache survive, so writes mysqld handed to the kernel but never fsynced are not lost \
+         as they would be on a machine losing power"
+            .to_owned()
     }
 
     async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
@@ -250,6 +263,12 @@ impl NodeChaos for SimChaos {
             &format!("/sim/v1/nodes/{node}/stop"),
         )
         .await
+    }
+
+    fn kill_fidelity(&self) -> String {
+        "kube-sim stops the node: its pods' mariadbd processes are killed; a process-level \
+         crash on this machine, whose page cache survives"
+            .to_owned()
     }
 
     /// The sim has one way to stop a node: everything on it dies at once.
@@ -363,6 +382,13 @@ impl NodeChaos for CommandChaos {
         format!(
             "user commands: {NODE_KILL_CMD_ENV}=`{}`, {NODE_START_CMD_ENV}=`{}`",
             self.kill_node, self.start_node
+        )
+    }
+
+    fn kill_fidelity(&self) -> String {
+        format!(
+            "whatever {NODE_KILL_CMD_ENV} does (`{}`): a power cut only if it cuts the power",
+            self.kill_node
         )
     }
 

@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod conditions;
+pub mod node_restart;
 pub mod observe;
 pub mod portforward;
 pub mod wait;

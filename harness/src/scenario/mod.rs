@@ -3,6 +3,7 @@
 //! observer, the documented manifests and a workload.
 
 mod gates;
+mod nodes;
 mod probe;
 mod steps;
 
@@ -27,7 +28,10 @@ use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
 use crate::report::Report;
 use crate::support::settings::{Settings, SettingsError};
 
-pub use steps::{KilledNode, OUT_OF_SERVICE_TAINT, ScaleVia};
+pub use nodes::{
+    KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
+};
+pub use steps::ScaleVia;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {

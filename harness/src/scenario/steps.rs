@@ -1,13 +1,12 @@
 //! The steps a test drives, each recorded in the History before it acts: deploy, scale,
-//! write and read rows, delete pods, crash containers, kill and restart nodes, taint
-//! nodes out of service, and the waits that end each step.
+//! write and read rows, delete pods, crash containers, and the waits that end each step
+//! (node steps are in `nodes`).
 
-use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy};
-use k8s_openapi::api::core::v1::{Pod, Taint};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -37,10 +36,6 @@ impl ScaleVia {
     }
 }
 
-/// The taint that lets a dead node's pods be force-deleted and start elsewhere.
-pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
-const OUT_OF_SERVICE_VALUE: &str = "nodeshutdown";
-
 impl TestEnv {
     /// Waits until the pod of `ordinal` was recreated (a uid other than `old_uid`) and is
     /// Ready; returns it.
@@ -54,55 +49,6 @@ impl TestEnv {
         )
         .await?
         .ok_or_else(|| ScenarioError::Precondition(format!("pod {name} vanished once Ready")))
-    }
-
-    /// Adds (`present`) or removes the `node.kubernetes.io/out-of-service` NoExecute taint
-    /// on `node`, as an operator does once a dead node is known to be down for good: its
-    /// pods are then force-deleted and may start elsewhere (GA in 1.28). Read-modify-write
-    /// of `spec.taints` with the resourceVersion, retried on conflict (the node
-    /// controller updates the same list).
-    pub async fn set_out_of_service(&self, node: &str, present: bool) -> Result<(), ScenarioError> {
-        self.history.action(Action::TaintNode {
-            node: node.to_string(),
-            taint: format!("{OUT_OF_SERVICE_TAINT}={OUT_OF_SERVICE_VALUE}:NoExecute"),
-            added: present,
-        });
-        let update = || async {
-            let mut current = self.nodes().get(node).await?;
-            let spec = current.spec.get_or_insert_with(Default::default);
-            let mut taints = spec.taints.take().unwrap_or_default();
-            taints.retain(|t| t.key != OUT_OF_SERVICE_TAINT);
-            if present {
-                taints.push(Taint {
-                    key: OUT_OF_SERVICE_TAINT.into(),
-                    value: Some(OUT_OF_SERVICE_VALUE.into()),
-                    effect: "NoExecute".into(),
-                    time_added: None,
-                });
-            }
-            spec.taints = (!taints.is_empty()).then_some(taints);
-            self.nodes()
-                .replace(node, &PostParams::default(), &current)
-                .await
-        };
-        update
-            .retry(
-                ExponentialBuilder::default()
-                    .with_jitter()
-                    .with_max_times(5),
-            )
-            .when(|e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 409))
-            .await
-            .map_err(|source| ScenarioError::Api {
-                action: if present {
-                    "taint out-of-service"
-                } else {
-                    "untaint out-of-service"
-                },
-                object: format!("node {node}"),
-                source,
-            })?;
-        Ok(())
     }
 
     /// Waits until the PVCs of the given ordinals no longer exist.
@@ -356,59 +302,6 @@ impl TestEnv {
         .await?;
         Ok((uid, restarts))
     }
-
-    /// Kills the node hosting `ordinal` (like pulling its plug), waits for the Node to go
-    /// NotReady, and returns the node's name and the pod's uid and restart count.
-    pub async fn kill_node_of(&self, ordinal: u32) -> Result<KilledNode, ScenarioError> {
-        let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
-        let pod = self.get_pod(ordinal).await?;
-        let (uid, restarts, _, node) = container_facts(&pod);
-        if node.is_empty() {
-            return Err(ScenarioError::Precondition(format!(
-                "pod {} has no node to kill",
-                pod.name_any()
-            )));
-        }
-        self.history.action(Action::StopNode { node: node.clone() });
-        chaos.kill_node(&node).await?;
-        wait::wait_for(
-            &self.nodes(),
-            &node,
-            conditions::node_not_ready(),
-            self.timeouts.node_not_ready,
-        )
-        .await?;
-        Ok(KilledNode {
-            node,
-            pod: pod.name_any(),
-            uid,
-            restarts,
-        })
-    }
-
-    /// Starts a killed node again and waits for it and its pod to be Ready.
-    pub async fn restart_node(&self, killed: &KilledNode) -> Result<(), ScenarioError> {
-        let chaos = self.chaos().map_err(ScenarioError::Precondition)?;
-        self.history.action(Action::StartNode {
-            node: killed.node.clone(),
-        });
-        chaos.start_node(&killed.node).await?;
-        wait::wait_for(
-            &self.nodes(),
-            &killed.node,
-            conditions::node_ready(),
-            self.timeouts.node_ready,
-        )
-        .await?;
-        wait::wait_for(
-            &self.pods(),
-            &killed.pod,
-            conditions::pod_ready(),
-            self.timeouts.pod_ready,
-        )
-        .await?;
-        Ok(())
-    }
 }
 
 /// Hostnames of ready endpoints across slices.
@@ -422,17 +315,8 @@ fn ready_hostnames<'a>(
         .collect()
 }
 
-/// What `kill_node_of` returns, so the test can restart the node and check the pod.
-#[derive(Clone, Debug)]
-pub struct KilledNode {
-    pub node: String,
-    pub pod: String,
-    pub uid: String,
-    pub restarts: i32,
-}
-
 /// uid, restart count, container id and node of a pod's first container.
-fn container_facts(pod: &Pod) -> (String, i32, String, String) {
+pub(super) fn container_facts(pod: &Pod) -> (String, i32, String, String) {
     let status = pod
         .status
         .as_ref()

@@ -61,6 +61,11 @@ pub fn run(handle: CleanupHandle) {
     }
 }
 
+/// Withdraws one action without running it (what it undoes was undone another way).
+pub fn forget(handle: CleanupHandle) {
+    lock().actions.retain(|r| r.id != handle.0);
+}
+
 /// Runs every pending action, newest first.
 pub fn run_all() {
     loop {

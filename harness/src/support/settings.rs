@@ -19,6 +19,10 @@ pub const NODE_START_CMD_ENV: &str = "E2E_NODE_START_CMD";
 pub const CONTAINER_CRASH_CMD_ENV: &str = "E2E_CONTAINER_CRASH_CMD";
 pub const SIM_BIN_ENV: &str = "E2E_SIM_BIN";
 pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
+pub const KIND_PARALLEL_TESTS_ENV: &str = "E2E_KIND_PARALLEL_TESTS";
+/// Tests that run at once on a kind cluster unless `E2E_KIND_PARALLEL_TESTS` says otherwise:
+/// each starts a 3-5 pod mysql:5.7 StatefulSet whose first-start init must finish in 30 s.
+pub const DEFAULT_KIND_PARALLEL_TESTS: usize = 2;
 
 /// A setting whose value does not follow its rule.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -135,6 +139,9 @@ pub struct Settings {
     pub report_dir: PathBuf,
     /// `KUBECONFIG` (kube reads it itself; kept to name it in reports and errors).
     pub kubeconfig: Option<PathBuf>,
+    /// `E2E_KIND_PARALLEL_TESTS`: how many tests run at once on the kind target (a positive
+    /// integer, default [`DEFAULT_KIND_PARALLEL_TESTS`]).
+    pub kind_parallel_tests: usize,
 }
 
 impl Settings {
@@ -170,6 +177,10 @@ impl Settings {
         let replicas = match get("E2E_REPLICAS") {
             Some(raw) => Some(invalid_unless("E2E_REPLICAS", &raw, parse_replicas(&raw))?),
             None => None,
+        };
+        let kind_parallel_tests = match get(KIND_PARALLEL_TESTS_ENV) {
+            Some(raw) => invalid_unless(KIND_PARALLEL_TESTS_ENV, &raw, parse_positive(&raw))?,
+            None => DEFAULT_KIND_PARALLEL_TESTS,
         };
         let storage_size = match get("E2E_STORAGE_SIZE") {
             Some(raw) => Some(validate_quantity("E2E_STORAGE_SIZE", raw)?),
@@ -211,6 +222,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("reports")),
             kubeconfig: get("KUBECONFIG").map(PathBuf::from),
+            kind_parallel_tests,
         })
     }
 }
@@ -271,6 +283,14 @@ pub fn parse_replicas(raw: &str) -> Result<i32, String> {
     }
 }
 
+/// A count of at least one.
+pub fn parse_positive(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive integer such as 2".to_owned()),
+    }
+}
+
 /// The shape of a Kubernetes quantity such as `1Gi`, `500Mi` or `2G`, positive.
 pub fn check_quantity(raw: &str) -> Result<(), String> {
     const SUFFIXES: &[&str] = &[
@@ -320,6 +340,7 @@ mod tests {
         assert_eq!(s.manifest, ManifestSettings::default());
         assert_eq!(s.report_dir, PathBuf::from("reports"));
         assert!(s.repo_root.join("manifests").is_dir());
+        assert_eq!(s.kind_parallel_tests, DEFAULT_KIND_PARALLEL_TESTS);
     }
 
     #[test]
@@ -343,6 +364,7 @@ mod tests {
             ("E2E_REPLICAS", "4"),
             ("E2E_REPORT_DIR", "/tmp/r"),
             ("E2E_REPO_ROOT", "/src"),
+            ("E2E_KIND_PARALLEL_TESTS", "3"),
         ])
         .unwrap();
         assert_eq!(s.target, TargetChoice::Fixed(TargetKind::Kind));
@@ -363,6 +385,7 @@ mod tests {
         assert_eq!(s.manifest.replicas, Some(4));
         assert_eq!(s.report_dir, PathBuf::from("/tmp/r"));
         assert_eq!(s.repo_root, PathBuf::from("/src"));
+        assert_eq!(s.kind_parallel_tests, 3);
     }
 
     #[test]
@@ -393,6 +416,8 @@ mod tests {
             ("E2E_STORAGE_SIZE", "big"),
             ("E2E_STORAGE_SIZE", "1Gb"),
             ("E2E_STORAGE_SIZE", "0"),
+            ("E2E_KIND_PARALLEL_TESTS", "0"),
+            ("E2E_KIND_PARALLEL_TESTS", "many"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{var}={value}: {err}");
