@@ -264,16 +264,7 @@ async fn volume_wipe_on_restart_loses_data() -> anyhow::Result<()> {
     let ip = sim.pod_ip("mysql-0")?;
     write_row(&ip, 1, "lost").await?;
     sim.runtime.crash_pod(NS, "mysql-0").await?;
-    sim.wait_until("mysql-0 restarted", TIMEOUT, |s| match s.pod("mysql-0") {
-        Some(p)
-            if p.pointer("/status/containerStatuses/0/restartCount") == Some(&json!(1))
-                && obj::running_and_ready(&p) =>
-        {
-            Ok(())
-        }
-        other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
-    })
-    .await?;
+    wait_restarted_once(&sim, "mysql-0").await?;
     assert!(read_rows(&ip).await?.is_empty(), "the data is gone");
     sim.runtime.shutdown().await;
     Ok(())
@@ -389,16 +380,7 @@ async fn mysql_interrupted_init_never_accepts_root_over_tcp() -> anyhow::Result<
     let first = root_refusal(&ip).await?;
     assert!(first.contains("not allowed to connect"), "{first}");
     sim.runtime.crash_pod(NS, "mysql-0").await?;
-    sim.wait_until("mysql-0 restarted", TIMEOUT, |s| match s.pod("mysql-0") {
-        Some(p)
-            if p.pointer("/status/containerStatuses/0/restartCount") == Some(&json!(1))
-                && obj::running_and_ready(&p) =>
-        {
-            Ok(())
-        }
-        other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
-    })
-    .await?;
+    wait_restarted_once(&sim, "mysql-0").await?;
     let again = root_refusal(&ip).await?;
     assert!(again.contains("not allowed to connect"), "{again}");
     sim.runtime.shutdown().await;
@@ -408,21 +390,49 @@ async fn mysql_interrupted_init_never_accepts_root_over_tcp() -> anyhow::Result<
 /// The server's answer to a root login over TCP, once mysqld answers at all (connection
 /// refused while it starts is retried, bounded); an error if root gets in.
 async fn root_refusal(ip: &str) -> anyhow::Result<String> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(ip)
-        .tcp_port(3306)
-        .user(Some("root"))
-        .pass(Some(PASSWORD))
-        .prefer_socket(false);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut last = String::from("no attempt");
-    while tokio::time::Instant::now() < deadline {
+    use backon::{ExponentialBuilder, Retryable};
+    let opts = root_over_tcp(ip);
+    let attempt = || async {
         match mysql_async::Conn::new(opts.clone()).await {
-            Ok(_) => anyhow::bail!("root logged in over TCP at {ip}"),
-            Err(mysql_async::Error::Server(e)) => return Ok(e.message),
-            Err(e) => last = e.to_string(),
+            Ok(_) => Ok(None),
+            Err(mysql_async::Error::Server(e)) => Ok(Some(e.message)),
+            Err(e) => Err(e),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let last = std::sync::Mutex::new(String::from("no attempt"));
+    let answer = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_millis(500))
+                .without_max_times(),
+        )
+        .notify(|e: &mysql_async::Error, _| {
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = e.to_string();
+        });
+    let bound = Duration::from_secs(30);
+    let answered = tokio::time::timeout(bound, answer).await;
+    let last = last.into_inner().unwrap_or_else(|p| p.into_inner());
+    match answered {
+        Ok(Ok(Some(refusal))) => Ok(refusal),
+        Ok(Ok(None)) => anyhow::bail!("root logged in over TCP at {ip}"),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => anyhow::bail!(
+            "mysqld at {ip}:3306 never answered a root login within {bound:?}; last: {last}"
+        ),
     }
-    anyhow::bail!("mysqld at {ip}:3306 never answered a root login within 30 s; last: {last}")
+}
+
+/// Waits until `pod` runs again, Ready, after its first container restart.
+async fn wait_restarted_once(sim: &Sim, pod: &str) -> anyhow::Result<()> {
+    sim.wait_until(&format!("{pod} restarted"), TIMEOUT, |s| match s.pod(pod) {
+        Some(p)
+            if p.pointer("/status/containerStatuses/0/restartCount") == Some(&json!(1))
+                && obj::running_and_ready(&p) =>
+        {
+            Ok(())
+        }
+        other => Err(summary(&other.into_iter().collect::<Vec<_>>())),
+    })
+    .await
 }

@@ -229,15 +229,20 @@ pub fn is_deleted(e: &StoreEvent, name: &str) -> bool {
     e.event_type == EventType::Deleted && obj::name(&e.object) == name
 }
 
-/// Connects as root to a pod's MariaDB, retrying while it starts (Ready comes before
-/// mysqld accepts connections, as on a real cluster without a readiness probe).
-pub async fn connect(ip: &str) -> anyhow::Result<mysql_async::Conn> {
-    let opts = mysql_async::OptsBuilder::default()
+/// Root over TCP to a pod's MariaDB (never its unix socket).
+pub fn root_over_tcp(ip: &str) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
         .ip_or_hostname(ip)
         .tcp_port(3306)
         .user(Some("root"))
         .pass(Some(PASSWORD))
-        .prefer_socket(false);
+        .prefer_socket(false)
+}
+
+/// Connects as root to a pod's MariaDB, retrying while it starts (Ready comes before
+/// mysqld accepts connections, as on a real cluster without a readiness probe).
+pub async fn connect(ip: &str) -> anyhow::Result<mysql_async::Conn> {
+    let opts = root_over_tcp(ip);
     let attempt = || mysql_async::Conn::new(opts.clone());
     let retrying = attempt
         .retry(
