@@ -9,3 +9,4 @@ mod identity;
 mod retention;
 mod scaling;
 mod survival;
+mod update;

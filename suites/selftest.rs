@@ -9,7 +9,7 @@ use anyhow::Context;
 use checks::{self, CheckResult, Recreation, Verdict};
 use harness::cluster::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
 use harness::drive::workload::Writer;
-use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv};
+use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv, UpdateStrategy};
 use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
 use tracing_test::traced_test;
@@ -40,6 +40,10 @@ enum Step {
     /// of the steps check.
     DeleteOrdinal1BehindTheRootGate,
     ForceDeleteOrdinal1WithWriter,
+    /// Change the pod template of 3 replicas and wait for the rollout.
+    RollingUpdate3,
+    /// The same with partition 2: only mysql-2 may be replaced.
+    RollingUpdate3WithPartition2,
 }
 
 /// Starts a sim that breaks one promise, runs `step` on it and returns the checks.
@@ -63,7 +67,8 @@ async fn run_on_sim(
         .await
         .with_context(|| format!("failed to start kube-sim ({label})"))?;
     let test = format!("selftest-{label}-{}", check.replace(' ', "-"));
-    let result = drive(&cluster, &test, step).await;
+    // Boxed: drive's future, with every step's, overflows a test thread's 2 MiB stack.
+    let result = Box::pin(drive(&cluster, &test, step)).await;
     cluster.teardown();
     result
 }
@@ -94,6 +99,8 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
                 &env.identity_expect(3),
             )]
         }
+        Step::RollingUpdate3 => rolling_update(&env, &sts, 0).await?,
+        Step::RollingUpdate3WithPartition2 => rolling_update(&env, &sts, 2).await?,
         Step::ScaleUp3To5 => {
             env.deploy(3).await?;
             env.settle().await?;
@@ -281,6 +288,24 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     "ordered scale-up",
     "pod mysql-4 (uid *) was first observed at seq * before pod mysql-3 (uid *) was observed Ready (*)"
 )]
+#[case::forward_update_breaks_the_rollout_order(
+    "update:forward",
+    Step::RollingUpdate3,
+    "ordered rolling update",
+    "deletion of pod mysql-0 (uid *) (revision *) began at seq * while the higher pod mysql-1 (uid *) still ran revision *, not * (last observed at seq *)"
+)]
+#[case::ignored_partition_breaks_the_rollout(
+    "update:ignore-partition",
+    Step::RollingUpdate3WithPartition2,
+    "ordered rolling update",
+    "deletion of pod mysql-1 (uid *) (revision *) began at seq * though the partition was 2 (set at seq *): ordinals below 2 keep their revision"
+)]
+#[case::parallel_update_breaks_one_at_a_time(
+    "update:parallel",
+    Step::RollingUpdate3,
+    "ordered rolling update",
+    "deletion of pod mysql-1 (uid *) (revision *) began at seq * while the higher pod mysql-2 (uid *) (revision *) was still terminating, not yet replaced (last observed at seq *)"
+)]
 #[case::forward_scale_down_breaks_reverse_order(
     "scale-down:forward",
     Step::ScaleDown5To3,
@@ -350,6 +375,26 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
         "no evidence line of {check:?} under {fault} has the injected violation's shape {shape:?}:\n{evidence}"
     );
     Ok(())
+}
+
+/// Changes the pod template of 3 replicas (RollingUpdate with `partition`), waits for the
+/// rollout and judges it.
+async fn rolling_update(
+    env: &TestEnv,
+    sts: &str,
+    partition: i32,
+) -> anyhow::Result<Vec<CheckResult>> {
+    env.deploy(3).await?;
+    env.set_update_strategy(UpdateStrategy::RollingUpdate { partition })
+        .await?;
+    env.settle().await?;
+    let start = env.history.mark("rolling update of the pod template");
+    env.change_template("1").await?;
+    env.wait_rolled_out(3, partition).await?;
+    env.settle().await?;
+    let end = env.history.mark("rolled out");
+    let expect = checks::RolloutExpect::new(sts, 3, checks::Strategy::RollingUpdate);
+    Ok(vec![checks::rollout(&env.entries(), (start, end), &expect)])
 }
 
 /// Whether `line` is `shape` with each `*` standing for any text (possibly empty).

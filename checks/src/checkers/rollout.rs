@@ -323,6 +323,15 @@ fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<Stri
             t.seq
         ));
     }
+    if t.pod.terminating {
+        return Some(format!(
+            "while the higher {} (revision {}) was still terminating, not yet replaced (last \
+             observed at seq {})",
+            pod_ref(&t.pod),
+            revision(&t.pod),
+            t.seq
+        ));
+    }
     if t.pod.revision() != Some(update) {
         return Some(format!(
             "while the higher {} still ran revision {}, not {update} (last observed at seq {})",
@@ -331,7 +340,7 @@ fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<Stri
             t.seq
         ));
     }
-    if t.pod.terminating || !t.ready_seen {
+    if !t.ready_seen {
         return Some(format!(
             "before the replacement {} was observed Ready (last observed at seq {}: {})",
             pod_ref(&t.pod),
@@ -505,7 +514,8 @@ mod tests {
         assert!(
             text.contains(
                 "deletion of pod mysql-1 (uid u1) (revision mysql-old) began at seq 5 while the \
-                 higher pod mysql-2 (uid u2) still ran revision mysql-old"
+                 higher pod mysql-2 (uid u2) (revision mysql-old) was still terminating, not yet \
+                 replaced"
             ),
             "{text}"
         );

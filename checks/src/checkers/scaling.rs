@@ -367,52 +367,59 @@ fn parallel(entries: &[Entry], window: Window, statefulset: &str, start: u32) ->
             reason: format!("no scale of StatefulSet {statefulset} was recorded in {window}"),
         };
     }
-    // Last observation of each ordinal, and whether a new uid appeared in the window.
-    let mut last: BTreeMap<u32, (u64, bool, &PodState)> = BTreeMap::new();
-    let mut appeared: BTreeSet<u32> = BTreeSet::new();
+    // Per ordinal: when a new uid was first observed, and when a pod was observed gone.
+    let mut appeared: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut gone_at: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut last: BTreeMap<u32, (u64, &PodState)> = BTreeMap::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for (seq, gone, pod) in pod_observations(entries).take_while(|(seq, ..)| *seq <= window.to) {
         let Some(ordinal) = ordinal_of(&pod.name, statefulset) else {
             continue;
         };
-        if seen.insert(pod.uid.as_str()) && !gone && window.contains(seq) {
-            appeared.insert(ordinal);
+        if seen.insert(pod.uid.as_str()) && !gone {
+            appeared.entry(ordinal).or_default().push(seq);
         }
-        last.insert(ordinal, (seq, gone, pod));
+        if gone {
+            gone_at.entry(ordinal).or_default().push(seq);
+        }
+        last.insert(ordinal, (seq, pod));
     }
+    let after =
+        |seqs: Option<&Vec<u64>>, from: u64| seqs.is_some_and(|s| s.iter().any(|x| *x > from));
     let mut evidence = Vec::new();
     let mut added = Vec::new();
     let mut removed = Vec::new();
-    // The last scale that touched an ordinal decides whether it should exist at the end.
-    let mut wanted: BTreeMap<u32, (bool, &ScaleStep)> = BTreeMap::new();
     for step in &steps {
+        let up = step.to > step.from;
         for ordinal in start + step.from.min(step.to)..start + step.from.max(step.to) {
-            wanted.insert(ordinal, (step.to > step.from, step));
-        }
-    }
-    for (ordinal, (up, step)) in wanted {
-        let name = format!("{statefulset}-{ordinal}");
-        match (up, last.get(&ordinal)) {
-            (true, Some((_, false, _))) if appeared.contains(&ordinal) => added.push(name),
-            (true, Some((seq, gone, pod))) => evidence.push(format!(
-                "{name}, expected by {step}, {} (last observed at seq {seq}: {})",
-                if *gone {
-                    "was gone at the end of the window"
-                } else {
-                    "did not appear as a new pod in the window"
-                },
-                describe_pod(pod)
-            )),
-            (true, None) => evidence.push(format!(
-                "{name}, expected by {step}, was never observed by the end of {window}"
-            )),
-            (false, Some((_, true, _)) | None) => removed.push(name),
-            (false, Some((seq, false, pod))) => evidence.push(format!(
-                "{name}, to be removed by {step}, still existed at the end of {window} ({} last \
-                 observed at seq {seq}: {})",
-                pod_ref(pod),
-                describe_pod(pod)
-            )),
+            let name = format!("{statefulset}-{ordinal}");
+            let (done, verb) = if up {
+                (
+                    after(appeared.get(&ordinal), step.seq),
+                    "never appeared as a new pod",
+                )
+            } else {
+                (
+                    after(gone_at.get(&ordinal), step.seq),
+                    "was never observed gone",
+                )
+            };
+            if done {
+                if up { &mut added } else { &mut removed }.push(format!("{name} ({step})"));
+                continue;
+            }
+            let last_seen = match last.get(&ordinal) {
+                Some((seq, pod)) => format!(
+                    "{} last observed at seq {seq}: {}",
+                    pod_ref(pod),
+                    describe_pod(pod)
+                ),
+                None => "never observed".into(),
+            };
+            evidence.push(format!(
+                "{name}, {} by {step}, {verb} by the end of {window} ({last_seen})",
+                if up { "expected" } else { "to be removed" }
+            ));
         }
     }
     Verdict::judge(evidence, Vec::new(), || {
@@ -485,7 +492,16 @@ mod tests {
         let h = History::from_events(events);
         let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
         assert!(v.is_pass(), "{v}");
-        assert!(v.to_string().contains("mysql-0, mysql-1, mysql-2"), "{v}");
+        assert!(
+            v.to_string()
+                .contains("added mysql-0 (scale 0->3 at seq 1), mysql-1 (scale 0->3 at seq 1)"),
+            "{v}"
+        );
+        assert!(
+            v.to_string()
+                .contains("removed mysql-0 (scale 3->0 at seq 8)"),
+            "{v}"
+        );
         assert!(ordered_scale_up(&h, (0, 7), "mysql").verdict.is_fail());
     }
 
@@ -495,14 +511,14 @@ mod tests {
         let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
         let text = v.evidence().join("\n");
         assert!(
-            text.contains("mysql-0, to be removed by scale 2->0 at seq 2, still existed"),
+            text.contains("mysql-0, to be removed by scale 2->0 at seq 2, was never observed gone"),
             "{text}"
         );
         let h = History::from_events([scale(0, 2), applied(pod("mysql-0", "u0"))]);
         let v = parallel_scale(&h, Window::all(), "mysql", 0).verdict;
         let text = v.evidence().join("\n");
         assert!(
-            text.contains("mysql-1, expected by scale 0->2 at seq 0, was never observed"),
+            text.contains("mysql-1, expected by scale 0->2 at seq 0, never appeared as a new pod"),
             "{text}"
         );
         let v = parallel_scale(

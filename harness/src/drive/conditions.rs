@@ -75,6 +75,68 @@ pub fn statefulset_ready(replicas: i32) -> Condition<StatefulSet> {
     )
 }
 
+/// A template update reached its end for `partition`: the controller observed the latest
+/// spec, every replica is Ready, `replicas - partition` pods are on the update revision and,
+/// with no partition left, `currentRevision == updateRevision`.
+pub fn statefulset_rolled_out(replicas: i32, partition: i32) -> Condition<StatefulSet> {
+    Condition::when(
+        format!(
+            "{replicas} ready replicas, {} updated (partition {partition})",
+            (replicas - partition).max(0)
+        ),
+        move |sts| is_statefulset_rolled_out(sts, replicas, partition),
+        describe_rollout,
+    )
+}
+
+/// The controller observed the latest spec and reports an update revision different from
+/// its current revision (a new template it has not rolled out everywhere).
+pub fn statefulset_update_pending() -> Condition<StatefulSet> {
+    Condition::when(
+        "a new update revision observed",
+        |sts: &StatefulSet| {
+            let status = sts.status.as_ref();
+            observed_latest(sts)
+                && status.and_then(|s| s.update_revision.as_deref()).is_some()
+                && status.and_then(|s| s.update_revision.as_deref())
+                    != status.and_then(|s| s.current_revision.as_deref())
+        },
+        describe_rollout,
+    )
+}
+
+fn observed_latest(sts: &StatefulSet) -> bool {
+    let observed = sts.status.as_ref().and_then(|s| s.observed_generation);
+    observed.is_some() && observed == sts.metadata.generation
+}
+
+pub fn is_statefulset_rolled_out(sts: &StatefulSet, replicas: i32, partition: i32) -> bool {
+    let Some(status) = &sts.status else {
+        return false;
+    };
+    let revisions_agree = partition > 0 || status.current_revision == status.update_revision;
+    observed_latest(sts)
+        && sts.spec.replicas.unwrap_or(1) == replicas
+        && status.ready_replicas.unwrap_or(0) == replicas
+        && status.updated_replicas.unwrap_or(0) == (replicas - partition).max(0)
+        && revisions_agree
+}
+
+/// "readyReplicas 3, updatedReplicas 1, currentRevision a, updateRevision b,
+/// observedGeneration 2/2".
+pub fn describe_rollout(sts: &StatefulSet) -> String {
+    let status = sts.status.as_ref();
+    format!(
+        "readyReplicas {}, updatedReplicas {}, currentRevision {}, updateRevision {}, observedGeneration {}/{}",
+        status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        status.and_then(|s| s.updated_replicas).unwrap_or(0),
+        opt(status.and_then(|s| s.current_revision.as_deref())),
+        opt(status.and_then(|s| s.update_revision.as_deref())),
+        opt(status.and_then(|s| s.observed_generation)),
+        opt(sts.metadata.generation),
+    )
+}
+
 /// The pod exists and is Ready (whatever its uid).
 pub fn pod_ready() -> Condition<Pod> {
     Condition::when("pod Ready", is_pod_ready, describe_pod)
@@ -287,6 +349,39 @@ spec:
   template: {}
 status: {replicas: 3, readyReplicas: 3, observedGeneration: 2}
 "#;
+
+    const STS_ROLLING: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: mysql, generation: 3}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: mysql}}
+  template: {}
+status: {replicas: 3, readyReplicas: 3, updatedReplicas: 1, observedGeneration: 3,
+  currentRevision: mysql-a, updateRevision: mysql-b}
+"#;
+
+    #[test]
+    fn rollout_ends_per_partition_and_needs_equal_revisions_at_zero() {
+        let rolling = sts(STS_ROLLING);
+        assert!(is_statefulset_rolled_out(&rolling, 3, 2));
+        assert!(!is_statefulset_rolled_out(&rolling, 3, 0));
+        let c = statefulset_update_pending();
+        assert_eq!(c.judge(Some(&rolling)), Step::Done);
+        let mut done = rolling.clone();
+        let status = done.status.as_mut().expect("status");
+        status.updated_replicas = Some(3);
+        status.current_revision = Some("mysql-b".into());
+        assert!(is_statefulset_rolled_out(&done, 3, 0));
+        assert_eq!(c.judge(Some(&done)), Step::Pending);
+        done.metadata.generation = Some(4);
+        assert!(!is_statefulset_rolled_out(&done, 3, 0), "status is stale");
+        assert_eq!(
+            statefulset_rolled_out(3, 0).describe(Some(&done)),
+            "readyReplicas 3, updatedReplicas 3, currentRevision mysql-b, updateRevision mysql-b, observedGeneration 3/4"
+        );
+    }
 
     #[test]
     fn statefulset_ready_when_caught_up() {

@@ -6,6 +6,7 @@ mod gates;
 mod nodes;
 mod probe;
 mod steps;
+mod update;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use crate::support::settings::{Settings, SettingsError};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
 };
+pub use update::{ROLLOUT_ANNOTATION, UpdateStrategy, parallel, start_ordinal};
 pub use steps::ScaleVia;
 
 #[derive(Debug, thiserror::Error)]

@@ -189,8 +189,9 @@ impl TestEnv {
             object: format!("StatefulSet {}/{name}", self.namespace.name()),
             source,
         })?;
+        let first = self.ordinal_start().await?;
         let removed: Vec<String> = (to.max(0)..from.max(0))
-            .map(|i| self.pod_name(i as u32))
+            .map(|i| self.pod_name(first + i as u32))
             .collect();
         let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
         wait::wait_for_absent(&self.pods(), &removed, self.timeouts.statefulset_ready).await?;
