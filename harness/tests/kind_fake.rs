@@ -317,6 +317,8 @@ async fn kind_target_creates_with_config_and_image_and_deletes_on_teardown() {
     // The generated config (the documented one plus the containerd drop-in mounts), in the
     // run's temporary directory; then the workload image pulled once and loaded into the nodes.
     let config = kubeconfig.parent().unwrap().join("kind-config.yaml");
+    let archive = kubeconfig.parent().unwrap().join("workload-image.tar");
+    let platform = harness::cluster::kind::docker_platform();
     assert_eq!(
         calls,
         vec![
@@ -327,8 +329,15 @@ async fn kind_target_creates_with_config_and_image_and_deletes_on_teardown() {
                 config.display(),
                 kubeconfig.display()
             ),
-            "docker pull mysql:5.7".to_owned(),
-            format!("kind load docker-image mysql:5.7 --name {name}"),
+            format!("docker pull --platform {platform} mysql:5.7"),
+            format!(
+                "docker image save --platform {platform} -o {} mysql:5.7",
+                archive.display()
+            ),
+            format!(
+                "kind load image-archive {} --name {name}",
+                archive.display()
+            ),
         ]
     );
     assert_eq!(cluster.kind(), TargetKind::Kind);
@@ -392,7 +401,8 @@ async fn every_created_node_mounts_the_containerd_open_files_dropin() {
     );
 }
 
-/// Point 12: E2E_IMAGE is the image pulled once and loaded into the nodes, after create.
+/// Point 12: E2E_IMAGE is the image pulled once and loaded into the nodes (through a
+/// single-platform archive), after create.
 #[tokio::test]
 async fn the_workload_image_is_pulled_once_and_loaded_into_the_nodes() {
     let fakes = Fakes::new();
@@ -410,12 +420,21 @@ async fn the_workload_image_is_pulled_once_and_loaded_into_the_nodes() {
         .iter()
         .position(|c| c.starts_with("kind create"))
         .unwrap();
-    let pull = position("docker pull mysql:5.7.44").expect("one docker pull");
-    let load = position(&format!(
-        "kind load docker-image mysql:5.7.44 --name {name}"
-    ))
-    .unwrap();
-    assert!(create < pull && pull < load, "{calls:?}");
+    let platform = harness::cluster::kind::docker_platform();
+    let pull = position(&format!("docker pull --platform {platform} mysql:5.7.44"))
+        .expect("one docker pull");
+    let save = calls
+        .iter()
+        .position(|c| c.starts_with(&format!("docker image save --platform {platform} -o ")))
+        .unwrap();
+    let load = calls
+        .iter()
+        .position(|c| {
+            c.starts_with("kind load image-archive ") && c.ends_with(&format!(" --name {name}"))
+        })
+        .unwrap();
+    assert!(create < pull && pull < save && save < load, "{calls:?}");
+    assert!(calls[save].ends_with(" mysql:5.7.44"), "{calls:?}");
     assert_eq!(calls.iter().filter(|c| c.contains("pull")).count(), 1);
     // The preflight pod runs the loaded image.
     let created_pod = api
@@ -429,6 +448,38 @@ async fn the_workload_image_is_pulled_once_and_loaded_into_the_nodes() {
         created_pod.1
     );
     cluster.teardown();
+}
+
+/// Point 12: a Docker without `save --platform` (before 28) saves the image plainly.
+#[tokio::test]
+async fn an_older_docker_saves_the_image_without_a_platform() {
+    let fakes = Fakes::new();
+    fakes.set_server(&fake_api_server());
+    fakes.touch("no-save-platform");
+    let cluster = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap();
+    let archive = cluster
+        .kubeconfig_path()
+        .unwrap()
+        .with_file_name("workload-image.tar");
+    cluster.teardown();
+    let calls = fakes.calls();
+    let saves: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("docker image save"))
+        .collect();
+    assert_eq!(saves.len(), 2, "{calls:?}");
+    assert_eq!(
+        saves[1],
+        &format!("docker image save -o {} mysql:5.7", archive.display())
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("kind load image-archive")),
+        "{calls:?}"
+    );
 }
 
 /// Point 12: a failed image pull fails provisioning naming the image, and deletes the cluster.
@@ -606,16 +657,25 @@ async fn reused_kind_cluster_is_never_deleted() {
     let cluster = Cluster::provision(s).await.unwrap();
     assert!(cluster.description().contains("never deleted"));
     assert_eq!(cluster.context(), Some("kind-dev"));
+    let archive = cluster
+        .kubeconfig_path()
+        .unwrap()
+        .with_file_name("workload-image.tar");
+    let platform = harness::cluster::kind::docker_platform();
     cluster.teardown();
     assert_eq!(
         fakes.calls(),
         [
-            "docker info",
-            "kind version",
-            "kind get clusters",
-            "kind get kubeconfig --name dev",
-            "docker pull mysql:5.7",
-            "kind load docker-image mysql:5.7 --name dev",
+            "docker info".to_owned(),
+            "kind version".to_owned(),
+            "kind get clusters".to_owned(),
+            "kind get kubeconfig --name dev".to_owned(),
+            format!("docker pull --platform {platform} mysql:5.7"),
+            format!(
+                "docker image save --platform {platform} -o {} mysql:5.7",
+                archive.display()
+            ),
+            format!("kind load image-archive {} --name dev", archive.display()),
         ]
     );
 }

@@ -44,6 +44,12 @@ pub enum KindError {
         #[source]
         source: ProcessError,
     },
+    #[error("failed to save image {image} to an archive for kind")]
+    Save {
+        image: String,
+        #[source]
+        source: ProcessError,
+    },
     #[error("failed to load image {image} into the nodes of kind cluster `{cluster}`")]
     Load {
         image: String,
@@ -158,28 +164,50 @@ impl KindCli {
             .map(|_| ())
     }
 
-    /// `docker pull IMAGE`, then `kind load docker-image IMAGE --name N`: the image is pulled
-    /// from its registry once and streamed into every node, instead of one registry pull
-    /// per node (Docker Hub's anonymous rate limit, and minutes per node on CI).
-    pub fn load_image(&self, cluster: &str, image: &str) -> Result<(), KindError> {
-        info!(
-            cluster,
-            image, "pulling the workload image once and loading it into every node"
-        );
-        process::run(
-            Command::new(&self.docker).args(["pull", image]),
-            PULL_TIMEOUT,
-        )
-        .map_err(|source| KindError::Pull {
+    /// Pulls `image` once for this machine's platform and loads it into every node of
+    /// `cluster`, instead of one registry pull per node (Docker Hub's anonymous rate limit,
+    /// minutes per node on CI): `docker pull --platform P IMAGE`, `docker image save
+    /// --platform P -o DIR/workload-image.tar IMAGE`, `kind load image-archive ... --name N`.
+    /// Through a single-platform archive rather than `kind load docker-image`, which fails
+    /// with "content digest ... not found" on a multi-platform image when Docker uses the
+    /// containerd image store (the default since Docker 29; kind #3795, the workaround kind
+    /// documents in #4247). A Docker without `save --platform` (before 28) gets a plain
+    /// `docker image save`, which its classic image store writes for one platform anyway.
+    pub fn load_image(&self, cluster: &str, image: &str, dir: &Path) -> Result<(), KindError> {
+        let platform = docker_platform();
+        let archive = dir.join(IMAGE_ARCHIVE);
+        let archive_arg = archive.to_string_lossy().into_owned();
+        info!(cluster, image, %platform, "pulling the workload image once and loading it into every node");
+        let pull_error = |source| KindError::Pull {
             image: image.to_owned(),
             source,
-        })?;
-        self.kind(
-            &["load", "docker-image", image, "--name", cluster],
-            LOAD_TIMEOUT,
+        };
+        process::run(
+            Command::new(&self.docker).args(["pull", "--platform", &platform, image]),
+            PULL_TIMEOUT,
         )
-        .map(|_| ())
-        .map_err(|source| KindError::Load {
+        .map_err(pull_error)?;
+        let save = |with_platform: bool| {
+            let mut command = Command::new(&self.docker);
+            command.args(["image", "save"]);
+            if with_platform {
+                command.args(["--platform", &platform]);
+            }
+            command.args(["-o", &archive_arg, image]);
+            process::run(&mut command, LOAD_TIMEOUT)
+        };
+        save(true)
+            .or_else(|_| save(false))
+            .map_err(|source| KindError::Save {
+                image: image.to_owned(),
+                source,
+            })?;
+        let loaded = self.kind(
+            &["load", "image-archive", &archive_arg, "--name", cluster],
+            LOAD_TIMEOUT,
+        );
+        let _ = std::fs::remove_file(&archive);
+        loaded.map(|_| ()).map_err(|source| KindError::Load {
             image: image.to_owned(),
             cluster: cluster.to_owned(),
             source: Box::new(source),
@@ -229,6 +257,19 @@ impl KindCli {
             other => KindError::Command(other),
         })
     }
+}
+
+/// The file the workload image is saved to, in the run's temporary directory.
+pub const IMAGE_ARCHIVE: &str = "workload-image.tar";
+
+/// This machine's platform as Docker names it: `linux/amd64`, `linux/arm64`.
+pub fn docker_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
 }
 
 /// The kubectl context kind gives a cluster.

@@ -445,6 +445,8 @@ struct KindPrepared {
     name: String,
     created: bool,
     kubeconfig: PathBuf,
+    /// The run's temporary directory (kubeconfig, generated config, image archive).
+    dir: PathBuf,
     /// How many nodes the cluster must have Ready (1 for a reused cluster: at least one).
     nodes: usize,
     cleanups: Vec<CleanupHandle>,
@@ -529,7 +531,8 @@ async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError
 }
 
 /// After `kind create` (or for a reused cluster): every node Ready and the local-path
-/// provisioner running; the workload image pulled once and loaded into every node; then
+/// provisioner running; the workload image pulled once and loaded into every node (see
+/// [`KindCli::load_image`]); then
 /// the open-files preflight, in a pod running that image.
 async fn ready_for_tests(
     config: &kube::Config,
@@ -546,7 +549,8 @@ async fn ready_for_tests(
         .await
         .map_err(TargetError::KindSetup)?;
     let (cli, name, owned_image) = (cli.clone(), prepared.name.clone(), image.to_owned());
-    tokio::task::spawn_blocking(move || cli.load_image(&name, &owned_image))
+    let dir = prepared.dir.clone();
+    tokio::task::spawn_blocking(move || cli.load_image(&name, &owned_image, &dir))
         .await
         .map_err(|e| TargetError::Task(e.to_string()))?
         .map_err(TargetError::Kind)?;
@@ -586,6 +590,7 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
             name: name.clone(),
             created: false,
             kubeconfig,
+            dir,
             nodes: 1,
             cleanups,
         });
@@ -620,6 +625,7 @@ fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> 
         name,
         created: true,
         kubeconfig,
+        dir,
         nodes,
         cleanups,
     })
