@@ -26,12 +26,6 @@ impl TestEnv {
         self.server_has("spec.ordinals.start", 31).await
     }
 
-    /// Whether the server honours `spec.ordinals.start` (GA in 1.31); the reason to skip
-    /// otherwise.
-    pub async fn supports_start_ordinal(&self) -> Result<(), String> {
-        self.server_has("spec.ordinals.start", 31).await
-    }
-
     /// Ok if the server is Kubernetes 1.`since_minor` or later.
     async fn server_has(&self, feature: &str, since_minor: u32) -> Result<(), String> {
         let info = self
