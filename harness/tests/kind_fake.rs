@@ -65,6 +65,9 @@ struct ApiBehaviour {
     nodes_ready: bool,
     /// What the open-files preflight pod prints (`ulimit -n`).
     open_files: &'static str,
+    /// How many pod creations to refuse as the ServiceAccount admission plugin does while
+    /// the namespace's `default` ServiceAccount does not exist yet.
+    refuse_pods: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Default for ApiBehaviour {
@@ -72,6 +75,7 @@ impl Default for ApiBehaviour {
         ApiBehaviour {
             nodes_ready: true,
             open_files: "1048576",
+            refuse_pods: Arc::default(),
         }
     }
 }
@@ -220,7 +224,24 @@ fn answer(
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sts-conformance"}}})
         .to_string()),
-        ("POST", ["api", "v1", "namespaces", _, "pods"]) => ("201 Created", body.to_owned(), JSON),
+        ("POST", ["api", "v1", "namespaces", _, "pods"]) => {
+            let refuse = behaviour
+                .refuse_pods
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            if refuse {
+                return (
+                    "403 Forbidden",
+                    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"x\" is forbidden: error looking up service account default/default: serviceaccount \"default\" not found","reason":"Forbidden","code":403}"#.to_owned(),
+                    JSON,
+                );
+            }
+            ("201 Created", body.to_owned(), JSON)
+        }
         ("GET", ["api", "v1", "namespaces", "default", "pods"]) => {
             let name = query
                 .split('&')
@@ -590,6 +611,29 @@ async fn an_enormous_open_files_limit_fails_the_preflight_naming_it() {
             .is_some_and(|c| c.starts_with("kind delete cluster --name ")),
         "{calls:?}"
     );
+}
+
+/// Point 10: on a cluster made seconds ago the preflight pod is retried while the
+/// `default` ServiceAccount does not exist yet.
+#[tokio::test]
+async fn the_preflight_pod_waits_for_the_default_service_account() {
+    let fakes = Fakes::new();
+    let behaviour = ApiBehaviour::default();
+    behaviour
+        .refuse_pods
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let api = FakeApi::start(behaviour);
+    fakes.set_server(&api.url);
+    let cluster = Cluster::provision(settings(&fakes, &[("E2E_TARGET", "kind")]))
+        .await
+        .unwrap();
+    cluster.teardown();
+    let creates = api
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("POST /api/v1/namespaces/default/pods?"))
+        .count();
+    assert_eq!(creates, 3);
 }
 
 /// Point 11 (part): the kind target bounds how many tests run at once.
@@ -1100,11 +1144,11 @@ fn wait_for_line(child: &mut std::process::Child, prefix: &str, timeout: Duratio
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keeps draining after the caller stopped listening: a closed pipe would make the
+        // child's next println! panic (EPIPE) instead of letting it exit as tested.
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + timeout;
@@ -1204,7 +1248,9 @@ fn up_deletes_the_kind_cluster_it_created_on_sigterm() {
     assert!(lines[0].contains(&name), "{lines:?}");
     terminate(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(143));
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(status.code(), Some(143), "{stderr}");
     assert_eq!(
         fakes.calls().last().unwrap(),
         &format!("kind delete cluster --name {name}")

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, LogParams, PostParams};
@@ -132,7 +133,20 @@ async fn run_limit_pod(
             source,
         }
     };
-    pods.create(&PostParams::default(), &limit_pod(name, image))
+    // On a cluster made seconds ago the `default` ServiceAccount may not exist yet, and the
+    // ServiceAccount admission plugin refuses pods until it does: retry that refusal only.
+    let pod = limit_pod(name, image);
+    let create = || async { pods.create(&PostParams::default(), &pod).await };
+    create
+        .retry(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(5))
+                .with_total_delay(Some(timeout))
+                .without_max_times(),
+        )
+        .when(no_service_account_yet)
         .await
         .map_err(api_error("create"))?;
     wait::wait_for(pods, name, pod_finished(), timeout)
@@ -141,6 +155,12 @@ async fn run_limit_pod(
     pods.logs(name, &LogParams::default())
         .await
         .map_err(api_error("read the log of"))
+}
+
+/// `pods "x" is forbidden: error looking up service account default/default: serviceaccount
+/// "default" not found`.
+fn no_service_account_yet(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == 403 && s.message.contains("service account"))
 }
 
 /// The pod ran to completion (Succeeded); Failed is impossible to recover from.
