@@ -394,6 +394,42 @@ mod tests {
     }
 
     #[test]
+    fn a_start_ordinal_shifts_names_and_claims() {
+        let mut events = vec![applied(headless_service())];
+        for i in 3..6u32 {
+            let name = format!("mysql-{i}");
+            events.push(applied(pvc(
+                &claim(i),
+                &format!("c{i}"),
+                &format!("pv-{i}"),
+            )));
+            events.push(applied(pod(&name, &format!("u{i}"))));
+        }
+        events.push(applied(slice(&["mysql-3", "mysql-4", "mysql-5"])));
+        let mut expect = IdentityExpect::documented(3);
+        expect.start = 3;
+        let h = History::from_events(events.clone());
+        let v = ordinal_identity(&h, &expect).verdict;
+        assert!(v.is_pass(), "{v}");
+        assert!(v.to_string().contains("pods mysql-3..mysql-5"), "{v}");
+        let v = ordinal_identity(&h, &IdentityExpect::documented(3)).verdict;
+        assert!(
+            v.evidence()
+                .iter()
+                .any(|e| e.contains("pod mysql-5 (uid u5) exists but only mysql-0..mysql-2 should")),
+            "{v}"
+        );
+        events.push(applied(pod("mysql-0", "u0")));
+        let v = ordinal_identity(&History::from_events(events), &expect).verdict;
+        assert!(
+            v.evidence()
+                .iter()
+                .any(|e| e.contains("pod mysql-0 (uid u0) exists but only mysql-3..mysql-5 should")),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn nothing_observed_is_unknown() {
         assert!(check(vec![mark("start")]).is_unknown());
     }
