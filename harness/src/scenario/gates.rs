@@ -54,26 +54,12 @@ impl TestEnv {
     /// creates root@'%' last: a container killed mid-init restarts on a data dir that
     /// never accepts root over TCP, so disrupting an ordinal still in its init breaks it.
     pub async fn gate_on_root_logins(&self, step: &str) -> Result<(), ScenarioError> {
-        let name = self.statefulset_name();
-        let sts = self
-            .statefulsets()
-            .get(&name)
-            .await
-            .map_err(|source| ScenarioError::Api {
-                action: "get",
-                object: format!("StatefulSet {}/{name}", self.namespace.name()),
-                source,
-            })?;
-        let replicas = sts.spec.replicas.unwrap_or(1);
-        let start = sts
-            .spec
-            .ordinals
-            .as_ref()
-            .and_then(|o| o.start)
-            .unwrap_or(0);
-        for ordinal in start.max(0)..start.max(0) + replicas.max(0) {
+        let sts = self.deployed_statefulset().await?;
+        let replicas = u32::try_from(sts.spec.replicas.unwrap_or(1)).unwrap_or(0);
+        let start = super::update::start_of(&sts);
+        for ordinal in start..start + replicas {
             self.workload
-                .wait_root_login(ordinal as u32, self.timeouts.mysql_ready)
+                .wait_root_login(ordinal, self.timeouts.mysql_ready)
                 .await
                 .map_err(|source| ScenarioError::RootLoginGate {
                     step: step.to_string(),

@@ -129,17 +129,31 @@ impl TestEnv {
 
     /// `spec.ordinals.start` of the deployed StatefulSet (0 when unset).
     pub async fn ordinal_start(&self) -> Result<u32, ScenarioError> {
+        let sts = self.deployed_statefulset().await?;
+        Ok(start_of(&sts))
+    }
+
+    /// The StatefulSet as the API server has it now.
+    pub async fn deployed_statefulset(&self) -> Result<StatefulSet, ScenarioError> {
         let name = self.statefulset_name();
-        let sts = self
-            .statefulsets()
+        self.statefulsets()
             .get(&name)
             .await
             .map_err(|source| ScenarioError::Api {
                 action: "get",
                 object: format!("StatefulSet {}/{name}", self.namespace.name()),
                 source,
-            })?;
-        let start = sts.spec.ordinals.and_then(|o| o.start).unwrap_or(0);
-        Ok(u32::try_from(start).unwrap_or(0))
+            })
     }
+}
+
+/// `spec.ordinals.start` of a StatefulSet (0 when unset).
+pub(super) fn start_of(sts: &StatefulSet) -> u32 {
+    let start = sts
+        .spec
+        .ordinals
+        .as_ref()
+        .and_then(|o| o.start)
+        .unwrap_or(0);
+    u32::try_from(start).unwrap_or(0)
 }
