@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::support::names::random_suffix;
@@ -14,6 +13,7 @@ use kube::{Api, Client};
 use tracing::{info, warn};
 
 use crate::drive::conditions::{describe_pod, describe_pvc, is_pod_ready, pod_restart_count};
+use crate::support::detached;
 use crate::support::settings::keep_requested;
 
 /// The label every harness namespace carries, as `key=value` (a label selector).
@@ -164,32 +164,13 @@ fn print_kept(name: &str) {
 /// The test's runtime may be unwinding (and a current-thread runtime cannot run tasks
 /// while we block it), so delete from a fresh thread with its own runtime and client.
 fn delete_from_other_thread(name: String, config: kube::Config) {
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name(format!("delete-{name}"))
-        .spawn({
-            let name = name.clone();
-            move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())
-                    .and_then(|rt| rt.block_on(delete_with_fresh_client(&name, config)));
-                let _ = tx.send(result);
-            }
-        });
-    if let Err(err) = spawned {
-        warn!(namespace = %name, "could not start the cleanup thread: {err}");
-        return;
-    }
-    match rx.recv_timeout(DROP_DELETE_TIMEOUT) {
-        Ok(Ok(())) => info!(namespace = %name, "deleted test namespace from the drop guard"),
-        Ok(Err(err)) => {
-            warn!(namespace = %name, "drop guard could not delete the namespace: {err}")
-        }
-        Err(_) => {
-            warn!(namespace = %name, "drop guard gave up deleting the namespace after {DROP_DELETE_TIMEOUT:?}")
-        }
+    let what = format!("delete namespace {name}");
+    let thread = format!("delete-{name}");
+    let owned = name.clone();
+    let work = move || async move { delete_with_fresh_client(&owned, config).await };
+    match detached::run(&thread, &what, DROP_DELETE_TIMEOUT, work) {
+        Ok(()) => info!(namespace = %name, "deleted test namespace from the drop guard"),
+        Err(err) => warn!(namespace = %name, "drop guard: {}", crate::support::errors::chain(&err)),
     }
 }
 

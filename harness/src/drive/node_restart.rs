@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::drive::chaos::{ChaosError, NodeChaos};
 use crate::support::cleanup::{self, CleanupHandle};
+use crate::support::detached;
 
 /// How long the unplanned restart (drop or exit) may take before it is abandoned.
 const UNPLANNED_START_TIMEOUT: Duration = Duration::from_secs(150);
@@ -101,35 +102,25 @@ impl Drop for NodeRestart {
 /// The caller may be an async task being dropped (or the exit hook): start the node from a
 /// fresh thread with its own runtime, bounded.
 fn start_from_other_thread(chaos: Arc<dyn NodeChaos>, node: String) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name(format!("start-{node}"))
-        .spawn({
-            let node = node.clone();
-            move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())
-                    .and_then(|rt| {
-                        rt.block_on(chaos.start_node(&node))
-                            .map_err(|e| crate::support::errors::chain(&e))
-                    });
-                let _ = tx.send(result);
-            }
-        });
-    if let Err(err) = spawned {
-        warn!(%node, "could not start the node restart thread: {err}");
-        return;
-    }
-    match rx.recv_timeout(UNPLANNED_START_TIMEOUT) {
-        Ok(Ok(())) => info!(%node, "started the killed node"),
-        Ok(Err(err)) => {
-            warn!(%node, "failed to start the killed node: {err}");
-            eprintln!("sts-conformance: failed to start killed node {node}: {err}");
-        }
-        Err(_) => {
-            warn!(%node, "gave up starting the killed node after {UNPLANNED_START_TIMEOUT:?}")
+    let what = format!("start killed node {node}");
+    let owned = node.clone();
+    let work = move || async move {
+        chaos
+            .start_node(&owned)
+            .await
+            .map_err(|e| crate::support::errors::chain(&e))
+    };
+    match detached::run(
+        &format!("start-{node}"),
+        &what,
+        UNPLANNED_START_TIMEOUT,
+        work,
+    ) {
+        Ok(()) => info!(%node, "started the killed node"),
+        Err(err) => {
+            let err = crate::support::errors::chain(&err);
+            warn!(%node, "{err}");
+            eprintln!("sts-conformance: {err}");
         }
     }
 }

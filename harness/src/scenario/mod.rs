@@ -32,8 +32,8 @@ use crate::support::settings::{Settings, SettingsError};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
 };
-pub use update::{ROLLOUT_ANNOTATION, UpdateStrategy, parallel, start_ordinal};
 pub use steps::ScaleVia;
+pub use update::{ROLLOUT_ANNOTATION, UpdateStrategy, parallel, start_ordinal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
