@@ -250,6 +250,8 @@ pub enum Action {
         pod: String,
         uid: String,
     },
+    /// An abrupt stop of a node (kind: `docker kill` of its container, a process-level
+    /// crash, not a power cut; the test's report notes what the target's kill really is).
     StopNode {
         node: String,
     },
@@ -312,7 +314,7 @@ impl std::fmt::Display for Action {
                 ),
                 None => write!(f, "set {statefulset} updateStrategy {strategy}"),
             },
-            Action::StopNode { node } => write!(f, "stop node {node}"),
+            Action::StopNode { node } => write!(f, "kill node {node} (abrupt stop)"),
             Action::StartNode { node } => write!(f, "start node {node}"),
             Action::TaintNode { node, taint, added } => {
                 let verb = if *added { "taint" } else { "untaint" };
@@ -585,7 +587,10 @@ mod tests {
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(seen[0].starts_with("seq 2 at "), "{seen:?}");
-        assert!(seen[0].ends_with(" s: stop node w2"), "{seen:?}");
+        assert!(
+            seen[0].ends_with(" s: kill node w2 (abrupt stop)"),
+            "{seen:?}"
+        );
         assert_eq!(steps(&h.snapshot()), seen);
     }
 
