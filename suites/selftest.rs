@@ -163,37 +163,11 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             env.settle().await?;
             vec![checks::no_lost_writes(&env.entries())]
         }
-        Step::CrashOrdinal1ForIdentity => {
-            env.deploy(3).await?;
-            env.settle().await?;
-            let uid = env.get_pod(1).await?.metadata.uid.unwrap_or_default();
-            // The crash step waits for a restart in place, which the fault prevents.
-            let crashed = tokio::time::timeout(PREVENTED_STATE_BOUND, env.crash_container(1)).await;
-            tracing::info!(
-                ?crashed,
-                "mysql-1 restarted in place within {PREVENTED_STATE_BOUND:?}"
-            );
-            env.wait_ready(3).await?;
-            env.settle().await?;
-            vec![checks::identity_after_recreation(
-                &env.entries(),
-                &env.pod_name(1),
-                &uid,
-                Recreation::Restarted,
-            )]
-        }
+        // Each in its own boxed future: one poll frame for every arm overflows the stack of
+        // a test thread in debug builds.
+        Step::CrashOrdinal1ForIdentity => Box::pin(crash_ordinal1_for_identity(&env)).await?,
         Step::DeleteOrdinal1BehindTheRootGate => {
-            env.deploy(3).await?;
-            env.timeouts.mysql_ready = PREVENTED_STATE_BOUND;
-            let verdict = match env.delete_pod(1, None).await {
-                Ok(uid) => Verdict::Pass {
-                    summary: format!("mysql-1 (uid {uid}) deleted and recreated"),
-                },
-                Err(err) => Verdict::Fail {
-                    evidence: vec![harness::support::errors::chain(&err)],
-                },
-            };
-            vec![CheckResult::new(STEPS_CHECK, verdict)]
+            Box::pin(delete_ordinal1_behind_the_root_gate(&mut env)).await?
         }
         Step::ForceDeleteOrdinal1WithWriter => {
             env.deploy(2).await?;
@@ -228,6 +202,45 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
     let outcome = env.finish(results.clone()).await?;
     println!("{}", outcome.summary);
     Ok(results)
+}
+
+/// Crashes mysql-1's container and judges whether the ordinal came back as the same pod.
+async fn crash_ordinal1_for_identity(env: &TestEnv) -> anyhow::Result<Vec<CheckResult>> {
+    env.deploy(3).await?;
+    env.settle().await?;
+    let uid = env.get_pod(1).await?.metadata.uid.unwrap_or_default();
+    // The crash step waits for a restart in place, which the fault prevents.
+    let crashed = tokio::time::timeout(PREVENTED_STATE_BOUND, env.crash_container(1)).await;
+    tracing::info!(
+        ?crashed,
+        "mysql-1 restarted in place within {PREVENTED_STATE_BOUND:?}"
+    );
+    env.wait_ready(3).await?;
+    env.settle().await?;
+    Ok(vec![checks::identity_after_recreation(
+        &env.entries(),
+        &env.pod_name(1),
+        &uid,
+        Recreation::Restarted,
+    )])
+}
+
+/// Deletes mysql-1 behind a root-login gate bounded by [`PREVENTED_STATE_BOUND`]; the
+/// gate's error, if any, is the evidence of the steps check.
+async fn delete_ordinal1_behind_the_root_gate(
+    env: &mut TestEnv,
+) -> anyhow::Result<Vec<CheckResult>> {
+    env.deploy(3).await?;
+    env.timeouts.mysql_ready = PREVENTED_STATE_BOUND;
+    let verdict = match env.delete_pod(1, None).await {
+        Ok(uid) => Verdict::Pass {
+            summary: format!("mysql-1 (uid {uid}) deleted and recreated"),
+        },
+        Err(err) => Verdict::Fail {
+            evidence: vec![harness::support::errors::chain(&err)],
+        },
+    };
+    Ok(vec![CheckResult::new(STEPS_CHECK, verdict)])
 }
 
 /// Resolves once the deleted pod's container has acknowledged a write invoked past the stop
