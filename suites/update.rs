@@ -69,7 +69,8 @@ async fn rolling_update_replaces_pods_highest_ordinal_first() -> anyhow::Result<
 }
 
 /// MUST: with a RollingUpdate partition of 2 (of 3 replicas) only ordinal 2 is updated and
-/// ordinals 0 and 1 keep their revision; lowering the partition to 0 continues the rollout
+/// ordinals 0 and 1 keep their revision (mysql-0, deleted meanwhile, is recreated on the
+/// current revision); lowering the partition to 0 continues the rollout
 /// (1, then 0), in order, to `currentRevision == updateRevision`, every acknowledged row
 /// intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,8 +86,13 @@ async fn partitioned_update_stops_at_the_partition_and_continues_when_lowered() 
         let start = env.history.mark("rolling update with partition 2");
         env.change_template("1").await?;
         env.wait_rolled_out(REPLICAS as i32, 2).await?;
+        // A pod deleted below the partition comes back on the current (old) revision.
+        env.delete_pod(0, None).await?;
+        env.wait_rolled_out(REPLICAS as i32, 2).await?;
         env.settle().await?;
-        let partial = env.history.mark("rolled out down to the partition");
+        let partial = env
+            .history
+            .mark("rolled out down to the partition, mysql-0 recreated below it");
         env.set_update_strategy(UpdateStrategy::RollingUpdate { partition: 0 })
             .await?;
         env.wait_rolled_out(REPLICAS as i32, 0).await?;

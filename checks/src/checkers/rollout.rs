@@ -292,6 +292,12 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
             partition.value,
             expect,
         ));
+        evidence.extend(below_partition_on_update(
+            &tracked,
+            expect.start..expect.start + partition.value,
+            &update,
+            &partition,
+        ));
     }
     Verdict::judge(evidence, unknowns, || {
         let order: Vec<String> = replaced
@@ -349,6 +355,30 @@ fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<Stri
         ));
     }
     None
+}
+
+/// Pods below the partition that run the update revision at the end: a pod recreated
+/// there must be made from the current revision (upstream newVersionedStatefulSetPod).
+fn below_partition_on_update(
+    tracked: &BTreeMap<u32, Tracked>,
+    below: std::ops::Range<u32>,
+    update: &str,
+    partition: &Partition,
+) -> Vec<String> {
+    tracked
+        .range(below)
+        .filter(|(_, t)| !t.gone && t.pod.revision() == Some(update))
+        .map(|(_, t)| {
+            format!(
+                "{} runs the update revision {update} though it is below the partition {} ({}) \
+                 (last observed at seq {})",
+                pod_ref(&t.pod),
+                partition.value,
+                partition.source,
+                t.seq
+            )
+        })
+        .collect()
 }
 
 /// The StatefulSet's status at the end of a RollingUpdate window.
@@ -559,6 +589,31 @@ mod tests {
         events.push(done(NEW, 3));
         let full = check(events, Strategy::RollingUpdate);
         assert!(full.is_pass(), "{full}");
+    }
+
+    #[test]
+    fn a_pod_deleted_below_the_partition_comes_back_on_the_current_revision() {
+        let mut events = start();
+        events.insert(3, set_partition(Some(2)));
+        events.extend(replace(2));
+        events.push(delete_pod(0));
+        events.push(applied(old(0).terminating()));
+        events.push(deleted(old(0).terminating()));
+        events.push(applied(at(pod("mysql-0", "b0"), OLD)));
+        events.push(done(OLD, 1));
+        let v = check(events.clone(), Strategy::RollingUpdate);
+        assert!(v.is_pass(), "{v}");
+        let last = events.len() - 2;
+        events[last] = applied(at(pod("mysql-0", "b0"), NEW));
+        let v = check(events, Strategy::RollingUpdate);
+        let text = v.evidence().join("\n");
+        assert!(
+            text.contains(
+                "pod mysql-0 (uid b0) runs the update revision mysql-new though it is below the \
+                 partition 2 (set at seq 3)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

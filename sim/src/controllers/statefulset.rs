@@ -7,7 +7,8 @@
 //!
 //! The sim's faults bend exactly one of these rules each (see [`crate::config::Fault`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -87,6 +88,7 @@ impl<'a> Set<'a> {
         };
         let name = obj::name(raw);
         let update_revision = revision_name(name, raw.pointer("/spec/template"));
+        remember_template(&update_revision, raw.pointer("/spec/template"));
         let current_revision = obj::str_at(raw, "/status/currentRevision")
             .filter(|r| !r.is_empty())
             .map_or_else(|| update_revision.clone(), str::to_string);
@@ -545,6 +547,26 @@ impl<'a> Control<'a> {
         )));
     }
 
+    /// The template and revision a new pod of `ord` is made from (upstream
+    /// newVersionedStatefulSetPod): below a RollingUpdate partition, the current revision's
+    /// template while it is known; otherwise the update revision's.
+    fn template_for(&self, ord: i64) -> (Value, String) {
+        let set = self.set;
+        let below_partition = !set.on_delete && ord < set.start + set.partition.max(0);
+        if below_partition
+            && set.current_revision != set.update_revision
+            && let Some(template) = known_template(&set.current_revision)
+        {
+            return (template, set.current_revision.clone());
+        }
+        let template = set
+            .raw
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        (template, set.update_revision.clone())
+    }
+
     /// A new pod for `ord` from the template (upstream newVersionedStatefulSetPod).
     fn new_pod(&self, ord: i64) -> Value {
         let set = self.set;
@@ -553,17 +575,13 @@ impl<'a> Control<'a> {
         } else {
             format!("{}-{ord}", set.name)
         };
-        let template = set
-            .raw
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
+        let (template, revision) = self.template_for(ord);
         let mut labels = obj::string_map(&template, "/metadata/labels");
         if !set.no_ordinal_labels {
             labels.insert(POD_NAME_LABEL.into(), name.clone());
             labels.insert(POD_INDEX_LABEL.into(), ord.to_string());
         }
-        labels.insert(REVISION_LABEL.into(), set.update_revision.clone());
+        labels.insert(REVISION_LABEL.into(), revision);
         let mut metadata = json!({
             "name": name,
             "namespace": set.namespace,
@@ -708,6 +726,30 @@ fn random_suffix() -> String {
     std::iter::once(first)
         .chain((0..4).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char))
         .collect()
+}
+
+/// Pod templates by revision name, as the ControllerRevisions a real API server keeps: a
+/// pod recreated below a partition is made from its current revision's template. The sim
+/// serves no ControllerRevision objects, so the controller remembers every template it saw
+/// (the name hashes the template, so one name is one template).
+fn templates() -> &'static Mutex<HashMap<String, Value>> {
+    static TEMPLATES: OnceLock<Mutex<HashMap<String, Value>>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn remember_template(revision: &str, template: Option<&Value>) {
+    let mut known = templates().lock().unwrap_or_else(|p| p.into_inner());
+    if !known.contains_key(revision) {
+        known.insert(
+            revision.to_string(),
+            template.cloned().unwrap_or_else(|| json!({})),
+        );
+    }
+}
+
+fn known_template(revision: &str) -> Option<Value> {
+    let known = templates().lock().unwrap_or_else(|p| p.into_inner());
+    known.get(revision).cloned()
 }
 
 /// `<set>-<hash>`: the ControllerRevision name for a pod template, stable across

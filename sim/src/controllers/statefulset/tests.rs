@@ -656,3 +656,32 @@ fn fault_update_parallel_deletes_every_outdated_pod_at_once() {
         vec!["mysql-2", "mysql-1", "mysql-0"]
     );
 }
+
+#[test]
+fn a_pod_recreated_below_the_partition_keeps_the_current_revision() {
+    let old = sts(3);
+    let old_revision = revision_name("mysql", old.pointer("/spec/template"));
+    // The controller saw the old template before the change.
+    run(&old, healthy_pods(&old, 0..3), claims(0..3), &[]);
+    let mut new = rolled(&old);
+    obj::set_at(
+        &mut new,
+        "/spec/updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+    );
+    obj::set_at(&mut new, "/status/currentRevision", json!(old_revision));
+    let pods = vec![pod(&old, 0, Health::Ready), pod(&new, 2, Health::Ready)];
+    let actions = run(&new, pods, claims(0..3), &[]);
+    let recreated = created_pod(&actions);
+    assert_eq!(obj::name(recreated), "mysql-1");
+    assert_eq!(
+        obj::labels(recreated).get(REVISION_LABEL),
+        Some(&old_revision)
+    );
+    assert!(
+        recreated
+            .pointer("/metadata/annotations/conformance~1rollout")
+            .is_none(),
+        "made from the old template: {recreated}"
+    );
+}
