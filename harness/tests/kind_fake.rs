@@ -823,7 +823,8 @@ async fn auto_picks_kind_when_docker_and_kind_work_and_sim_otherwise() {
         TargetKind::Kind
     );
     fakes.touch("daemon-down");
-    let selection = harness::cluster::target::select(TargetChoice::Auto, &cli);
+    let no_upstream = || Err("not built".to_owned());
+    let selection = harness::cluster::target::select_with(TargetChoice::Auto, &cli, &no_upstream);
     assert_eq!(selection.kind, TargetKind::Sim);
     assert!(
         selection.reason.contains("Docker daemon"),

@@ -896,11 +896,20 @@ mod tests {
     }
 
     #[test]
-    fn auto_falls_back_to_sim_when_kind_is_missing() {
+    fn auto_falls_back_to_upstream_then_sim_when_kind_is_missing() {
         let cli = KindCli::new("/nonexistent/kind", "/nonexistent/docker");
-        let s = select(TargetChoice::Auto, &cli);
+        let built = select_with(TargetChoice::Auto, &cli, &|| Ok(()));
+        assert_eq!(built.kind, TargetKind::Upstream);
+        assert!(built.reason.contains("docker"), "{}", built.reason);
+        let not_root = || Err("not root: its pods live in network namespaces".to_owned());
+        let s = select_with(TargetChoice::Auto, &cli, &not_root);
         assert_eq!(s.kind, TargetKind::Sim);
         assert!(s.reason.contains("docker"), "{}", s.reason);
+        assert!(
+            s.reason.contains("neither is upstream (not root"),
+            "{}",
+            s.reason
+        );
         let fixed = select(TargetChoice::Fixed(TargetKind::Kubeconfig), &cli);
         assert_eq!(fixed.kind, TargetKind::Kubeconfig);
     }

@@ -27,7 +27,7 @@ use crate::drive::observe::Observer;
 use crate::drive::wait::Timeouts;
 use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
 use crate::report::Report;
-use crate::support::settings::{Settings, SettingsError};
+use crate::support::settings::{PodReachSetting, Settings, SettingsError};
 
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
@@ -129,7 +129,7 @@ impl TestEnv {
                 connect: timeouts.mysql_ready,
                 statement: Duration::from_secs(10),
             },
-            pod_reach(cluster.kind()),
+            pod_reach(cluster.kind(), settings_pod_reach()),
         );
         tracing::info!(test, namespace = namespace.name(), target = %cluster.description(), "test environment ready");
         let server = match client.apiserver_version().await {
@@ -350,13 +350,23 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// Upstream's pods live in network namespaces this machine routes to, and its hollow nodes
-/// serve no kubelet port-forward: the workload goes straight to the pod IP there.
-fn pod_reach(kind: TargetKind) -> PodReach {
-    match kind {
-        TargetKind::Upstream => PodReach::PodIp,
-        TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim => PodReach::PortForward,
+/// `E2E_POD_REACH` when set; else upstream's pods, which live in network namespaces this
+/// machine routes to and whose hollow nodes serve no kubelet port-forward, are reached
+/// straight at the pod IP, and every other target through the API server's port-forward.
+fn pod_reach(kind: TargetKind, asked: Option<PodReachSetting>) -> PodReach {
+    match (asked, kind) {
+        (Some(PodReachSetting::PodIp), _) | (None, TargetKind::Upstream) => PodReach::PodIp,
+        (Some(PodReachSetting::PortForward), _)
+        | (None, TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim) => {
+            PodReach::PortForward
+        }
     }
+}
+
+fn settings_pod_reach() -> Option<PodReachSetting> {
+    crate::support::settings::Settings::global()
+        .ok()
+        .and_then(|s| s.pod_reach)
 }
 
 /// The caveat a report carries for a target that is not a real cluster.

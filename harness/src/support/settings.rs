@@ -20,6 +20,7 @@ pub const CONTAINER_CRASH_CMD_ENV: &str = "E2E_CONTAINER_CRASH_CMD";
 pub const SIM_BIN_ENV: &str = "E2E_SIM_BIN";
 pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
 pub const KIND_PARALLEL_TESTS_ENV: &str = "E2E_KIND_PARALLEL_TESTS";
+pub const POD_REACH_ENV: &str = "E2E_POD_REACH";
 /// Tests that run at once on a kind cluster unless `E2E_KIND_PARALLEL_TESTS` says otherwise:
 /// each starts a 3-5 pod mysql:5.7 StatefulSet whose first-start init must finish in 30 s.
 pub const DEFAULT_KIND_PARALLEL_TESTS: usize = 2;
@@ -142,6 +143,29 @@ pub struct Settings {
     /// `E2E_KIND_PARALLEL_TESTS`: how many tests run at once on the kind target (a positive
     /// integer, default [`DEFAULT_KIND_PARALLEL_TESTS`]).
     pub kind_parallel_tests: usize,
+    /// `E2E_POD_REACH`: `port-forward` or `pod-ip`, how the workload reaches mysqld (default:
+    /// pod IP on the upstream target, port-forward elsewhere). `pod-ip` is for a harness that
+    /// shares the pods' network: in-cluster, or on the machine that runs the upstream target.
+    pub pod_reach: Option<PodReachSetting>,
+}
+
+/// How the workload reaches a pod's mysqld, as the user asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodReachSetting {
+    PortForward,
+    PodIp,
+}
+
+impl std::str::FromStr for PodReachSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "port-forward" => Ok(PodReachSetting::PortForward),
+            "pod-ip" => Ok(PodReachSetting::PodIp),
+            _ => Err("expected port-forward or pod-ip".to_owned()),
+        }
+    }
 }
 
 impl Settings {
@@ -181,6 +205,10 @@ impl Settings {
         let kind_parallel_tests = match get(KIND_PARALLEL_TESTS_ENV) {
             Some(raw) => invalid_unless(KIND_PARALLEL_TESTS_ENV, &raw, parse_positive(&raw))?,
             None => DEFAULT_KIND_PARALLEL_TESTS,
+        };
+        let pod_reach = match get(POD_REACH_ENV) {
+            Some(raw) => Some(invalid_unless(POD_REACH_ENV, &raw, raw.parse())?),
+            None => None,
         };
         let storage_size = match get("E2E_STORAGE_SIZE") {
             Some(raw) => Some(validate_quantity("E2E_STORAGE_SIZE", raw)?),
@@ -223,6 +251,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("reports")),
             kubeconfig: get("KUBECONFIG").map(PathBuf::from),
             kind_parallel_tests,
+            pod_reach,
         })
     }
 }
@@ -365,6 +394,7 @@ mod tests {
             ("E2E_REPORT_DIR", "/tmp/r"),
             ("E2E_REPO_ROOT", "/src"),
             ("E2E_KIND_PARALLEL_TESTS", "3"),
+            ("E2E_POD_REACH", "pod-ip"),
         ])
         .unwrap();
         assert_eq!(s.target, TargetChoice::Fixed(TargetKind::Kind));
@@ -386,6 +416,7 @@ mod tests {
         assert_eq!(s.report_dir, PathBuf::from("/tmp/r"));
         assert_eq!(s.repo_root, PathBuf::from("/src"));
         assert_eq!(s.kind_parallel_tests, 3);
+        assert_eq!(s.pod_reach, Some(PodReachSetting::PodIp));
     }
 
     #[test]
