@@ -359,6 +359,20 @@ async fn doctor() -> Result<()> {
         "target sim",
         "needs the kube-sim binary and mariadbd".to_owned(),
     );
+    let upstream = harness::cluster::target::upstream_usable();
+    report(
+        upstream.is_ok() && mariadbd.is_some(),
+        "target upstream",
+        upstream.map_or_else(
+            |why| why,
+            |()| {
+                format!(
+                    "official binaries in {}, root, and mariadbd for the hollow nodes' pods",
+                    harness::cluster::target::upstream_bin_dir().display()
+                )
+            },
+        ),
+    );
     let kubeconfig = probe_kubeconfig().await;
     report(
         kubeconfig.is_ok(),

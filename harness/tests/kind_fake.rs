@@ -1304,6 +1304,7 @@ fn doctor_reports_each_target() {
     let mut child = cli(empty.path())
         .arg("doctor")
         .env("KUBECONFIG", empty.path().join("none"))
+        .env("UPSTREAM_BIN_DIR", empty.path())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1320,6 +1321,7 @@ fn doctor_reports_each_target() {
         "kind",
         "kube-sim binary",
         "target sim",
+        "target upstream",
         "target kubeconfig",
     ] {
         assert!(stdout.contains(&format!("] {what}")), "{what}: {stdout}");
