@@ -42,10 +42,17 @@ bash scripts/e2e-upstream.sh 2>&1 | tee -a "$log"
 upstream_rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] || rc=$upstream_rc
 phase "e2e against the official control plane (upstream)"
+# Least privilege, proven on the real API server: the suites pass with a ServiceAccount token
+# bound only to manifests/certification/rbac.yaml, and fail with "forbidden" without any rule.
+bash scripts/least-privilege.sh 2>&1 | tee -a "$log"
+least_rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] || rc=$least_rc
+phase "least privilege (certification RBAC) on the official control plane"
 # One document per run, as a vendor would hand it over (the self-test's reports, which
 # fail on purpose, are kept apart in reports/selftest/).
 reports="${E2E_REPORT_DIR:-reports}"
-for dir in "$reports" "$reports/kubeconfig" "$reports/upstream" "$reports/upstream-network"; do
+for dir in "$reports" "$reports/kubeconfig" "$reports/upstream" "$reports/upstream-network" \
+  "$reports/least-privilege/full"; do
   "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" report --dir "$dir" >/dev/null &&
     echo "run report: $dir/index.md ($(grep -E '^[0-9]+ tests:' "$dir/index.md"))"
 done

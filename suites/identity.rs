@@ -17,7 +17,7 @@ async fn documented_statefulset_has_stable_ordinal_identity() -> anyhow::Result<
     common::run("identity", Exclusive::No, async |env| {
         env.deploy(3).await?;
         env.settle().await?;
-        env.note(env.probe_storage().await.to_string());
+        env.note(env.probe_storage().await?.to_string());
         let results = vec![checks::ordinal_identity(
             &env.entries(),
             &env.identity_expect(3),

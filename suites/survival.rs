@@ -63,7 +63,7 @@ async fn acknowledged_rows_survive(#[case] fault: Fault) -> anyhow::Result<()> {
             Fault::PodDeleteForce => (env.delete_pod(VICTIM, Some(0)).await?, Recreation::NewPod),
             Fault::ContainerCrash => (env.crash_container(VICTIM).await?.0, Recreation::Restarted),
             Fault::NodeKill => {
-                note_how_node_loss_is_survived(env, &pod).await;
+                note_how_node_loss_is_survived(env, &pod).await?;
                 let killed = env.kill_node_of(VICTIM).await?;
                 env.settle().await?;
                 env.restart_node(&killed).await?;
@@ -112,7 +112,7 @@ async fn acknowledged_rows_survive_a_pod_moving_off_a_dead_node() -> anyhow::Res
         env.settle().await?;
         let pod = env.pod_name(VICTIM);
         let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
-        let storage = env.probe_storage().await;
+        let storage = env.probe_storage().await?;
         if storage.node_bound(&claim) != Some(false) {
             let reason = format!(
                 "{claim} cannot leave its node ({storage}); set E2E_STORAGE_CLASS to a class \
@@ -238,8 +238,8 @@ async fn restore_node(env: &TestEnv, killed: &KilledNode) -> anyhow::Result<()> 
 /// node; on storage that is not node-bound a cluster can also move it (the out-of-service
 /// taint, `acknowledged_rows_survive_a_pod_moving_off_a_dead_node`). The report says which
 /// it was.
-async fn note_how_node_loss_is_survived(env: &TestEnv, pod: &str) {
-    let storage = env.probe_storage().await;
+async fn note_how_node_loss_is_survived(env: &TestEnv, pod: &str) -> anyhow::Result<()> {
+    let storage = env.probe_storage().await?;
     let claim = format!("{}-{pod}", env.identity_expect(0).claim_template);
     let how = match storage.node_bound(&claim) {
         Some(true) => {
@@ -252,4 +252,5 @@ async fn note_how_node_loss_is_survived(env: &TestEnv, pod: &str) {
         None => "its PV was not observed; survival is shown by restarting its node",
     };
     env.note(format!("{claim} is {how}; {storage}"));
+    Ok(())
 }
