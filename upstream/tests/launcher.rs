@@ -154,6 +154,8 @@ fn failed_start_exits_2_and_cleans_up() {
         .args(["--nodes", "2", "--run-dir"])
         .arg(&run_dir)
         .env("UPSTREAM_BIN_DIR", tmp.path().join("no-binaries"))
+        // The run id is read from an info line: scripts/test.sh exports RUST_LOG=warn.
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .output()
         .expect("run launcher");
