@@ -108,21 +108,13 @@ fn find_binary(
             install_hint(name)
         );
     }
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(extra_dirs.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .with_context(|| {
-            format!(
-                "failed to find {name} on PATH or in {}; {}",
-                extra_dirs.join(", "),
-                install_hint(name)
-            )
-        })
+    kube_sim::process::find_on_path(name, extra_dirs).with_context(|| {
+        format!(
+            "failed to find {name} on PATH or in {}; {}",
+            extra_dirs.join(", "),
+            install_hint(name)
+        )
+    })
 }
 
 /// The state dir and whether kube-sim may delete it on exit.

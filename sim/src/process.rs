@@ -147,6 +147,31 @@ pub fn process_exists(pid: u32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
+/// A container's exit code as the kubelet reports it: the process's code, or 128 + the
+/// signal that killed it; -1 when waiting for it failed.
+pub fn exit_code(status: &io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => s
+            .code()
+            .or_else(|| s.signal().map(|sig| 128 + sig))
+            .unwrap_or(-1),
+        Err(_) => -1,
+    }
+}
+
+/// The first file named `name` on PATH, then in `extra_dirs` (Debian puts mariadbd in
+/// /usr/sbin, which is not on every PATH).
+pub fn find_on_path(name: &str, extra_dirs: &[&str]) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(extra_dirs.iter().map(std::path::PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
 /// Whether the sim runs as root (mariadbd then needs `--user=root`).
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -156,6 +181,15 @@ pub fn running_as_root() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_code_of_a_signal_is_128_plus_the_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        let status = |raw| Ok(std::process::ExitStatus::from_raw(raw));
+        assert_eq!(exit_code(&status(9)), 137);
+        assert_eq!(exit_code(&status(1 << 8)), 1);
+        assert_eq!(exit_code(&Err(io::Error::other("x"))), -1);
+    }
 
     #[tokio::test]
     async fn child_runs_in_its_own_process_group_and_is_killed_by_group_signal() {

@@ -200,17 +200,10 @@ fn find_binary(
             })
         };
     }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(dirs.iter().map(PathBuf::from))
-        .map(|d| d.join(what))
-        .find(|p| p.is_file())
-        .ok_or(MainError::MariaDb {
-            what,
-            explicit: None,
-        })
+    kube_sim::process::find_on_path(what, dirs).ok_or(MainError::MariaDb {
+        what,
+        explicit: None,
+    })
 }
 
 /// What runs, for an orderly shutdown in reverse.

@@ -610,7 +610,7 @@ impl Worker {
         };
         self.kubelet.unregister(&self.uid);
         self.init = None;
-        let exit_code = exit_code(&status);
+        let exit_code = crate::process::exit_code(&status);
         let finished = Utc::now();
         self.last_terminated = Some(Terminated {
             exit_code,
@@ -788,17 +788,6 @@ async fn wait_child(running: &mut Option<Running>) -> io::Result<ExitStatus> {
     }
 }
 
-fn exit_code(status: &io::Result<ExitStatus>) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Ok(s) => s
-            .code()
-            .or_else(|| s.signal().map(|sig| 128 + sig))
-            .unwrap_or(-1),
-        Err(_) => -1,
-    }
-}
-
 fn grace_seconds(pod: &Value) -> u64 {
     pod.pointer("/metadata/deletionGracePeriodSeconds")
         .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds"))
@@ -832,13 +821,6 @@ mod tests {
         assert_eq!(b.blocked_until(t0), Some(t0 + BACKOFF_MAX));
         b.record_exit(t0, Duration::from_secs(3600));
         assert_eq!(b.blocked_until(t0), None);
-    }
-
-    #[test]
-    fn exit_code_of_a_signal_is_128_plus_signal() {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_code(&Ok(ExitStatus::from_raw(9))), 137);
-        assert_eq!(exit_code(&Ok(ExitStatus::from_raw(1 << 8))), 1);
     }
 
     #[test]

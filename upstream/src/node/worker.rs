@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube_sim::kubelet::process::signal_group;
+use kube_sim::kubelet::process::{exit_code, signal_group};
 use kube_sim::kubelet::status::{container_port, runnable_image};
 use kube_sim::mariadb::{self, InitEnv, ServerOptions};
 use tokio::sync::watch;
@@ -804,17 +804,6 @@ async fn wait_child(running: &mut Option<Running>) -> io::Result<ExitStatus> {
     }
 }
 
-fn exit_code(status: &io::Result<ExitStatus>) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Ok(s) => s
-            .code()
-            .or_else(|| s.signal().map(|sig| 128 + sig))
-            .unwrap_or(-1),
-        Err(_) => -1,
-    }
-}
-
 fn grace_seconds(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
@@ -846,14 +835,6 @@ mod tests {
         assert_eq!(b.blocked_until(t0), Some(t0 + Duration::from_secs(300)));
         b.record_exit(t0, Duration::from_secs(3600));
         assert_eq!(b.blocked_until(t0), None, "a long run resets the back-off");
-    }
-
-    #[test]
-    fn exit_code_of_a_signal_is_128_plus_the_signal() {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_code(&Ok(ExitStatus::from_raw(9))), 137);
-        assert_eq!(exit_code(&Ok(ExitStatus::from_raw(1 << 8))), 1);
-        assert_eq!(exit_code(&Err(io::Error::other("x"))), -1);
     }
 
     #[test]
