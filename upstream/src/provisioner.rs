@@ -360,29 +360,45 @@ pub async fn start(
     })
 }
 
-async fn claim_loop(client: kube::Client, volumes_dir: PathBuf, mut stop: watch::Receiver<bool>) {
-    let api: Api<PersistentVolumeClaim> = Api::all(client.clone());
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    loop {
-        let event = tokio::select! {
-            event = events.next() => event,
-            _ = stop.changed() => return,
-        };
-        let claim = match event {
-            None => return,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "claim watch failed; retrying");
-                continue;
-            }
-            Some(Ok(Event::Apply(c) | Event::InitApply(c))) => c,
-            Some(Ok(_)) => continue,
-        };
+async fn claim_loop(client: kube::Client, volumes_dir: PathBuf, stop: watch::Receiver<bool>) {
+    let mut claims = applied(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        "claim",
+        stop,
+    );
+    while let Some(claim) = claims.next().await {
         if let Err(e) = provision(&client, &volumes_dir, &claim).await {
             tracing::warn!(error = %crate::report(&e), "provisioning failed; retried at the claim's next change or resync");
         }
     }
+}
+
+/// Each object the watch of `api` applies (listed or changed), until `stop` changes. Watch
+/// errors are logged and the watcher's backoff retries.
+fn applied<K>(
+    api: Api<K>,
+    what: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> impl futures::Stream<Item = K> + Send + Unpin
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .filter_map(move |event| async move {
+            match event {
+                Ok(Event::Apply(o) | Event::InitApply(o)) => Some(o),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "{what} watch failed; retrying");
+                    None
+                }
+            }
+        })
+        .take_until(async move {
+            let _ = stop.changed().await;
+        })
+        .boxed()
 }
 
 async fn provision(
@@ -440,25 +456,9 @@ async fn provision(
     }
 }
 
-async fn volume_loop(client: kube::Client, volumes_dir: PathBuf, mut stop: watch::Receiver<bool>) {
-    let api: Api<PersistentVolume> = Api::all(client.clone());
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    loop {
-        let event = tokio::select! {
-            event = events.next() => event,
-            _ = stop.changed() => return,
-        };
-        let pv = match event {
-            None => return,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "volume watch failed; retrying");
-                continue;
-            }
-            Some(Ok(Event::Apply(pv) | Event::InitApply(pv))) => pv,
-            Some(Ok(_)) => continue,
-        };
+async fn volume_loop(client: kube::Client, volumes_dir: PathBuf, stop: watch::Receiver<bool>) {
+    let mut volumes = applied(Api::<PersistentVolume>::all(client.clone()), "volume", stop);
+    while let Some(pv) = volumes.next().await {
         if let Err(e) = reclaim(&client, &volumes_dir, &pv).await {
             tracing::warn!(error = %crate::report(&e), "reclaiming failed");
         }
