@@ -8,7 +8,6 @@
 use anyhow::Context;
 use checks::{self, CheckResult, Recreation, Verdict};
 use harness::cluster::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
-use harness::drive::workload::Writer;
 use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv, UpdateStrategy};
 use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
@@ -186,7 +185,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             let mut fresh = env.workload.spawn_writer(1);
             tokio::select! {
                 acked = fresh.wait_for_more_acks(WRITER_ACKS) => { acked?; }
-                () = old_container_proven_alive(&env, start, &mut writer) => {}
+                _zombie = env.zombie_evidence(start, &mut writer) => {}
             }
             let written = (writer.stop().await, fresh.stop().await);
             tracing::info!(?written, "writers during the force deletion");
@@ -241,17 +240,6 @@ async fn delete_ordinal1_behind_the_root_gate(
         },
     };
     Ok(vec![CheckResult::new(STEPS_CHECK, verdict)])
-}
-
-/// Resolves once the deleted pod's container has acknowledged a write invoked past the stop
-/// bound (re-judged at each of the writer's outcomes).
-async fn old_container_proven_alive(env: &TestEnv, start: u64, writer: &mut Writer) {
-    while !checks::deleted_pods_stop_serving(&env.entries(), (start, u64::MAX))
-        .verdict
-        .is_fail()
-    {
-        writer.next_outcome().await;
-    }
 }
 
 /// The named check's evidence, failing the test unless that check failed.

@@ -173,7 +173,7 @@ async fn write_after_recovery(
     // for it as soon as the writer's own acknowledgements prove the old container is alive.
     let fresh_acked = tokio::select! {
         acked = fresh.wait_for_more_acks(WRITER_ACKS) => acked.map(|_| None),
-        zombie = zombie_evidence(env, start, &mut through) => Ok(Some(zombie)),
+        zombie = env.zombie_evidence(start, &mut through) => Ok(Some(zombie)),
     };
     let through_acked = match fresh_acked {
         Ok(None) => through.wait_for_more_acks(WRITER_ACKS).await.map(|_| ()),
@@ -190,22 +190,6 @@ async fn write_after_recovery(
     }
     through_acked?;
     Ok(())
-}
-
-/// Resolves with the evidence once the history shows a deleted pod's container still
-/// acknowledging writes (re-judged at each of the writer's outcomes).
-async fn zombie_evidence(
-    env: &TestEnv,
-    start: u64,
-    through: &mut harness::drive::workload::Writer,
-) -> String {
-    loop {
-        let verdict = checks::deleted_pods_stop_serving(&env.entries(), (start, u64::MAX)).verdict;
-        if verdict.is_fail() {
-            return verdict.evidence().join("; ");
-        }
-        through.next_outcome().await;
-    }
 }
 
 /// Taints the dead node out-of-service, waits for the pod to run elsewhere and reads

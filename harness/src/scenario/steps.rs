@@ -37,6 +37,24 @@ impl ScaleVia {
 }
 
 impl TestEnv {
+    /// Resolves, with the evidence, once the history since `start` shows a deleted pod's
+    /// container still acknowledging writes past the stop bound (a zombie); re-judged at
+    /// each of `writer`'s outcomes, so it never resolves while the writer is idle.
+    pub async fn zombie_evidence(
+        &self,
+        start: u64,
+        writer: &mut crate::drive::workload::Writer,
+    ) -> String {
+        loop {
+            let verdict =
+                checks::deleted_pods_stop_serving(&self.entries(), (start, u64::MAX)).verdict;
+            if verdict.is_fail() {
+                return verdict.evidence().join("; ");
+            }
+            writer.next_outcome().await;
+        }
+    }
+
     /// Waits until the pod of `ordinal` was recreated (a uid other than `old_uid`) and is
     /// Ready; returns it.
     pub async fn wait_recreated(&self, ordinal: u32, old_uid: &str) -> Result<Pod, ScenarioError> {
