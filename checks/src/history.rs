@@ -50,6 +50,8 @@ pub enum Event {
     Read(ReadResult),
     /// The workload completed a MySQL handshake with one pod's mysqld (see [`Connection`]).
     Connected(Connection),
+    /// A DNS name looked up from inside a pod of the set (see [`Resolution`]).
+    Resolved(Resolution),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,6 +411,22 @@ pub struct Connection {
     pub pod_uid: String,
 }
 
+/// One DNS lookup made from inside a pod of the StatefulSet (`getent hosts <name>` run in
+/// its container), recorded when the lookup ran to an answer: the name's addresses, or
+/// `error` when it did not resolve. A lookup the harness could not run at all (exec
+/// refused, timed out) is a failed step, not a resolution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// The pod the lookup ran in.
+    pub from_pod: String,
+    /// The name looked up (`<pod>.<service>.<namespace>.svc.<cluster domain>`).
+    pub name: String,
+    /// The addresses it resolved to, in the resolver's order.
+    pub addresses: Vec<String>,
+    /// Why it did not resolve (e.g. `not found`); None when it did.
+    pub error: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadResult {
     pub ordinal: u32,
@@ -614,6 +632,23 @@ mod tests {
         assert_eq!(
             json,
             r#"{"type":"connected","ordinal":1,"pod":"mysql-1","pod_uid":"u1"}"#
+        );
+        let back: Event = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn lookups_serialize_as_their_own_event() {
+        let event = Event::Resolved(Resolution {
+            from_pod: "mysql-0".into(),
+            name: "mysql-1.mysql.ns.svc.cluster.local".into(),
+            addresses: vec!["10.0.0.11".into()],
+            error: None,
+        });
+        let json = serde_json::to_string(&event).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"type":"resolved","from_pod":"mysql-0","name":"mysql-1.mysql.ns.svc.cluster.local","addresses":["10.0.0.11"],"error":null}"#
         );
         let back: Event = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, event);

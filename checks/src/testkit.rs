@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::history::{
     Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState,
-    ReadResult, Row, ServiceState, Snapshot, StsState, WriteEvent,
+    ReadResult, Resolution, Row, ServiceState, Snapshot, StsState, WriteEvent,
 };
 
 use crate::history::row_checksum;
@@ -271,5 +271,30 @@ pub fn read(ordinal: u32, rows: &[Row]) -> Event {
         pod: format!("mysql-{ordinal}"),
         pod_uid: format!("u{ordinal}"),
         rows: rows.to_vec(),
+    })
+}
+
+/// The DNS name of pod `pod` under Service `mysql` in namespace `ns`.
+pub fn fqdn(pod: &str) -> String {
+    format!("{pod}.mysql.ns.svc.cluster.local")
+}
+
+/// A lookup of `pod`'s [`fqdn`] from inside `from_pod` that gave `addresses`.
+pub fn resolved(from_pod: &str, pod: &str, addresses: &[&str]) -> Event {
+    Event::Resolved(Resolution {
+        from_pod: from_pod.into(),
+        name: fqdn(pod),
+        addresses: addresses.iter().map(|a| a.to_string()).collect(),
+        error: None,
+    })
+}
+
+/// A lookup of `pod`'s [`fqdn`] from inside `from_pod` that did not resolve.
+pub fn unresolved(from_pod: &str, pod: &str, error: &str) -> Event {
+    Event::Resolved(Resolution {
+        from_pod: from_pod.into(),
+        name: fqdn(pod),
+        addresses: Vec::new(),
+        error: Some(error.into()),
     })
 }

@@ -8,6 +8,7 @@
 //! one-second granularity).
 
 mod at_most_one;
+mod dns;
 mod identity;
 mod recreation;
 mod retention;
@@ -17,6 +18,7 @@ mod stopped;
 mod writes;
 
 pub use at_most_one::at_most_one;
+pub use dns::dns_resolution;
 pub use identity::{IdentityExpect, ordinal_identity};
 pub use recreation::{Recreation, identity_after_recreation};
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
