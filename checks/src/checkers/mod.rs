@@ -10,7 +10,9 @@
 mod at_most_one;
 mod dns;
 mod identity;
+mod reclaim;
 mod recreation;
+mod restore;
 mod retention;
 mod rollout;
 mod scaling;
@@ -20,7 +22,9 @@ mod writes;
 pub use at_most_one::at_most_one;
 pub use dns::dns_resolution;
 pub use identity::{IdentityExpect, ordinal_identity};
+pub use reclaim::{reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained};
 pub use recreation::{Recreation, identity_after_recreation};
+pub use restore::rows_restored;
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
 pub use rollout::{RolloutExpect, Strategy, rollout};
 pub use scaling::{

@@ -16,24 +16,24 @@ use crate::world::{World, pod_ref, pvc_ref};
 
 /// How the StatefulSet names its claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct ClaimTemplate {
+pub(super) struct ClaimTemplate {
     statefulset: &'static str,
     template: &'static str,
 }
 
 /// `mysql-persistent-storage` of StatefulSet `mysql`.
-const DOCUMENTED: ClaimTemplate = ClaimTemplate {
+pub(super) const DOCUMENTED: ClaimTemplate = ClaimTemplate {
     statefulset: "mysql",
     template: "mysql-persistent-storage",
 };
 
 impl ClaimTemplate {
     /// The PVC of `ordinal`.
-    fn claim(&self, ordinal: u32) -> String {
+    pub(super) fn claim(&self, ordinal: u32) -> String {
         format!("{}-{}-{ordinal}", self.template, self.statefulset)
     }
 
-    fn pod(&self, ordinal: u32) -> String {
+    pub(super) fn pod(&self, ordinal: u32) -> String {
         format!("{}-{ordinal}", self.statefulset)
     }
 }
