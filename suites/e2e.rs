@@ -10,3 +10,23 @@ mod retention;
 mod scaling;
 mod survival;
 mod update;
+
+/// `cargo test --test e2e` must run every case `sts-conformance run` runs: each case of the
+/// catalogue is named by a test of these modules.
+#[test]
+fn every_catalogue_case_has_a_test() {
+    let sources = [
+        include_str!("identity.rs"),
+        include_str!("retention.rs"),
+        include_str!("scaling.rs"),
+        include_str!("survival.rs"),
+        include_str!("update.rs"),
+    ]
+    .concat();
+    let missing: Vec<String> = harness::suites::catalogue()
+        .into_iter()
+        .map(|case| case.name)
+        .filter(|name| !sources.contains(&format!("\"{name}\"")))
+        .collect();
+    assert!(missing.is_empty(), "cases without an e2e test: {missing:?}");
+}

@@ -1,216 +1,37 @@
-//! Template updates (RollingUpdate, partitions, OnDelete), Parallel pod management and the
-//! start ordinal.
+//! Template updates, Parallel pod management and the start ordinal (cases in
+//! `harness::suites::update`).
 
-use checks::history::Entry;
-use checks::{RolloutExpect, Strategy};
-use harness::scenario::{ScaleVia, TestEnv, UpdateStrategy, parallel, start_ordinal};
 use tracing_test::traced_test;
 
-use crate::common::{self, Exclusive};
+use crate::common;
 
-const REPLICAS: u32 = 3;
-const ROWS_PER_ORDINAL: u64 = 10;
-/// Acknowledged writes the writer must make before the rollout and after it.
-const WRITER_ACKS: u64 = 5;
-/// The ordinal the writer writes to: the last one a rolling update replaces.
-const WRITER: u32 = 0;
-
-fn expect(env: &TestEnv, strategy: Strategy) -> RolloutExpect {
-    RolloutExpect::new(&env.statefulset_name(), REPLICAS, strategy)
-}
-
-/// The entries up to and including `seq`.
-fn upto(entries: &[Entry], seq: u64) -> Vec<Entry> {
-    entries
-        .iter()
-        .take_while(|e| e.seq <= seq)
-        .cloned()
-        .collect()
-}
-
-/// MUST: with updateStrategy RollingUpdate, a pod template change replaces the pods one at
-/// a time from the highest ordinal to the lowest, each replacement Running and Ready before
-/// the next pod is deleted; at the end `currentRevision == updateRevision`, every pod runs
-/// the update revision, and every row MySQL acknowledged (including those of a writer
-/// running through the rollout) is read back intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn rolling_update_replaces_pods_highest_ordinal_first() -> anyhow::Result<()> {
-    common::run("update-rolling", Exclusive::No, async |env| {
-        env.deploy(REPLICAS as i32).await?;
-        env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
-        env.settle().await?;
-        let mut writer = env.workload.spawn_writer(WRITER);
-        writer.wait_for_more_acks(WRITER_ACKS).await?;
-        let start = env.history.mark("rolling update of the pod template");
-        env.change_template("1").await?;
-        env.wait_rolled_out(REPLICAS as i32, 0).await?;
-        let after = writer.wait_for_more_acks(WRITER_ACKS).await.map(drop);
-        let summary = writer.stop().await;
-        env.note(format!(
-            "the writer running through the rollout had {summary}"
-        ));
-        after?;
-        env.read_everywhere(REPLICAS).await?;
-        env.settle().await?;
-        let end = env.history.mark("rolled out and read back");
-        let entries = env.entries();
-        Ok(vec![
-            checks::rollout(
-                &entries,
-                (start, end),
-                &expect(env, Strategy::RollingUpdate),
-            ),
-            checks::no_lost_writes(&entries),
-            checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
-        ])
-    })
-    .await
+    common::run_case("update-rolling").await
 }
 
-/// MUST: with a RollingUpdate partition of 2 (of 3 replicas) only ordinal 2 is updated and
-/// ordinals 0 and 1 keep their revision (mysql-0, deleted meanwhile, is recreated on the
-/// current revision); lowering the partition to 0 continues the rollout
-/// (1, then 0), in order, to `currentRevision == updateRevision`, every acknowledged row
-/// intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn partitioned_update_stops_at_the_partition_and_continues_when_lowered() -> anyhow::Result<()>
 {
-    common::run("update-partitioned", Exclusive::No, async |env| {
-        env.deploy(REPLICAS as i32).await?;
-        env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
-        env.set_update_strategy(UpdateStrategy::RollingUpdate { partition: 2 })
-            .await?;
-        env.settle().await?;
-        let start = env.history.mark("rolling update with partition 2");
-        env.change_template("1").await?;
-        env.wait_rolled_out(REPLICAS as i32, 2).await?;
-        // A pod deleted below the partition comes back on the current (old) revision.
-        env.delete_pod(0, None).await?;
-        env.wait_rolled_out(REPLICAS as i32, 2).await?;
-        env.settle().await?;
-        let partial = env
-            .history
-            .mark("rolled out down to the partition, mysql-0 recreated below it");
-        env.set_update_strategy(UpdateStrategy::RollingUpdate { partition: 0 })
-            .await?;
-        env.wait_rolled_out(REPLICAS as i32, 0).await?;
-        env.read_everywhere(REPLICAS).await?;
-        env.settle().await?;
-        let end = env
-            .history
-            .mark("partition lowered to 0, rolled out, read back");
-        let entries = env.entries();
-        let rolling = expect(env, Strategy::RollingUpdate);
-        Ok(vec![
-            checks::rollout(&upto(&entries, partial), (start, partial), &rolling),
-            checks::rollout(&entries, (start, end), &rolling),
-            checks::no_lost_writes(&entries),
-            checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
-        ])
-    })
-    .await
+    common::run_case("update-partitioned").await
 }
 
-/// MUST: with updateStrategy OnDelete, a pod template change replaces no pod by itself;
-/// a pod deleted afterwards is recreated from the new template (the update revision).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn on_delete_replaces_only_deleted_pods() -> anyhow::Result<()> {
-    common::run("update-on-delete", Exclusive::No, async |env| {
-        env.deploy(REPLICAS as i32).await?;
-        env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
-        env.set_update_strategy(UpdateStrategy::OnDelete).await?;
-        env.settle().await?;
-        let start = env.history.mark("OnDelete update of the pod template");
-        env.change_template("1").await?;
-        env.wait_update_pending().await?;
-        env.delete_pod(1, None).await?;
-        env.wait_ready(REPLICAS as i32).await?;
-        env.read_everywhere(REPLICAS).await?;
-        env.settle().await?;
-        let end = env.history.mark("mysql-1 deleted and recreated");
-        let entries = env.entries();
-        Ok(vec![
-            checks::rollout(&entries, (start, end), &expect(env, Strategy::OnDelete)),
-            checks::no_lost_writes(&entries),
-            checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
-        ])
-    })
-    .await
+    common::run_case("update-on-delete").await
 }
 
-/// MUST: with podManagementPolicy Parallel, scaling 0 -> 3 -> 0 may create and delete the
-/// pods all at once (not an ordering failure), yet the pods keep their ordinal names and
-/// claims, the claims outlive the scale-down, and the rows written before it are read back
-/// once the ordinals return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn parallel_pod_management_keeps_names_claims_and_data() -> anyhow::Result<()> {
-    common::run("parallel-scale", Exclusive::No, async |env| {
-        env.deploy_with(0, parallel).await?;
-        env.settle().await?;
-        let start = env.history.mark("Parallel: scale 0 -> 3 -> 0");
-        env.scale(0, REPLICAS as i32, ScaleVia::ScaleSubresource)
-            .await?;
-        env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
-        env.settle().await?;
-        let up = env.history.mark("scaled up, rows written");
-        env.scale(REPLICAS as i32, 0, ScaleVia::ScaleSubresource)
-            .await?;
-        env.settle().await?;
-        let end = env.history.mark("scaled down");
-        env.scale(0, REPLICAS as i32, ScaleVia::ScaleSubresource)
-            .await?;
-        env.read_everywhere(REPLICAS).await?;
-        env.settle().await?;
-        let entries = env.entries();
-        let name = env.statefulset_name();
-        let ordinals: Vec<u32> = (0..REPLICAS).collect();
-        Ok(vec![
-            checks::parallel_scale(&entries, (start, end), &name, 0),
-            checks::ordinal_identity(&upto(&entries, up), &env.identity_expect(REPLICAS)),
-            checks::pvc_kept(&entries, up, end, &ordinals),
-            checks::no_lost_writes(&entries),
-        ])
-    })
-    .await
+    common::run_case("parallel-scale").await
 }
 
-/// MUST: with `spec.ordinals.start` 3 (GA in 1.31), the pods are `mysql-3..` with the
-/// claims of their ordinals, scale-up creates ordinal i only after i-1 is Ready starting
-/// from 3, and scale-down removes the highest ordinal first. Skipped on older servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]
 async fn start_ordinal_numbers_pods_and_claims_from_it() -> anyhow::Result<()> {
-    const START: u32 = 3;
-    common::run("start-ordinal", Exclusive::No, async |env| {
-        if let Err(reason) = env.supports_start_ordinal().await {
-            return Ok(common::skip(env, &reason));
-        }
-        env.deploy_with(2, start_ordinal(START as i32)).await?;
-        env.settle().await?;
-        let start = env.history.mark("start ordinal 3: scale 2 -> 3");
-        env.scale(2, 3, ScaleVia::ScaleSubresource).await?;
-        env.settle().await?;
-        let up = env.history.mark("scaled up: scale 3 -> 1");
-        env.scale(3, 1, ScaleVia::ScaleSubresource).await?;
-        env.settle().await?;
-        let end = env.history.mark("scaled down");
-        let entries = env.entries();
-        let name = env.statefulset_name();
-        let mut three = env.identity_expect(3);
-        three.start = START;
-        let mut one = env.identity_expect(1);
-        one.start = START;
-        Ok(vec![
-            checks::ordinal_identity(&upto(&entries, up), &three),
-            checks::ordered_scale_up_from(&entries, (start, up), &name, START),
-            checks::reverse_scale_down_from(&entries, (up, end), &name, START),
-            checks::pvc_kept(&entries, up, end, &[START + 1, START + 2]),
-            checks::ordinal_identity(&entries, &one),
-        ])
-    })
-    .await
+    common::run_case("start-ordinal").await
 }

@@ -121,6 +121,11 @@ impl Report {
         self
     }
 
+    /// The test said why it cannot run on this target.
+    pub fn is_skipped(&self) -> bool {
+        self.skipped.is_some()
+    }
+
     /// True when every check passed (Unknown is not a pass), or the test was skipped with
     /// a reason. A test that ran and judged nothing did not pass: no check could fail.
     pub fn all_passed(&self) -> bool {

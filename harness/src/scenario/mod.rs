@@ -300,10 +300,12 @@ impl TestEnv {
                 source,
             })?;
         let summary = report.summary();
+        let skipped = report.is_skipped();
         if report.all_passed() {
             self.namespace.delete().await?;
             return Ok(Outcome {
                 passed: true,
+                skipped,
                 summary,
                 dump: String::new(),
             });
@@ -311,6 +313,7 @@ impl TestEnv {
         let dump = self.namespace.dump(&self.client).await;
         Ok(Outcome {
             passed: false,
+            skipped,
             summary,
             dump,
         })
@@ -334,6 +337,8 @@ fn crash_capability(
 #[derive(Debug)]
 pub struct Outcome {
     pub passed: bool,
+    /// The test said why it cannot run on this target (its report says SKIPPED).
+    pub skipped: bool,
     pub summary: String,
     pub dump: String,
 }
