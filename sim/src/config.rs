@@ -42,6 +42,10 @@ pub enum Fault {
     /// `dns:no-hostname`: the EndpointSlice controller leaves out every endpoint's
     /// `hostname`, so no ordinal gets its stable DNS name under the headless Service.
     DnsNoHostname,
+    /// `dns:stale-address`: the cluster DNS (what `getent hosts` in a pod answers) gives
+    /// each pod's name an address the pod does not have, as a cache still holding an
+    /// earlier incarnation's.
+    DnsStaleAddress,
     /// `pods:no-hostname`: the StatefulSet controller creates pods without
     /// `spec.hostname` and `spec.subdomain`, so a pod's hostname is not its name and it
     /// has no DNS name under the governing Service.
@@ -65,10 +69,13 @@ pub enum Fault {
     /// entrypoint creates `root@'%'` (as mysql:5.7's is when killed mid-init) and is never
     /// retried: mysqld runs, but never accepts root over TCP.
     MysqlInterruptedInit,
+    /// `pv:delete-on-retain`: the PV reclaimer deletes a Released PV (and its data) whose
+    /// reclaimPolicy is Retain, as it would one whose policy is Delete.
+    PvDeleteOnRetain,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -78,6 +85,7 @@ impl Fault {
         Fault::PodZombieOnForceDelete,
         Fault::PvcRetainDespitePolicy,
         Fault::DnsNoHostname,
+        Fault::DnsStaleAddress,
         Fault::PodsNoHostname,
         Fault::PodsNoOrdinalLabels,
         Fault::UpdateForward,
@@ -85,8 +93,9 @@ impl Fault {
         Fault::UpdateParallel,
         Fault::RestartNewIdentity,
         Fault::MysqlInterruptedInit,
+        Fault::PvDeleteOnRetain,
     ];
-    pub const ALL_NAMES: [&'static str; 16] = [
+    pub const ALL_NAMES: [&'static str; 18] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -96,6 +105,7 @@ impl Fault {
         "pod:zombie-on-force-delete",
         "pvc:retain-despite-policy",
         "dns:no-hostname",
+        "dns:stale-address",
         "pods:no-hostname",
         "pods:no-ordinal-labels",
         "update:forward",
@@ -103,6 +113,7 @@ impl Fault {
         "update:parallel",
         "restart:new-identity",
         "mysql:interrupted-init",
+        "pv:delete-on-retain",
     ];
 
     pub fn name(self) -> &'static str {

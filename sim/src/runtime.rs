@@ -361,7 +361,11 @@ impl ControlLoop {
             actions.extend(statefulset::reconcile(sts, &snap, &self.config.faults, now));
         }
         actions.extend(scheduler::reconcile(&snap, now));
-        actions.extend(volumes::reconcile(&snap, &pv_root(&self.config.state_dir)));
+        actions.extend(volumes::reconcile(
+            &snap,
+            &pv_root(&self.config.state_dir),
+            &self.config.faults,
+        ));
         actions.extend(endpoints::reconcile(&snap, &self.config.faults));
         for action in actions {
             apply(&self.store, &self.config.state_dir, action);

@@ -4,7 +4,10 @@
 //! local-path is `WaitForFirstConsumer`: a claim stays Pending until the scheduler picks a
 //! node for a pod that uses it (annotation `volume.kubernetes.io/selected-node`); then a PV
 //! `pvc-<claim uid>` is created with a directory on that node and nodeAffinity pinning it
-//! there. With reclaimPolicy Delete, the PV and its directory go once the claim is gone.
+//! there. With reclaimPolicy Delete, the PV and its directory go once the claim is gone;
+//! with Retain the PV stays Released with its directory, turns Available once someone clears
+//! its `claimRef`, and then binds to a claim that names it in `spec.volumeName` (the PV
+//! controller's pre-bound path), as a restore from a retained volume needs.
 //! The sim's `network` class provisions the same way but without nodeAffinity: every node
 //! reaches the directory, as every node reaches a cloud disk or an NFS export.
 
@@ -16,18 +19,83 @@ use super::{
     Action, EventRecord, HOSTNAME_LABEL, LOCAL_PATH_PROVISIONER, PV_PROTECTION, PVC_PROTECTION,
     SELECTED_NODE, SIM_PROVISIONERS, Snapshot, defaults, obj,
 };
+use crate::config::{Fault, Faults};
 use crate::store::ResourceKind;
 
 const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 
 /// All storage decisions for one round. `pv_root` is where PV directories live.
-pub fn reconcile(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
+pub fn reconcile(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> {
     let mut actions = Vec::new();
     actions.extend(pvc_protection(snap));
     actions.extend(default_class(snap));
     actions.extend(provision(snap, pv_root));
-    actions.extend(reclaim(snap, pv_root));
+    actions.extend(bind_named(snap));
+    actions.extend(reclaim(snap, pv_root, faults));
     actions
+}
+
+/// Binds claims that name an Available PV in `spec.volumeName` (the PV controller's
+/// pre-bound path; no provisioning, no waiting for a consumer): the PV's `claimRef` gets
+/// the claim's uid and both turn Bound. A PV Released to another claim, or of another
+/// StorageClass, is left alone and the claim stays Pending, as upstream does.
+pub fn bind_named(snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for claim in &snap.pvcs {
+        let Some(pv_name) = obj::str_at(claim, "/spec/volumeName").filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if obj::is_terminating(claim) || obj::pod_phase(claim) == "Bound" {
+            continue;
+        }
+        let Some(pv) = snap.pv(pv_name).filter(|pv| !obj::is_terminating(pv)) else {
+            continue;
+        };
+        let same_class = obj::str_at(pv, "/spec/storageClassName").unwrap_or_default()
+            == obj::str_at(claim, "/spec/storageClassName").unwrap_or_default();
+        let free = match pv.pointer("/spec/claimRef").filter(|r| !r.is_null()) {
+            None => obj::pod_phase(pv) != "Released",
+            Some(r) => {
+                obj::str_at(r, "/namespace") == Some(obj::namespace(claim))
+                    && obj::str_at(r, "/name") == Some(obj::name(claim))
+                    && obj::str_at(r, "/uid").is_none_or(|uid| uid == obj::uid(claim))
+            }
+        };
+        if !same_class || !free {
+            continue;
+        }
+        let mut bound_pv = pv.clone();
+        obj::set_at(&mut bound_pv, "/spec/claimRef", claim_ref(claim));
+        obj::set_at(&mut bound_pv, "/status/phase", json!("Bound"));
+        actions.push(Action::replace(ResourceKind::PersistentVolume, bound_pv));
+        let mut bound = claim.clone();
+        obj::set_at(
+            &mut bound,
+            "/metadata/annotations/pv.kubernetes.io~1bind-completed",
+            json!("yes"),
+        );
+        obj::set_at(
+            &mut bound,
+            "/status",
+            json!({"phase": "Bound",
+                "accessModes": pv.pointer("/spec/accessModes").cloned().unwrap_or_else(|| json!(["ReadWriteOnce"])),
+                "capacity": pv.pointer("/spec/capacity").cloned().unwrap_or_else(|| json!({"storage": request(claim)}))}),
+        );
+        actions.push(Action::replace(ResourceKind::PersistentVolumeClaim, bound));
+    }
+    actions
+}
+
+/// A PV's `spec.claimRef` to `claim`.
+fn claim_ref(claim: &Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "name": obj::name(claim),
+        "namespace": obj::namespace(claim),
+        "uid": obj::uid(claim),
+        "resourceVersion": obj::str_at(claim, "/metadata/resourceVersion").unwrap_or_default(),
+    })
 }
 
 /// Adds `kubernetes.io/pvc-protection` to claims (as admission does) and removes it from
@@ -207,14 +275,7 @@ fn new_pv(claim: &Value, class: &Value, pv_name: &str, node: &str, path: &Path) 
         "spec": {
             "accessModes": claim.pointer("/spec/accessModes").cloned().unwrap_or_else(|| json!(["ReadWriteOnce"])),
             "capacity": {"storage": request(claim)},
-            "claimRef": {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "name": obj::name(claim),
-                "namespace": obj::namespace(claim),
-                "uid": obj::uid(claim),
-                "resourceVersion": obj::str_at(claim, "/metadata/resourceVersion").unwrap_or_default(),
-            },
+            "claimRef": claim_ref(claim),
             "hostPath": {"path": path.to_string_lossy(), "type": "DirectoryOrCreate"},
             "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
                 {"key": HOSTNAME_LABEL, "operator": "In", "values": [node]}
@@ -263,9 +324,16 @@ fn bound_claim(claim: &Value, class: &Value, pv_name: &str) -> Value {
     bound
 }
 
-/// PVs whose claim is gone turn Released; Released local-path PVs with reclaimPolicy Delete
-/// lose their directory and are deleted; deleted PVs lose their protection finalizer.
-pub fn reclaim(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
+/// PVs whose claim is gone turn Released; Released PVs of the sim's provisioners with
+/// reclaimPolicy Delete lose their directory and are deleted (with `pv:delete-on-retain`,
+/// Retain ones too); Released PVs whose `claimRef` was cleared turn Available; deleted PVs
+/// lose their protection finalizer.
+pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> {
+    let deletes = |policy: Option<&str>| match policy {
+        Some("Delete") => true,
+        Some("Retain") => faults.has(Fault::PvDeleteOnRetain),
+        _ => false,
+    };
     let mut actions = Vec::new();
     for pv in &snap.pvs {
         let phase = obj::pod_phase(pv);
@@ -278,12 +346,17 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path) -> Vec<Action> {
             }
             continue;
         }
+        let claim_ref_cleared = pv.pointer("/spec/claimRef").is_none_or(Value::is_null);
         if phase == "Bound" && !claim_exists(snap, pv) {
             let mut released = pv.clone();
             obj::set_at(&mut released, "/status/phase", json!("Released"));
             actions.push(Action::replace(ResourceKind::PersistentVolume, released));
+        } else if phase == "Released" && claim_ref_cleared {
+            let mut available = pv.clone();
+            obj::set_at(&mut available, "/status/phase", json!("Available"));
+            actions.push(Action::replace(ResourceKind::PersistentVolume, available));
         } else if phase == "Released"
-            && obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete")
+            && deletes(obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy"))
             && obj::string_map(pv, "/metadata/annotations")
                 .get(PROVISIONED_BY)
                 .is_some_and(|p| SIM_PROVISIONERS.contains(&p.as_str()))
@@ -479,7 +552,7 @@ mod tests {
             ..Default::default()
         };
         let released = replaced(
-            &reclaim(&snap, Path::new("/state/pvs")),
+            &reclaim(&snap, Path::new("/state/pvs"), &Faults::none()),
             ResourceKind::PersistentVolume,
         );
         assert_eq!(obj::str_at(&released[0], "/status/phase"), Some("Released"));
@@ -488,7 +561,7 @@ mod tests {
             pvs: vec![bound_pv("uid-data-0", "Released")],
             ..Default::default()
         };
-        let actions = reclaim(&snap, Path::new("/state/pvs"));
+        let actions = reclaim(&snap, Path::new("/state/pvs"), &Faults::none());
         assert!(actions.contains(&Action::RemoveDir(PathBuf::from(
             "/state/pvs/pvc-x_ns_data-0"
         ))));
@@ -498,6 +571,76 @@ mod tests {
         );
     }
 
+    fn retain(mut pv: Value) -> Value {
+        obj::set_at(
+            &mut pv,
+            "/spec/persistentVolumeReclaimPolicy",
+            json!("Retain"),
+        );
+        pv
+    }
+
+    #[test]
+    fn released_retain_pv_is_kept_unless_the_fault_deletes_it() {
+        let snap = Snapshot {
+            pvs: vec![retain(bound_pv("uid-data-0", "Released"))],
+            ..Default::default()
+        };
+        assert!(reclaim(&snap, Path::new("/state/pvs"), &Faults::none()).is_empty());
+        let mut faults = Faults::none();
+        faults.insert(Fault::PvDeleteOnRetain);
+        let actions = reclaim(&snap, Path::new("/state/pvs"), &faults);
+        assert_eq!(
+            deleted(&actions, ResourceKind::PersistentVolume),
+            vec!["pvc-x"]
+        );
+        assert!(actions.contains(&Action::RemoveDir(PathBuf::from(
+            "/state/pvs/pvc-x_ns_data-0"
+        ))));
+    }
+
+    #[test]
+    fn released_pv_with_its_claim_ref_cleared_turns_available_and_binds_a_claim_naming_it() {
+        let mut pv = retain(bound_pv("uid-old", "Released"));
+        obj::set_at(&mut pv, "/spec/claimRef", Value::Null);
+        obj::set_at(&mut pv, "/spec/storageClassName", json!("standard"));
+        let snap = Snapshot {
+            pvs: vec![pv.clone()],
+            ..Default::default()
+        };
+        let available = replaced(
+            &reclaim(&snap, Path::new("/state/pvs"), &Faults::none()),
+            ResourceKind::PersistentVolume,
+        );
+        assert_eq!(
+            obj::str_at(&available[0], "/status/phase"),
+            Some("Available")
+        );
+
+        let mut named = claim("data-0", None);
+        obj::set_at(&mut named, "/spec/volumeName", json!("pvc-x"));
+        let released = Snapshot {
+            pvs: vec![retain(bound_pv("uid-old", "Released"))],
+            pvcs: vec![named.clone()],
+            ..Default::default()
+        };
+        assert!(
+            bind_named(&released).is_empty(),
+            "Released to another claim"
+        );
+        let snap = Snapshot {
+            pvs: vec![available[0].clone()],
+            pvcs: vec![named],
+            ..Default::default()
+        };
+        let actions = bind_named(&snap);
+        let pv = &replaced(&actions, ResourceKind::PersistentVolume)[0];
+        assert_eq!(obj::str_at(pv, "/spec/claimRef/uid"), Some("uid-data-0"));
+        assert_eq!(obj::str_at(pv, "/status/phase"), Some("Bound"));
+        let claim = &replaced(&actions, ResourceKind::PersistentVolumeClaim)[0];
+        assert_eq!(obj::str_at(claim, "/status/phase"), Some("Bound"));
+    }
+
     #[test]
     fn pv_of_live_claim_is_kept() {
         let snap = Snapshot {
@@ -505,7 +648,7 @@ mod tests {
             pvcs: vec![claim("data-0", None)],
             ..Default::default()
         };
-        assert!(reclaim(&snap, Path::new("/state/pvs")).is_empty());
+        assert!(reclaim(&snap, Path::new("/state/pvs"), &Faults::none()).is_empty());
     }
 
     #[test]
@@ -518,7 +661,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            !reclaim(&snap, Path::new("/state/pvs"))
+            !reclaim(&snap, Path::new("/state/pvs"), &Faults::none())
                 .iter()
                 .any(|a| matches!(a, Action::RemoveDir(_)))
         );
