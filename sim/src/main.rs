@@ -248,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     });
     let api_state = ApiState::new(store)
         .with_control(Arc::new(runtime.clone()))
+        .with_faults(faults.clone())
         .with_info(info);
     if let Some(path) = &cli.kubeconfig {
         kubeconfig::write(path, &url)?;

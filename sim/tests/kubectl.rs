@@ -241,8 +241,9 @@ async fn kubectl_apply_refuses_an_unknown_field_under_strict_validation() {
 }
 
 /// kubectl port-forward speaks SPDY (tunnelled in a WebSocket first, then plain), which the
-/// sim does not implement, and exec has no container to run in: both must fail at once
-/// saying so, not hang, garble bytes or answer a bare 404.
+/// sim does not implement, and exec has no container to run in (the sim answers only
+/// `getent hosts` itself): both must fail at once saying so, not hang, garble bytes or
+/// answer a bare 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_port_forward_and_exec_are_refused_with_the_reason() {
     if skip_without_kubectl() {
@@ -266,7 +267,7 @@ async fn kubectl_port_forward_and_exec_are_refused_with_the_reason() {
     );
     let out = kubectl.run(&["exec", "mysql-0", "--", "true"]).await;
     assert!(
-        !out.ok && out.stderr.contains("exec and attach are not implemented"),
+        !out.ok && out.stderr.contains("answers only `getent hosts <name>`"),
         "{}{}",
         out.stdout,
         out.stderr

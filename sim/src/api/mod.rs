@@ -4,7 +4,9 @@
 mod control;
 mod decode;
 pub mod discovery;
+pub mod dns;
 mod error;
+mod exec;
 mod openapi;
 mod patch;
 mod portforward;
@@ -37,6 +39,8 @@ pub struct ApiState {
     pub control: Option<Arc<dyn NodeControl>>,
     /// Harmless facts for `GET /sim/v1/info` (faults, state dir, ...).
     pub info: Arc<Value>,
+    /// The faults the API itself injects (its cluster DNS answers, for exec).
+    pub faults: crate::config::Faults,
 }
 
 impl ApiState {
@@ -46,7 +50,13 @@ impl ApiState {
             store,
             control: None,
             info: Arc::new(json!({})),
+            faults: crate::config::Faults::none(),
         }
+    }
+
+    pub fn with_faults(mut self, faults: crate::config::Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     pub fn with_control(mut self, control: Arc<dyn NodeControl>) -> Self {
@@ -103,11 +113,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/api/v1/namespaces/{namespace}/pods/{name}/exec",
-            any(portforward::exec_refused),
+            get(exec::exec).post(portforward::spdy_refused),
         )
         .route(
             "/api/v1/namespaces/{namespace}/pods/{name}/attach",
-            any(portforward::exec_refused),
+            any(portforward::attach_refused),
         )
         .route("/api/{*rest}", any(resources::handle))
         .route("/apis/{*rest}", any(resources::handle))

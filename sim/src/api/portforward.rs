@@ -37,18 +37,9 @@ pub async fn portforward(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    check_subprotocol(&headers)?;
+    check_subprotocol(&headers, &[PROTOCOL])?;
     let ports = parse_ports(query.as_deref().unwrap_or(""))?;
-    let pod = state
-        .store
-        .get(ResourceKind::Pod, Some(&namespace), &name)
-        .ok_or_else(|| {
-            ApiError::Store(StoreError::NotFound {
-                kind: ResourceKind::Pod,
-                resource: "pods".into(),
-                name: name.clone(),
-            })
-        })?;
+    let pod = stored_pod(&state, &namespace, &name)?;
     let pod_ip = running_pod_ip(&pod)?;
     let target = format!("{namespace}/{name}");
     Ok(upgrade
@@ -56,14 +47,28 @@ pub async fn portforward(
         .on_upgrade(move |socket| bridge(socket, pod_ip, ports, target)))
 }
 
+/// The stored pod `namespace/name`, or the API's NotFound.
+pub(super) fn stored_pod(state: &ApiState, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    state
+        .store
+        .get(ResourceKind::Pod, Some(namespace), name)
+        .ok_or_else(|| {
+            ApiError::Store(StoreError::NotFound {
+                kind: ResourceKind::Pod,
+                resource: "pods".into(),
+                name: name.to_owned(),
+            })
+        })
+}
+
 /// The SPDY upgrade (`POST` with `Upgrade: SPDY/3.1`), refused with the reason.
 pub async fn spdy_refused() -> ApiError {
     ApiError::BadRequest(SPDY_REFUSED.into())
 }
 
-/// A client that offers subprotocols must offer ours: accepting the upgrade without one
-/// it asked for would leave it speaking a protocol the sim does not.
-fn check_subprotocol(headers: &HeaderMap) -> Result<(), ApiError> {
+/// A client that offers subprotocols must offer one of ours (`accepted`): accepting the
+/// upgrade without one it asked for would leave it speaking a protocol the sim does not.
+pub(super) fn check_subprotocol(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
     let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -72,7 +77,7 @@ fn check_subprotocol(headers: &HeaderMap) -> Result<(), ApiError> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
-    if offered.is_empty() || offered.contains(&PROTOCOL) {
+    if offered.is_empty() || offered.iter().any(|p| accepted.contains(p)) {
         return Ok(());
     }
     Err(ApiError::BadRequest(format!(
@@ -81,11 +86,11 @@ fn check_subprotocol(headers: &HeaderMap) -> Result<(), ApiError> {
     )))
 }
 
-/// `pods/{name}/exec` and `/attach`: a pod here is a bare mariadbd process, with no
-/// container to run a command in.
-pub async fn exec_refused() -> ApiError {
+/// `pods/{name}/attach`: a pod here is a bare mariadbd process, with no container to
+/// attach to.
+pub async fn attach_refused() -> ApiError {
     ApiError::BadRequest(
-        "kube-sim runs each pod as a bare mariadbd process: exec and attach are not implemented; \
+        "kube-sim runs each pod as a bare mariadbd process: attach is not implemented; \
          reach MySQL through port-forward (kube-rs) instead"
             .into(),
     )
@@ -131,7 +136,8 @@ fn running_pod_ip(pod: &Value) -> Result<IpAddr, ApiError> {
         })
 }
 
-fn frame(channel: u8, payload: &[u8]) -> Message {
+/// One channel frame of the `v4`/`v5.channel.k8s.io` protocols: `[channel, payload..]`.
+pub(super) fn frame(channel: u8, payload: &[u8]) -> Message {
     let mut bytes = Vec::with_capacity(payload.len() + 1);
     bytes.push(channel);
     bytes.extend_from_slice(payload);
@@ -262,10 +268,16 @@ mod tests {
 
     #[test]
     fn only_our_subprotocol_or_none_is_accepted() {
-        assert!(check_subprotocol(&HeaderMap::new()).is_ok());
-        assert!(check_subprotocol(&offering("v4.channel.k8s.io")).is_ok());
-        assert!(check_subprotocol(&offering("portforward.k8s.io, v4.channel.k8s.io")).is_ok());
-        let err = check_subprotocol(&offering("SPDY/3.1+portforward.k8s.io"))
+        assert!(check_subprotocol(&HeaderMap::new(), &[PROTOCOL]).is_ok());
+        assert!(check_subprotocol(&offering("v4.channel.k8s.io"), &[PROTOCOL]).is_ok());
+        assert!(
+            check_subprotocol(
+                &offering("portforward.k8s.io, v4.channel.k8s.io"),
+                &[PROTOCOL]
+            )
+            .is_ok()
+        );
+        let err = check_subprotocol(&offering("SPDY/3.1+portforward.k8s.io"), &[PROTOCOL])
             .expect_err("kubectl's tunnelled SPDY");
         assert_eq!(err.code(), 400);
         assert!(
