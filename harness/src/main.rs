@@ -19,6 +19,7 @@ use harness::cluster::target::{
     Cluster, TargetChoice, TargetKind, TargetSettings, config_from_file, select, verify_reachable,
 };
 use harness::report::run::RunReport;
+use harness::suites::{self, run::RunOptions};
 use harness::support::settings::{Settings, repo_root, validate_quantity};
 
 #[derive(Parser)]
@@ -64,6 +65,35 @@ enum Command {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// Run the conformance suites (the cases `cargo test --test e2e` runs) on a target:
+    /// one line per finished case, then the run report. Exits 0 when every case passed or
+    /// was skipped with its reason, 1 when one failed, 2 when the run could not be made.
+    /// Earlier test reports in the report directory are removed first.
+    Run {
+        /// Which target (default: E2E_TARGET, else auto). `in-cluster` is for the
+        /// certification Job: the pod's service account, pods reached by IP.
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        /// Run only the cases whose name contains one of these (repeatable).
+        #[arg(long)]
+        focus: Vec<String>,
+        /// Leave out the cases whose name contains one of these (repeatable).
+        #[arg(long)]
+        skip: Vec<String>,
+        /// Where the reports go (default: E2E_REPORT_DIR, else reports/).
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+        /// How many cases run at once; node cases always run alone (kind caps it with
+        /// E2E_KIND_PARALLEL_TESTS).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        parallel: u16,
+        /// How often, in seconds, to say which cases are still running.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
+        heartbeat: u16,
+        /// Print the cases (name and promise) and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Show which targets this machine can run, and why.
     Doctor,
     /// Gather every test report of a run into one Markdown document (<dir>/index.md),
@@ -81,6 +111,7 @@ enum TargetArg {
     Kind,
     Kubeconfig,
     Upstream,
+    InCluster,
     Auto,
 }
 
@@ -91,6 +122,7 @@ impl From<TargetArg> for TargetChoice {
             TargetArg::Kind => TargetChoice::Fixed(TargetKind::Kind),
             TargetArg::Kubeconfig => TargetChoice::Fixed(TargetKind::Kubeconfig),
             TargetArg::Upstream => TargetChoice::Fixed(TargetKind::Upstream),
+            TargetArg::InCluster => TargetChoice::Fixed(TargetKind::InCluster),
             TargetArg::Auto => TargetChoice::Auto,
         }
     }
@@ -165,15 +197,21 @@ enum Done {
 }
 
 async fn run() -> Result<Done> {
+    let command = Cli::parse().command;
+    // A run's progress lines are its output; its log says only what went wrong.
+    let default_level = match command {
+        Command::Run { .. } => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let done = match Cli::parse().command {
+    let done = match command {
         Command::Up { target, once } => up(target, once).await,
         Command::Apply {
             namespace,
@@ -187,8 +225,129 @@ async fn run() -> Result<Done> {
         } => render(namespace, overrides),
         Command::Doctor => doctor().await,
         Command::Report { dir } => return report(dir),
+        Command::Run {
+            target,
+            focus,
+            skip,
+            report_dir,
+            parallel,
+            heartbeat,
+            list,
+        } => {
+            let plan = RunPlan {
+                target,
+                focus,
+                skip,
+                report_dir,
+                parallel: usize::from(parallel),
+                heartbeat: Duration::from_secs(u64::from(heartbeat)),
+            };
+            return if list {
+                list_cases(&plan)
+            } else {
+                run_suites(plan).await
+            };
+        }
     };
     done.map(|()| Done::Success)
+}
+
+struct RunPlan {
+    target: Option<TargetArg>,
+    focus: Vec<String>,
+    skip: Vec<String>,
+    report_dir: Option<PathBuf>,
+    parallel: usize,
+    heartbeat: Duration,
+}
+
+impl RunPlan {
+    fn cases(&self) -> Vec<suites::Case> {
+        suites::select(suites::catalogue(), &self.focus, &self.skip)
+    }
+}
+
+fn list_cases(plan: &RunPlan) -> Result<Done> {
+    for case in plan.cases() {
+        println!("{:<40} {}", case.name, case.promise.title());
+    }
+    Ok(Done::Success)
+}
+
+/// The environment's settings with the command's flags applied, made the process's own
+/// before anything reads them.
+fn install_settings(plan: &RunPlan) -> Result<PathBuf> {
+    let mut settings = Settings::from_env()?;
+    if let Some(target) = plan.target {
+        settings.target = target.into();
+    }
+    if let Some(dir) = &plan.report_dir {
+        settings.report_dir = dir.clone();
+    }
+    let dir = settings.report_dir.clone();
+    anyhow::ensure!(
+        Settings::install(settings),
+        "the settings were read before the flags were applied"
+    );
+    Ok(dir)
+}
+
+async fn run_suites(plan: RunPlan) -> Result<Done> {
+    let cases = plan.cases();
+    anyhow::ensure!(
+        !cases.is_empty(),
+        "no case matches --focus {:?} --skip {:?} (see `sts-conformance run --list`)",
+        plan.focus,
+        plan.skip
+    );
+    let dir = install_settings(&plan)?;
+    clear_earlier_reports(&dir)?;
+    let cluster = Cluster::provision(TargetSettings::from_env()?).await?;
+    println!(
+        "sts-conformance: running {} cases on {} ({} at once)",
+        cases.len(),
+        cluster.description(),
+        plan.parallel
+    );
+    let options = RunOptions {
+        parallel: plan.parallel,
+        heartbeat: plan.heartbeat,
+        report_dir: dir.clone(),
+    };
+    let say: suites::run::Say = std::sync::Arc::new(|line| println!("{line}"));
+    let summary = suites::run::run_cases(&cluster, cases, &options, say).await;
+    println!("sts-conformance: {}", summary.tally());
+    let reported = report(Some(dir));
+    for (name, why) in &summary.errors {
+        eprintln!("sts-conformance: {name} could not run: {why}");
+    }
+    match reported? {
+        Done::TestsFailed => Ok(Done::TestsFailed),
+        Done::Success if summary.any_failed() => Ok(Done::TestsFailed),
+        Done::Success => Ok(Done::Success),
+    }
+}
+
+/// Removes the test reports an earlier run left (every `<dir>/<test>/` with a
+/// `history.json`, and the run report), so this run's report holds only its own cases.
+fn clear_earlier_reports(dir: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.join("history.json").is_file() {
+            std::fs::remove_dir_all(&path).with_context(|| {
+                format!("failed to remove the earlier report {}", path.display())
+            })?;
+        }
+    }
+    let index = dir.join(harness::report::run::INDEX_FILE);
+    if index.is_file() {
+        std::fs::remove_file(&index)
+            .with_context(|| format!("failed to remove the earlier {}", index.display()))?;
+    }
+    Ok(())
 }
 
 fn report(dir: Option<PathBuf>) -> Result<Done> {

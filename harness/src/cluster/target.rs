@@ -52,6 +52,10 @@ pub enum TargetError {
         #[source]
         source: kube::config::KubeconfigError,
     },
+    #[error(
+        "failed to read the in-cluster configuration (the pod's service account token and KUBERNETES_SERVICE_HOST)"
+    )]
+    InCluster(#[source] kube::config::InClusterError),
     #[error("failed to find a cluster to use (KUBECONFIG, ~/.kube/config or in-cluster)")]
     Infer(#[source] kube::config::InferConfigError),
     #[error("failed to build a Kubernetes client for {endpoint}")]
@@ -294,6 +298,7 @@ impl Cluster {
             TargetKind::Kubeconfig => provision_kubeconfig(settings).await,
             TargetKind::Upstream => provision_upstream(settings).await,
             TargetKind::Sim => provision_sim(settings).await,
+            TargetKind::InCluster => provision_in_cluster(settings).await,
         }
     }
 
@@ -406,7 +411,7 @@ pub fn open_files_preflight_skipped(kind: TargetKind) -> Option<&'static str> {
         TargetKind::Sim | TargetKind::Upstream => Some(
             "its pods are processes on this machine, not containers: no image to run `ulimit -n` in and no pod logs",
         ),
-        TargetKind::Kubeconfig => Some(
+        TargetKind::Kubeconfig | TargetKind::InCluster => Some(
             "an existing cluster's pods may not run shell commands or serve logs to the harness; \
              on a kind-like runtime check `ulimit -n` in a mysql:5.7 pod by hand (at most 1048576)",
         ),
@@ -702,6 +707,33 @@ async fn provision_kubeconfig(settings: TargetSettings) -> Result<Cluster, Targe
         kubeconfig: settings.kubeconfig.clone(),
         context,
         timeouts: Timeouts::defaults_for(TargetKind::Kubeconfig).scaled(settings.timeout_scale),
+        chaos: settings
+            .chaos_commands
+            .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),
+        kind_cluster: None,
+        sim: None,
+        cleanups: Vec::new(),
+        test_slots: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// in-cluster
+
+/// The cluster this process runs in as a pod: the service account's token, pods reached by
+/// IP, node chaos only through the commands a kubeconfig run would use.
+async fn provision_in_cluster(settings: TargetSettings) -> Result<Cluster, TargetError> {
+    let config = kube::Config::incluster().map_err(TargetError::InCluster)?;
+    verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
+    let endpoint = config.cluster_url.to_string();
+    Ok(Cluster {
+        kind: TargetKind::InCluster,
+        description: format!("the cluster this pod runs in, at {endpoint}"),
+        endpoint,
+        config,
+        kubeconfig: None,
+        context: None,
+        timeouts: Timeouts::defaults_for(TargetKind::InCluster).scaled(settings.timeout_scale),
         chaos: settings
             .chaos_commands
             .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),

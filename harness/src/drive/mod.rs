@@ -4,7 +4,6 @@
 
 pub mod chaos;
 pub mod conditions;
-pub mod exec;
 pub mod node_restart;
 pub mod observe;
 pub mod portforward;

@@ -103,9 +103,10 @@ impl Timeouts {
         match target {
             TargetKind::Sim => Timeouts::sim_defaults(),
             // Real controllers, but hollow nodes start mariadbd in about a second like the sim.
-            TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Upstream => {
-                Timeouts::kind_defaults()
-            }
+            TargetKind::Kind
+            | TargetKind::Kubeconfig
+            | TargetKind::InCluster
+            | TargetKind::Upstream => Timeouts::kind_defaults(),
         }
     }
 

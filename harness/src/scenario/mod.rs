@@ -2,7 +2,6 @@
 //! test's History before it acts. A [`TestEnv`] is one test: a fresh namespace, an
 //! observer, the documented manifests and a workload.
 
-mod dns;
 mod gates;
 mod nodes;
 mod probe;
@@ -30,7 +29,6 @@ use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
 use crate::report::Report;
 use crate::support::settings::{PodReachSetting, Settings, SettingsError};
 
-pub use dns::{CLUSTER_DOMAIN, DNS_SETTLE_TIMEOUT, InClusterDns, pod_fqdn};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
 };
@@ -57,8 +55,6 @@ pub enum ScenarioError {
     Workload(#[from] crate::drive::workload::WorkloadError),
     #[error("chaos action failed")]
     Chaos(#[from] crate::drive::chaos::ChaosError),
-    #[error("failed to resolve a name from inside the cluster")]
-    Exec(#[from] crate::drive::exec::ExecError),
     #[error("failed to {action} {object}")]
     Api {
         action: &'static str,
@@ -94,8 +90,6 @@ pub struct TestEnv {
     pub timeouts: Timeouts,
     pub workload: Workload,
     pub target: String,
-    /// Which kind of target this is (what it can do: exec, node chaos).
-    pub target_kind: TargetKind,
     observer: Observer,
     chaos: Result<Arc<dyn NodeChaos>, String>,
     /// What the report must say about the target, when it is not a real cluster.
@@ -151,14 +145,13 @@ impl TestEnv {
             timeouts,
             workload,
             target: cluster.description(),
-            target_kind: cluster.kind(),
             observer,
             chaos: cluster.chaos().map_err(|e| e.to_string()),
             target_note: target_note(cluster.kind()),
             started: std::time::SystemTime::now(),
             notes: std::sync::Mutex::new(vec![server]),
             skipped: std::sync::Mutex::new(None),
-            report_dir: report_root.join(sanitize(test)),
+            report_dir: report_root.join(report_folder(test)),
             report_root,
         })
     }
@@ -350,6 +343,11 @@ pub struct Outcome {
     pub dump: String,
 }
 
+/// The folder (under the run's report directory) a test's report goes to.
+pub fn report_folder(test: &str) -> String {
+    sanitize(test)
+}
+
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
@@ -362,12 +360,14 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// `E2E_POD_REACH` when set; else upstream's pods, which live in network namespaces this
-/// machine routes to and whose hollow nodes serve no kubelet port-forward, are reached
-/// straight at the pod IP, and every other target through the API server's port-forward.
+/// `E2E_POD_REACH` when set; else pods are reached straight at their IP from inside the
+/// cluster and on upstream (whose pods live in network namespaces this machine routes to,
+/// and whose hollow nodes serve no kubelet port-forward), and through the API server's
+/// port-forward everywhere else.
 fn pod_reach(kind: TargetKind, asked: Option<PodReachSetting>) -> PodReach {
     match (asked, kind) {
-        (Some(PodReachSetting::PodIp), _) | (None, TargetKind::Upstream) => PodReach::PodIp,
+        (Some(PodReachSetting::PodIp), _)
+        | (None, TargetKind::Upstream | TargetKind::InCluster) => PodReach::PodIp,
         (Some(PodReachSetting::PortForward), _)
         | (None, TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim) => {
             PodReach::PortForward
@@ -392,7 +392,7 @@ fn target_note(kind: TargetKind) -> Option<&'static str> {
              controllers and scheduler, but no containers, images, probes or exec (each pod is a \
              mariadbd process in a network namespace); not a certification of any cluster",
         ),
-        TargetKind::Kind | TargetKind::Kubeconfig => None,
+        TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::InCluster => None,
     }
 }
 

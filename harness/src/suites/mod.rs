@@ -4,6 +4,7 @@
 
 mod identity;
 mod retention;
+pub mod run;
 mod runner;
 mod scaling;
 mod survival;

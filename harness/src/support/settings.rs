@@ -42,6 +42,8 @@ pub enum TargetKind {
     /// The official control plane built here, with hollow nodes (kube-upstream).
     Upstream,
     Sim,
+    /// The cluster the harness runs in, as a pod (the certification Job).
+    InCluster,
 }
 
 impl TargetKind {
@@ -51,6 +53,7 @@ impl TargetKind {
             TargetKind::Kubeconfig => "kubeconfig",
             TargetKind::Upstream => "upstream",
             TargetKind::Sim => "sim",
+            TargetKind::InCluster => "in-cluster",
         }
     }
 }
@@ -79,7 +82,10 @@ impl std::str::FromStr for TargetChoice {
             "kubeconfig" => Ok(TargetChoice::Fixed(TargetKind::Kubeconfig)),
             "upstream" => Ok(TargetChoice::Fixed(TargetKind::Upstream)),
             "sim" => Ok(TargetChoice::Fixed(TargetKind::Sim)),
-            _ => Err("expected one of kind, kubeconfig, upstream, sim, auto".to_owned()),
+            "in-cluster" => Ok(TargetChoice::Fixed(TargetKind::InCluster)),
+            _ => {
+                Err("expected one of kind, kubeconfig, upstream, sim, in-cluster, auto".to_owned())
+            }
         }
     }
 }
@@ -168,14 +174,21 @@ impl std::str::FromStr for PodReachSetting {
     }
 }
 
+static GLOBAL: OnceLock<Result<Settings, SettingsError>> = OnceLock::new();
+
 impl Settings {
     /// The process's settings, read from the environment on first use.
     pub fn global() -> Result<&'static Settings, SettingsError> {
-        static SETTINGS: OnceLock<Result<Settings, SettingsError>> = OnceLock::new();
-        SETTINGS
+        GLOBAL
             .get_or_init(Settings::from_env)
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Makes `settings` (the environment with a command's flags applied) the process's
+    /// settings. False when something already read them, so the flags came too late.
+    pub fn install(settings: Settings) -> bool {
+        GLOBAL.set(Ok(settings)).is_ok()
     }
 
     /// Reads the environment now (prefer [`Settings::global`]).
