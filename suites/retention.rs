@@ -15,3 +15,15 @@ async fn pvcs_are_kept_on_scale_down_and_rebound_on_scale_up() -> anyhow::Result
 async fn when_scaled_delete_policy_removes_pvcs_of_removed_ordinals() -> anyhow::Result<()> {
     common::run_case("retention-policy-when-scaled-delete").await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn retained_volumes_outlive_their_claims_and_restore_every_row() -> anyhow::Result<()> {
+    common::run_case("reclaim-retain-and-restore").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn volumes_follow_the_run_class_reclaim_policy() -> anyhow::Result<()> {
+    common::run_case("reclaim-policy-of-the-run-class").await
+}

@@ -28,6 +28,8 @@ const PREVENTED_STATE_BOUND: std::time::Duration = std::time::Duration::from_sec
 enum Step {
     Deploy3,
     Deploy3WithoutWaitingForDns,
+    /// Deploy 3 replicas and resolve their DNS names from inside mysql-0 (exec).
+    Deploy3AndResolveInCluster,
     ScaleUp3To5,
     ScaleDown5To3,
     ScaleDown5To3WhenScaledDelete,
@@ -94,6 +96,16 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             );
             env.settle().await?;
             vec![checks::ordinal_identity(
+                &env.entries(),
+                &env.identity_expect(3),
+            )]
+        }
+        Step::Deploy3AndResolveInCluster => {
+            env.deploy(3).await?;
+            env.settle().await?;
+            let dns = env.resolve_names_in_cluster(3).await?;
+            anyhow::ensure!(dns.resolved(), "kube-sim serves exec, yet: {dns:?}");
+            vec![checks::dns_resolution(
                 &env.entries(),
                 &env.identity_expect(3),
             )]
@@ -270,6 +282,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     Step::Deploy3WithoutWaitingForDns,
     "ordinal identity",
     "pod mysql-0 (uid *) is Ready but no EndpointSlice of Service mysql has an endpoint with hostname mysql-0 (slices: *)"
+)]
+#[case::stale_dns_answers_break_in_cluster_resolution(
+    "dns:stale-address",
+    Step::Deploy3AndResolveInCluster,
+    "DNS resolution in the cluster",
+    "mysql-1.mysql.*.svc.cluster.local resolved from inside pod mysql-0 at seq * to [*], but pod mysql-1 (uid *) was Ready with IP *; * was never an observed pod IP"
 )]
 #[case::pods_without_hostnames_break_ordinal_identity(
     "pods:no-hostname",

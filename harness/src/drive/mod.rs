@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod conditions;
+pub mod exec;
 pub mod node_restart;
 pub mod observe;
 pub mod portforward;

@@ -441,7 +441,7 @@ fn handle<K: Resource>(
     let (change, obj) = match event {
         watcher::Event::Apply(o) => (Change::Applied, o),
         watcher::Event::InitApply(o) => {
-            if keep(&o) {
+            if keep(&o) || followed(known, &o) {
                 let name = o.meta().name.clone().unwrap_or_default();
                 if let Some(listed) = &mut known.relisted {
                     listed.insert(name.clone());
@@ -478,7 +478,7 @@ fn handle<K: Resource>(
             return;
         }
     };
-    if keep(&obj) {
+    if keep(&obj) || followed(known, &obj) {
         let state = snapshot(&obj);
         let name = state.name().to_string();
         match change {
@@ -487,6 +487,18 @@ fn handle<K: Resource>(
         };
         recorder.record(kind, change, meta_of(&obj), state);
     }
+}
+
+/// Whether `obj` is an object this watch already records (same name and uid): it stays
+/// followed when it stops matching the filter, e.g. a retained PV whose claimRef a restore
+/// clears, so its next states (Available, bound again) are recorded, not taken for a
+/// deletion at the next relist.
+fn followed<K: Resource>(known: &Known, obj: &K) -> bool {
+    let name = obj.meta().name.as_deref().unwrap_or_default();
+    known
+        .live
+        .get(name)
+        .is_some_and(|(uid, _)| *uid == meta_of(obj).uid)
 }
 
 /// Records the deletion of an object that a relist no longer shows (its last snapshot).

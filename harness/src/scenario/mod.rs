@@ -2,9 +2,11 @@
 //! test's History before it acts. A [`TestEnv`] is one test: a fresh namespace, an
 //! observer, the documented manifests and a workload.
 
+mod dns;
 mod gates;
 mod nodes;
 mod probe;
+mod reclaim;
 mod steps;
 mod update;
 
@@ -29,9 +31,11 @@ use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
 use crate::report::Report;
 use crate::support::settings::{PodReachSetting, Settings, SettingsError};
 
+pub use dns::{CLUSTER_DOMAIN, DNS_SETTLE_TIMEOUT, InClusterDns, pod_fqdn};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
 };
+pub use reclaim::{DOCUMENT_RECLAIM_CLAIM, RETAIN_CLASS, reclaim_policy_note, retain_copy};
 pub use steps::ScaleVia;
 pub use update::{ROLLOUT_ANNOTATION, UpdateStrategy, parallel, start_ordinal};
 
@@ -55,6 +59,8 @@ pub enum ScenarioError {
     Workload(#[from] crate::drive::workload::WorkloadError),
     #[error("chaos action failed")]
     Chaos(#[from] crate::drive::chaos::ChaosError),
+    #[error("failed to resolve a name from inside the cluster")]
+    Exec(#[from] crate::drive::exec::ExecError),
     #[error("failed to {action} {object}")]
     Api {
         action: &'static str,
@@ -90,6 +96,8 @@ pub struct TestEnv {
     pub timeouts: Timeouts,
     pub workload: Workload,
     pub target: String,
+    /// Which kind of target this is (what it can do: exec, node chaos).
+    pub target_kind: TargetKind,
     observer: Observer,
     chaos: Result<Arc<dyn NodeChaos>, String>,
     /// What the report must say about the target, when it is not a real cluster.
@@ -145,6 +153,7 @@ impl TestEnv {
             timeouts,
             workload,
             target: cluster.description(),
+            target_kind: cluster.kind(),
             observer,
             chaos: cluster.chaos().map_err(|e| e.to_string()),
             target_note: target_note(cluster.kind()),

@@ -1,8 +1,10 @@
-//! PVC retention across scale-down and scale-up.
+//! PVC retention across scale-down and scale-up, and the PVs' reclaim policy: what
+//! deleting the claims does to the data, and a restore from retained volumes.
 
 use futures::FutureExt;
 
-use crate::scenario::{ScaleVia, TestEnv};
+use crate::cluster::storage::ClassFacts;
+use crate::scenario::{RETAIN_CLASS, ScaleVia, ScenarioError, TestEnv, reclaim_policy_note};
 use crate::suites::{Case, Checks, Exclusive, Promise, skip};
 
 const ROWS_PER_ORDINAL: u64 = 20;
@@ -20,6 +22,18 @@ pub(super) fn cases() -> Vec<Case> {
             Promise::PvcRetention,
             Exclusive::No,
             |env| when_scaled_delete(env).boxed(),
+        ),
+        Case::new(
+            "reclaim-retain-and-restore",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| retain_and_restore(env).boxed(),
+        ),
+        Case::new(
+            "reclaim-policy-of-the-run-class",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| run_class_reclaim(env).boxed(),
         ),
     ]
 }
@@ -67,4 +81,98 @@ async fn when_scaled_delete(env: &TestEnv) -> Checks {
         checks::pvc_deleted(&entries, before, after, &[3, 4]),
         checks::pvc_retention(&entries, before, after, &[0, 1, 2]),
     ])
+}
+
+/// Replicas of the reclaim cases: two ordinals show each PV kept (or not) by its own claim.
+const RECLAIM_REPLICAS: u32 = 2;
+
+/// MUST: on a StorageClass with reclaimPolicy Retain (the run's class copied as
+/// `sts-retain`, same provisioner), deleting the StatefulSet and its claims leaves each PV
+/// Released and kept; new claims `<template>-<sts>-<ordinal>` bound to those PVs (claimRef
+/// cleared, `spec.volumeName`) and the StatefulSet deployed again bring every acknowledged
+/// row back in its ordinal. The class and the PVs, which outlive the namespace, are removed
+/// at the end.
+async fn retain_and_restore(env: &TestEnv) -> Checks {
+    let class = env.run_storage_class().await?;
+    env.note(reclaim_policy_note(&class));
+    env.create_retain_class(&class).await?;
+    let judged = retained_then_restored(env).await;
+    let cleaned = env
+        .remove_retained(&env.observed_volumes(), Some(RETAIN_CLASS))
+        .await;
+    let results = judged?;
+    cleaned?;
+    Ok(results)
+}
+
+async fn retained_then_restored(env: &TestEnv) -> Checks {
+    let ordinals: Vec<u32> = (0..RECLAIM_REPLICAS).collect();
+    let (before, released) = delete_claims_on(env, Some(RETAIN_CLASS)).await?;
+    let volumes = env
+        .claimed_volumes_at(before, RECLAIM_REPLICAS)
+        .map_err(ScenarioError::Precondition)?;
+    env.restore_from_volumes(&volumes, RETAIN_CLASS, RECLAIM_REPLICAS as i32)
+        .await?;
+    env.read_everywhere(RECLAIM_REPLICAS).await?;
+    env.settle().await?;
+    let after = env
+        .history
+        .mark("restored from the retained PVs and read back");
+    let entries = env.entries();
+    Ok(vec![
+        checks::volumes_retained(&entries, before, released, &ordinals),
+        checks::volumes_restored(&entries, before, after, &ordinals),
+        checks::rows_restored(&entries, before, released, &ordinals),
+        checks::no_lost_writes(&entries),
+    ])
+}
+
+/// Deploys on `class` (the run's own when None), writes rows, deletes the StatefulSet and
+/// its claims and waits until their PVs are Released or gone; returns the seq of the mark
+/// before the deletion and of the one after.
+async fn delete_claims_on(
+    env: &TestEnv,
+    class: Option<&str>,
+) -> Result<(u64, u64), crate::suites::SuiteError> {
+    match class {
+        Some(class) => env.deploy_on_class(RECLAIM_REPLICAS as i32, class).await?,
+        None => env.deploy(RECLAIM_REPLICAS as i32).await?,
+    }
+    env.write_everywhere(RECLAIM_REPLICAS, ROWS_PER_ORDINAL)
+        .await?;
+    env.settle().await?;
+    let volumes = env
+        .claimed_volumes(RECLAIM_REPLICAS)
+        .map_err(ScenarioError::Precondition)?;
+    let before = env
+        .history
+        .mark("rows written; delete the StatefulSet and its claims");
+    env.delete_statefulset_and_claims(RECLAIM_REPLICAS).await?;
+    let names: Vec<String> = volumes.into_values().collect();
+    env.wait_volumes_reclaimed(&names).await?;
+    env.settle().await?;
+    let released = env.history.mark("claims deleted, their PVs reclaimed");
+    Ok((before, released))
+}
+
+/// MUST: on the run's own StorageClass, each PV follows its reclaimPolicy once its claim
+/// is deleted (Delete: the PV is deleted; Retain: kept, Released). With Delete the report
+/// states, as a finding about the cluster's configuration and not a failure, that the data
+/// is gone and that the document's Retain advice would have kept it.
+async fn run_class_reclaim(env: &TestEnv) -> Checks {
+    let class = env.run_storage_class().await?;
+    env.note(reclaim_policy_note(&class));
+    let ordinals: Vec<u32> = (0..RECLAIM_REPLICAS).collect();
+    let deleted = delete_claims_on(env, None).await;
+    let kept = env.observed_volumes();
+    let cleaned = env.remove_retained(&kept, None).await;
+    let (before, after) = deleted?;
+    cleaned?;
+    let entries = env.entries();
+    if ClassFacts::of(&class).reclaim_policy != "Retain" {
+        env.note(checks::reclaim_finding(&entries, before, after, &ordinals));
+    }
+    Ok(vec![checks::reclaim_policy_followed(
+        &entries, before, after, &ordinals,
+    )])
 }
