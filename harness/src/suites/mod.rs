@@ -180,7 +180,11 @@ mod tests {
         let picked = select(catalogue(), &["scale-up".into()], &["Spec".into()]);
         let names: Vec<&str> = picked.iter().map(|c| c.name.as_str()).collect();
         assert!(!names.is_empty());
-        assert!(names.iter().all(|n| n.contains("scale-up") && !n.contains("Spec")));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.contains("scale-up") && !n.contains("Spec"))
+        );
         assert!(select(catalogue(), &["no-such".into()], &[]).is_empty());
     }
 
@@ -194,7 +198,12 @@ mod tests {
     fn node_tests_are_exclusive() {
         for c in catalogue() {
             let disturbs_nodes = c.name.contains("NodeKill") || c.name.contains("NodeLost");
-            assert_eq!(disturbs_nodes, c.exclusive == Exclusive::Nodes, "{}", c.name);
+            assert_eq!(
+                disturbs_nodes,
+                c.exclusive == Exclusive::Nodes,
+                "{}",
+                c.name
+            );
         }
     }
 }

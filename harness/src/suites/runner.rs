@@ -23,13 +23,13 @@ pub enum RunnerError {
     Prepare {
         test: String,
         #[source]
-        source: ScenarioError,
+        source: Box<ScenarioError>,
     },
     #[error("failed to finish the test {test} (its report or namespace)")]
     Finish {
         test: String,
         #[source]
-        source: ScenarioError,
+        source: Box<ScenarioError>,
     },
     #[error("the target's test slots were closed while {test} waited for one")]
     Slots { test: String },
@@ -125,7 +125,7 @@ pub async fn run_case(
         .await
         .map_err(|source| RunnerError::Prepare {
             test: test.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     tracing::info!(test, namespace = env.namespace.name(), "started");
     let name = test.to_owned();
@@ -137,7 +137,7 @@ pub async fn run_case(
     };
     let finish = |source| RunnerError::Finish {
         test: test.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let (outcome, steps_failed) = match ran {
         Ok(results) => (env.finish(results).await.map_err(finish)?, false),

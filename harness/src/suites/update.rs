@@ -19,21 +19,36 @@ const START: u32 = 3;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        Case::new("update-rolling", Promise::OrderedUpdate, Exclusive::No, |env| {
-            rolling_update(env).boxed()
-        }),
-        Case::new("update-partitioned", Promise::OrderedUpdate, Exclusive::No, |env| {
-            partitioned_update(env).boxed()
-        }),
-        Case::new("update-on-delete", Promise::OrderedUpdate, Exclusive::No, |env| {
-            on_delete(env).boxed()
-        }),
-        Case::new("parallel-scale", Promise::ParallelManagement, Exclusive::No, |env| {
-            parallel_management(env).boxed()
-        }),
-        Case::new("start-ordinal", Promise::StartOrdinal, Exclusive::No, |env| {
-            numbered_from_start(env).boxed()
-        }),
+        Case::new(
+            "update-rolling",
+            Promise::OrderedUpdate,
+            Exclusive::No,
+            |env| rolling_update(env).boxed(),
+        ),
+        Case::new(
+            "update-partitioned",
+            Promise::OrderedUpdate,
+            Exclusive::No,
+            |env| partitioned_update(env).boxed(),
+        ),
+        Case::new(
+            "update-on-delete",
+            Promise::OrderedUpdate,
+            Exclusive::No,
+            |env| on_delete(env).boxed(),
+        ),
+        Case::new(
+            "parallel-scale",
+            Promise::ParallelManagement,
+            Exclusive::No,
+            |env| parallel_management(env).boxed(),
+        ),
+        Case::new(
+            "start-ordinal",
+            Promise::StartOrdinal,
+            Exclusive::No,
+            |env| numbered_from_start(env).boxed(),
+        ),
     ]
 }
 
