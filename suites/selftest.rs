@@ -8,7 +8,7 @@
 use anyhow::Context;
 use checks::{self, CheckResult, Recreation, Verdict};
 use harness::cluster::target::{Cluster, TargetChoice, TargetKind, TargetSettings};
-use harness::scenario::{Outcome, STEPS_CHECK, ScaleVia, TestEnv, UpdateStrategy};
+use harness::scenario::{Outcome, RETAIN_CLASS, STEPS_CHECK, ScaleVia, TestEnv, UpdateStrategy};
 use k8s_openapi::api::core::v1::Namespace;
 use rstest::rstest;
 use tracing_test::traced_test;
@@ -45,6 +45,9 @@ enum Step {
     RollingUpdate3,
     /// The same with partition 2: only mysql-2 may be replaced.
     RollingUpdate3WithPartition2,
+    /// Deploy 2 on the harness's Retain class, write rows, delete the StatefulSet and its
+    /// claims, and judge what became of their PVs.
+    DeleteClaimsOnRetainClass,
 }
 
 /// Starts a sim that breaks one promise, runs `step` on it and returns the checks.
@@ -112,6 +115,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
         }
         Step::RollingUpdate3 => rolling_update(&env, &sts, 0).await?,
         Step::RollingUpdate3WithPartition2 => rolling_update(&env, &sts, 2).await?,
+        Step::DeleteClaimsOnRetainClass => Box::pin(delete_claims_on_retain_class(&env)).await?,
         Step::ScaleUp3To5 => {
             env.deploy(3).await?;
             env.settle().await?;
@@ -266,6 +270,25 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     }
 }
 
+/// Deploys 2 on the harness's Retain class, writes rows, deletes the StatefulSet and its
+/// claims, removes the class and what it kept, and judges what became of the PVs.
+async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<CheckResult>> {
+    let class = env.run_storage_class().await?;
+    env.create_retain_class(&class).await?;
+    let deleted = env
+        .write_then_delete_claims(2, Some(RETAIN_CLASS), ROWS)
+        .await;
+    env.remove_retained(&env.observed_volumes(), Some(RETAIN_CLASS))
+        .await?;
+    let (before, released) = deleted?;
+    Ok(vec![checks::volumes_retained(
+        &env.entries(),
+        before,
+        released,
+        &[0, 1],
+    )])
+}
+
 /// MUST: each fault kube-sim can inject is caught by the checker for the promise it
 /// breaks, with evidence of the violation that was injected: one evidence line has the
 /// violation's shape (`*` stands for any text; the rest, its category's wording and the
@@ -378,6 +401,12 @@ fn failed_evidence(results: &[CheckResult], check: &str) -> String {
     Step::DeleteOrdinal1BehindTheRootGate,
     "test steps completed",
     "failed to delete pod mysql-1: every ordinal must first accept a root login (root is refused over TCP: *): failed to connect to MySQL on pod mysql-0 within 10s: still refused when the timeout expired: Server error: `ERROR 1130 (HY000): Host '*' is not allowed to connect to this MariaDB server'"
+)]
+#[case::retain_volume_deleted_with_its_claim_breaks_retention(
+    "pv:delete-on-retain",
+    Step::DeleteClaimsOnRetainClass,
+    "PVs retained (reclaimPolicy Retain)",
+    "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]

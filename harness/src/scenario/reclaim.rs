@@ -228,6 +228,38 @@ impl TestEnv {
             .collect()
     }
 
+    /// Deploys `replicas` on `class` (the run's own when None), writes `rows` rows to each
+    /// ordinal, deletes the StatefulSet and its claims and waits until their PVs are
+    /// Released or gone; returns the seq of the mark before the deletion and of the one
+    /// after.
+    pub async fn write_then_delete_claims(
+        &self,
+        replicas: u32,
+        class: Option<&str>,
+        rows: u64,
+    ) -> Result<(u64, u64), ScenarioError> {
+        // Boxed: in a debug build these steps' poll frames, nested, overflow a test
+        // thread's 2 MiB stack.
+        match class {
+            Some(class) => Box::pin(self.deploy_on_class(replicas as i32, class)).await?,
+            None => Box::pin(self.deploy(replicas as i32)).await?,
+        }
+        Box::pin(self.write_everywhere(replicas, rows)).await?;
+        self.settle().await?;
+        let volumes = self
+            .claimed_volumes(replicas)
+            .map_err(ScenarioError::Precondition)?;
+        let before = self
+            .history
+            .mark("rows written; delete the StatefulSet and its claims");
+        Box::pin(self.delete_statefulset_and_claims(replicas)).await?;
+        let names: Vec<String> = volumes.into_values().collect();
+        self.wait_volumes_reclaimed(&names).await?;
+        self.settle().await?;
+        let released = self.history.mark("claims deleted, their PVs reclaimed");
+        Ok((before, released))
+    }
+
     /// Deletes the StatefulSet, waits until its pods are gone, deletes the claims of
     /// ordinals `0..replicas` and waits until they are gone.
     pub async fn delete_statefulset_and_claims(&self, replicas: u32) -> Result<(), ScenarioError> {
