@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use harness::cluster::target;
+use harness::cluster::target::{self, Cluster};
 use harness::suites::{self, CaseStatus, Progress};
 use harness::support::errors;
+use harness::support::settings::Settings;
 
 /// Logs each step from this crate, so `#[traced_test]` (which listens to it alone)
 /// captures it.
@@ -24,12 +25,29 @@ fn readable(context: &str, err: &(dyn std::error::Error + 'static)) -> anyhow::E
     anyhow::anyhow!("{context}: {}", errors::chain(err))
 }
 
+/// Writes what this run certifies (`run.json`, the run report's header) once per process,
+/// as `sts-conformance run` does.
+async fn record_run_facts(cluster: &Cluster) -> anyhow::Result<()> {
+    static RECORDED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    RECORDED
+        .get_or_try_init(|| async {
+            let dir = &Settings::global()?.report_dir;
+            suites::facts::record(cluster, &suites::catalogue(), dir)
+                .await
+                .map(drop)
+                .map_err(|e| readable("failed to record the run's facts", &e))
+        })
+        .await
+        .map(drop)
+}
+
 /// Runs the catalogue's case `name` on the run's cluster. A skipped case passes as a Rust
 /// test and says why on stdout and in its report (JUnit `<skipped>`).
 pub async fn run_case(name: &str) -> anyhow::Result<()> {
     let cluster = target::shared_cluster()
         .await
         .map_err(|e| readable("failed to get the cluster for this run", &e))?;
+    record_run_facts(cluster).await?;
     let case = suites::case(name).map_err(|e| readable("no such case", &e))?;
     let outcome = suites::run_case(cluster, &case, Arc::new(LogSteps))
         .await

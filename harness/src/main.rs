@@ -303,6 +303,7 @@ async fn run_suites(plan: RunPlan) -> Result<Done> {
     let dir = install_settings(&plan)?;
     clear_earlier_reports(&dir)?;
     let cluster = Cluster::provision(TargetSettings::from_env()?).await?;
+    suites::facts::record(&cluster, &suites::catalogue(), &dir).await?;
     println!(
         "sts-conformance: running {} cases on {} ({} at once)",
         cases.len(),

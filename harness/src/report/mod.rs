@@ -2,6 +2,7 @@
 //! JSON (for whoever has to believe the verdict) and a human summary. Everything written
 //! is passed through [`redact`] first: reports are handed to customers.
 
+pub mod certification;
 mod junit;
 mod redact;
 pub mod run;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::DateTime;
 use serde::Deserialize;
 
+use crate::report::certification::{self, CertificationError, RunFacts};
 use crate::report::judged_passed;
 use checks::Verdict;
 
@@ -36,6 +37,8 @@ pub enum RunReportError {
     },
     #[error("no test reports (<test>/history.json) under {}: run `cargo test --test e2e` first, or pass the directory it wrote (E2E_REPORT_DIR)", path.display())]
     Empty { path: PathBuf },
+    #[error("failed to read the run's facts")]
+    Facts(#[from] CertificationError),
     #[error("failed to write the run report {}", path.display())]
     Write {
         path: PathBuf,
@@ -75,7 +78,7 @@ pub enum TestOutcome {
 }
 
 impl TestOutcome {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             TestOutcome::Passed => "PASS",
             TestOutcome::Failed => "FAIL",
@@ -115,6 +118,8 @@ impl TestReport {
 pub struct RunReport {
     pub dir: PathBuf,
     pub tests: Vec<TestReport>,
+    /// What the run certified (`run.json`), when the run wrote it.
+    pub facts: Option<RunFacts>,
 }
 
 impl RunReport {
@@ -145,6 +150,7 @@ impl RunReport {
         Ok(RunReport {
             dir: dir.to_owned(),
             tests,
+            facts: RunFacts::read(dir)?,
         })
     }
 
@@ -162,6 +168,10 @@ impl RunReport {
     /// of every failed check and the reason of every skip.
     pub fn markdown(&self) -> String {
         let mut md = String::from("# StatefulSet conformance report\n\n");
+        if let Some(facts) = &self.facts {
+            md.push_str(&certification::header(facts, &self.tests));
+            md.push_str("## Tests\n\n");
+        }
         for target in distinct(self.tests.iter().map(|t| t.target.as_str())) {
             let _ = writeln!(md, "- target: {target}");
         }

@@ -2,6 +2,7 @@
 //! promise of the source document, run by one runner for both `cargo test --test e2e` and
 //! `sts-conformance run`.
 
+pub mod facts;
 mod identity;
 mod retention;
 pub mod run;
@@ -45,6 +46,7 @@ pub enum Promise {
     OrdinalIdentity,
     OrderedScaling,
     PvcRetention,
+    ReclaimPolicy,
     DataSurvival,
     OrderedUpdate,
     ParallelManagement,
@@ -52,10 +54,11 @@ pub enum Promise {
 }
 
 impl Promise {
-    pub const ALL: [Promise; 7] = [
+    pub const ALL: [Promise; 8] = [
         Promise::OrdinalIdentity,
         Promise::OrderedScaling,
         Promise::PvcRetention,
+        Promise::ReclaimPolicy,
         Promise::DataSurvival,
         Promise::OrderedUpdate,
         Promise::ParallelManagement,
@@ -68,6 +71,9 @@ impl Promise {
             Promise::OrdinalIdentity => "stable, unique ordinal names, DNS identity and claims",
             Promise::OrderedScaling => "pods created and deleted in a strict order",
             Promise::PvcRetention => "persistent volumes kept when pods go",
+            Promise::ReclaimPolicy => {
+                "volumes of a Retain class outlive their claims, and restore from them"
+            }
             Promise::DataSurvival => "acknowledged data survives pod and node failures",
             Promise::OrderedUpdate => "pods updated in a strict order",
             Promise::ParallelManagement => "Parallel pod management keeps names, claims, data",

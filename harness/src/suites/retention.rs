@@ -25,13 +25,13 @@ pub(super) fn cases() -> Vec<Case> {
         ),
         Case::new(
             "reclaim-retain-and-restore",
-            Promise::PvcRetention,
+            Promise::ReclaimPolicy,
             Exclusive::No,
             |env| retain_and_restore(env).boxed(),
         ),
         Case::new(
             "reclaim-policy-of-the-run-class",
-            Promise::PvcRetention,
+            Promise::ReclaimPolicy,
             Exclusive::No,
             |env| run_class_reclaim(env).boxed(),
         ),
