@@ -52,6 +52,8 @@ pub enum Event {
     Connected(Connection),
     /// A DNS name looked up from inside a pod of the set (see [`Resolution`]).
     Resolved(Resolution),
+    /// A consistent logical backup of one ordinal's rows table (see [`Backup`]).
+    Backup(Backup),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,6 +427,24 @@ pub struct Resolution {
     pub addresses: Vec<String>,
     /// Why it did not resolve (e.g. `not found`); None when it did.
     pub error: Option<String>,
+}
+
+/// A consistent logical backup of one ordinal's rows table, taken through the workload's
+/// MySQL connection in one transaction (`START TRANSACTION WITH CONSISTENT SNAPSHOT`).
+///
+/// `position` is the seq recorded on that connection just before the snapshot began: a
+/// write whose `ok` has a lower seq committed before the snapshot, so the backup must hold
+/// it. Writes acknowledged later may be in it or not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backup {
+    pub ordinal: u32,
+    /// The pod the backup was read from (`<sts>-<ordinal>`).
+    pub pod: String,
+    pub pod_uid: String,
+    /// The backup's position: the seq of the mark made just before its snapshot began.
+    pub position: u64,
+    /// The rows the snapshot held, in id order.
+    pub rows: Vec<Row>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

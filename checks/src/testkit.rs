@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState, PvcState,
-    ReadResult, Resolution, Row, ServiceState, Snapshot, StsState, WriteEvent,
+    Backup, Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState,
+    PvcState, ReadResult, Resolution, Row, ServiceState, Snapshot, StsState, WriteEvent,
 };
 
 use crate::history::row_checksum;
@@ -270,6 +270,17 @@ pub fn read(ordinal: u32, rows: &[Row]) -> Event {
         ordinal,
         pod: format!("mysql-{ordinal}"),
         pod_uid: format!("u{ordinal}"),
+        rows: rows.to_vec(),
+    })
+}
+
+/// A backup of ordinal `ordinal` whose snapshot began at seq `position` and held `rows`.
+pub fn backup(ordinal: u32, position: u64, rows: &[Row]) -> Event {
+    Event::Backup(Backup {
+        ordinal,
+        pod: format!("mysql-{ordinal}"),
+        pod_uid: format!("u{ordinal}"),
+        position,
         rows: rows.to_vec(),
     })
 }

@@ -24,7 +24,7 @@ pub use dns::dns_resolution;
 pub use identity::{IdentityExpect, ordinal_identity};
 pub use reclaim::{reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained};
 pub use recreation::{Recreation, identity_after_recreation};
-pub use restore::rows_restored;
+pub use restore::{backup_consistent, rows_restored, rows_restored_from_backup};
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
 pub use rollout::{RolloutExpect, Strategy, rollout};
 pub use scaling::{
