@@ -4,6 +4,7 @@
 //! `E2E_TARGET` (kind, an existing cluster, or kube-sim). Every test runs in its own fresh
 //! namespace, records what it observes in a History, and judges it with pure checkers.
 
+mod backup;
 mod common;
 mod identity;
 mod retention;
@@ -16,6 +17,7 @@ mod update;
 #[test]
 fn every_catalogue_case_has_a_test() {
     let sources = [
+        include_str!("backup.rs"),
         include_str!("identity.rs"),
         include_str!("retention.rs"),
         include_str!("scaling.rs"),

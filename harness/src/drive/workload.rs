@@ -20,9 +20,24 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::drive::portforward::PortForward;
-use checks::history::{Connection, Event, History, ReadResult, Row, WriteEvent, row_checksum};
+use checks::history::{
+    Backup, Connection, Event, History, ReadResult, Row, WriteEvent, row_checksum,
+};
 
 const DATABASE: &str = "conformance";
+/// Rows per INSERT statement when restoring a backup.
+const RESTORE_CHUNK: usize = 200;
+
+/// The rows table's DDL (idempotent), as `prepare` and a restore create it.
+pub fn rows_table_ddl() -> String {
+    format!(
+        "CREATE DATABASE IF NOT EXISTS {DATABASE}; \
+         CREATE TABLE IF NOT EXISTS {DATABASE}.rows (\
+           id BIGINT UNSIGNED PRIMARY KEY, ordinal INT UNSIGNED NOT NULL, \
+           pod_uid VARCHAR(64) NOT NULL, payload VARCHAR(255) NOT NULL, \
+           checksum INT UNSIGNED NOT NULL) ENGINE=InnoDB"
+    )
+}
 
 /// How the workload reaches a pod's mysqld.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,21 +220,116 @@ impl Workload {
     /// Creates the database and the rows table on one ordinal (idempotent).
     pub async fn prepare(&self, ordinal: u32) -> Result<(), WorkloadError> {
         let mut s = self.connect(ordinal).await?;
+        self.create_table(ordinal, &mut s).await
+    }
+
+    async fn create_table(&self, ordinal: u32, s: &mut Session) -> Result<(), WorkloadError> {
+        self.run(ordinal, s, "create the rows table", rows_table_ddl())
+            .await
+    }
+
+    /// Runs one statement (or several, `;`-separated) on a session, bounded by the
+    /// statement timeout.
+    async fn run(
+        &self,
+        ordinal: u32,
+        s: &mut Session,
+        what: &'static str,
+        sql: String,
+    ) -> Result<(), WorkloadError> {
         let pod = self.pod_name(ordinal);
-        let ddl = format!(
-            "CREATE DATABASE IF NOT EXISTS {DATABASE}; \
-             CREATE TABLE IF NOT EXISTS {DATABASE}.rows (\
-               id BIGINT UNSIGNED PRIMARY KEY, ordinal INT UNSIGNED NOT NULL, \
-               pod_uid VARCHAR(64) NOT NULL, payload VARCHAR(255) NOT NULL, \
-               checksum INT UNSIGNED NOT NULL) ENGINE=InnoDB"
-        );
-        self.bounded("create the rows table", &pod, s.conn.query_drop(ddl))
+        self.bounded(what, &pod, s.conn.query_drop(sql))
             .await?
-            .map_err(|source| WorkloadError::Sql {
-                what: "create the rows table",
-                pod,
-                source,
-            })
+            .map_err(|source| WorkloadError::Sql { what, pod, source })
+    }
+
+    /// Takes a consistent logical backup of one ordinal's rows table over one session:
+    /// REPEATABLE READ, a mark recorded (the backup's position), then one transaction
+    /// `START TRANSACTION WITH CONSISTENT SNAPSHOT` reading every row. Every write whose
+    /// `ok` precedes the mark committed before the snapshot began, so the backup holds it.
+    /// Records and returns the [`Backup`].
+    pub async fn backup_rows(&self, ordinal: u32) -> Result<Backup, WorkloadError> {
+        let mut s = self.connect(ordinal).await?;
+        let pod = self.pod_name(ordinal);
+        self.run(
+            ordinal,
+            &mut s,
+            "set REPEATABLE READ for the backup",
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ".into(),
+        )
+        .await?;
+        let position = self.inner.history.mark(format!(
+            "backup of ordinal {ordinal} (pod {pod}, uid {}): consistent snapshot begins",
+            s.pod_uid
+        ));
+        self.run(
+            ordinal,
+            &mut s,
+            "start the backup's consistent snapshot",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT".into(),
+        )
+        .await?;
+        let rows = self.select_rows(ordinal, &mut s).await?;
+        self.run(
+            ordinal,
+            &mut s,
+            "end the backup's transaction",
+            "COMMIT".into(),
+        )
+        .await?;
+        let backup = Backup {
+            ordinal,
+            pod,
+            pod_uid: s.pod_uid.clone(),
+            position,
+            rows,
+        };
+        self.inner.history.record(Event::Backup(backup.clone()));
+        Ok(backup)
+    }
+
+    /// Restores `rows` into one ordinal over one session: creates the rows table, then
+    /// inserts them in one transaction (a failure rolls it back with the session).
+    pub async fn restore_rows(&self, ordinal: u32, rows: &[Row]) -> Result<(), WorkloadError> {
+        let mut s = self.connect(ordinal).await?;
+        self.create_table(ordinal, &mut s).await?;
+        self.run(
+            ordinal,
+            &mut s,
+            "begin the restore",
+            "START TRANSACTION".into(),
+        )
+        .await?;
+        let pod = self.pod_name(ordinal);
+        for chunk in rows.chunks(RESTORE_CHUNK) {
+            let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let params: Vec<mysql_async::Value> = chunk
+                .iter()
+                .flat_map(|r| {
+                    [
+                        r.id.into(),
+                        r.ordinal.into(),
+                        r.pod_uid.as_str().into(),
+                        r.payload.as_str().into(),
+                        r.checksum.into(),
+                    ]
+                })
+                .collect();
+            let insert = format!(
+                "INSERT INTO {DATABASE}.rows (id, ordinal, pod_uid, payload, checksum) VALUES {values}"
+            )
+            .with(params)
+            .ignore(&mut s.conn);
+            self.bounded("insert the restored rows", &pod, insert)
+                .await?
+                .map_err(|source| WorkloadError::Sql {
+                    what: "insert the restored rows",
+                    pod: pod.clone(),
+                    source,
+                })?;
+        }
+        self.run(ordinal, &mut s, "commit the restore", "COMMIT".into())
+            .await
     }
 
     /// Writes `count` rows to one ordinal over one connection, reconnecting after a
@@ -344,6 +454,19 @@ impl Workload {
     /// Reads every row of one ordinal and records what it saw.
     pub async fn read_rows(&self, ordinal: u32) -> Result<ReadResult, WorkloadError> {
         let mut s = self.connect(ordinal).await?;
+        let rows = self.select_rows(ordinal, &mut s).await?;
+        let result = ReadResult {
+            ordinal,
+            pod: self.pod_name(ordinal),
+            pod_uid: s.pod_uid.clone(),
+            rows,
+        };
+        self.inner.history.record(Event::Read(result.clone()));
+        Ok(result)
+    }
+
+    /// Every row of one ordinal's rows table, in id order, on the session's transaction.
+    async fn select_rows(&self, ordinal: u32, s: &mut Session) -> Result<Vec<Row>, WorkloadError> {
         let pod = self.pod_name(ordinal);
         let select = format!(
             "SELECT id, ordinal, pod_uid, payload, checksum FROM {DATABASE}.rows ORDER BY id"
@@ -367,23 +490,16 @@ impl Workload {
                 });
             }
         };
-        let result = ReadResult {
-            ordinal,
-            pod,
-            pod_uid: s.pod_uid.clone(),
-            rows: rows
-                .into_iter()
-                .map(|(id, ordinal, pod_uid, payload, checksum)| Row {
-                    id,
-                    ordinal,
-                    pod_uid,
-                    payload,
-                    checksum,
-                })
-                .collect(),
-        };
-        self.inner.history.record(Event::Read(result.clone()));
-        Ok(result)
+        Ok(rows
+            .into_iter()
+            .map(|(id, ordinal, pod_uid, payload, checksum)| Row {
+                id,
+                ordinal,
+                pod_uid,
+                payload,
+                checksum,
+            })
+            .collect())
     }
 
     async fn bounded<T>(

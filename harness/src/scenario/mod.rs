@@ -2,6 +2,7 @@
 //! test's History before it acts. A [`TestEnv`] is one test: a fresh namespace, an
 //! observer, the documented manifests and a workload.
 
+mod backup;
 mod dns;
 mod gates;
 mod nodes;
@@ -31,6 +32,7 @@ use crate::drive::workload::{PodReach, Secret, Workload, WorkloadTimeouts};
 use crate::report::Report;
 use crate::support::settings::{PodReachSetting, Settings, SettingsError};
 
+pub use backup::{BackupError, BackupFile, Drill};
 pub use dns::{CLUSTER_DOMAIN, DNS_SETTLE_TIMEOUT, InClusterDns, pod_fqdn};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
@@ -68,6 +70,8 @@ pub enum ScenarioError {
         #[source]
         source: kube::Error,
     },
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     #[error("{0}")]
     Precondition(String),
     /// A disruptive step waits until every ordinal accepts a root login: disrupting a

@@ -2,6 +2,7 @@
 //! promise of the source document, run by one runner for both `cargo test --test e2e` and
 //! `sts-conformance run`.
 
+mod backup;
 pub mod facts;
 mod identity;
 mod retention;
@@ -51,10 +52,11 @@ pub enum Promise {
     OrderedUpdate,
     ParallelManagement,
     StartOrdinal,
+    BackupRestore,
 }
 
 impl Promise {
-    pub const ALL: [Promise; 8] = [
+    pub const ALL: [Promise; 9] = [
         Promise::OrdinalIdentity,
         Promise::OrderedScaling,
         Promise::PvcRetention,
@@ -63,6 +65,7 @@ impl Promise {
         Promise::OrderedUpdate,
         Promise::ParallelManagement,
         Promise::StartOrdinal,
+        Promise::BackupRestore,
     ];
 
     /// The promise in the source document's words.
@@ -78,6 +81,9 @@ impl Promise {
             Promise::OrderedUpdate => "pods updated in a strict order",
             Promise::ParallelManagement => "Parallel pod management keeps names, claims, data",
             Promise::StartOrdinal => "ordinals numbered from spec.ordinals.start",
+            Promise::BackupRestore => {
+                "regular backups and robust restore procedures protect against data loss"
+            }
         }
     }
 }
@@ -134,6 +140,7 @@ pub fn catalogue() -> Vec<Case> {
     cases.extend(retention::cases());
     cases.extend(survival::cases());
     cases.extend(update::cases());
+    cases.extend(backup::cases());
     cases
 }
 
