@@ -48,6 +48,9 @@ enum Step {
     /// Deploy 2 on the harness's Retain class, write rows, delete the StatefulSet and its
     /// claims, and judge what became of their PVs.
     DeleteClaimsOnRetainClass,
+    /// The backup and restore drill on 2 replicas: back up under writers, delete the
+    /// StatefulSet and its claims, restore a fresh one from the backups, restart it, read.
+    BackupRestoreDrill2,
 }
 
 /// Starts a sim that breaks one promise, runs `step` on it and returns the checks.
@@ -116,6 +119,14 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
         Step::RollingUpdate3 => rolling_update(&env, &sts, 0).await?,
         Step::RollingUpdate3WithPartition2 => rolling_update(&env, &sts, 2).await?,
         Step::DeleteClaimsOnRetainClass => Box::pin(delete_claims_on_retain_class(&env)).await?,
+        Step::BackupRestoreDrill2 => {
+            let drill = Box::pin(env.backup_drill(2, WRITER_ACKS)).await?;
+            let entries = env.entries();
+            vec![
+                checks::backup_consistent(&entries, &[0, 1]),
+                checks::rows_restored_from_backup(&entries, drill.read_from, &[0, 1]),
+            ]
+        }
         Step::ScaleUp3To5 => {
             env.deploy(3).await?;
             env.settle().await?;
@@ -407,6 +418,12 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
     Step::DeleteClaimsOnRetainClass,
     "PVs retained (reclaimPolicy Retain)",
     "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
+)]
+#[case::restored_volumes_wiped_for_a_new_pod_lose_the_restore(
+    "volume:wipe-on-new-pod",
+    Step::BackupRestoreDrill2,
+    "rows restored from the backup",
+    "lost in the restore: row * (ordinal 1, acknowledged at seq *, by position seq *) is missing from the read of ordinal 1 (pod mysql-1, uid *) at seq *"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[traced_test]

@@ -72,10 +72,14 @@ pub enum Fault {
     /// `pv:delete-on-retain`: the PV reclaimer deletes a Released PV (and its data) whose
     /// reclaimPolicy is Retain, as it would one whose policy is Delete.
     PvDeleteOnRetain,
+    /// `volume:wipe-on-new-pod`: a new pod started on a claim's volume that already holds
+    /// a database (another pod's) starts on an empty data dir, as if the volume's data did
+    /// not outlive the pod that wrote it (a node-local cache never written through).
+    VolumeWipeOnNewPod,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 19] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -94,8 +98,9 @@ impl Fault {
         Fault::RestartNewIdentity,
         Fault::MysqlInterruptedInit,
         Fault::PvDeleteOnRetain,
+        Fault::VolumeWipeOnNewPod,
     ];
-    pub const ALL_NAMES: [&'static str; 18] = [
+    pub const ALL_NAMES: [&'static str; 19] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -114,6 +119,7 @@ impl Fault {
         "restart:new-identity",
         "mysql:interrupted-init",
         "pv:delete-on-retain",
+        "volume:wipe-on-new-pod",
     ];
 
     pub fn name(self) -> &'static str {

@@ -9,7 +9,7 @@ use crate::suites::{Case, Checks, Exclusive, Promise};
 /// Two ordinals: each is backed up and restored on its own.
 const REPLICAS: u32 = 2;
 /// Acknowledged writes each writer makes before the backup, and again during and after it.
-const ACKS: u64 = 20;
+const ACKS: u64 = 10;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![Case::new(

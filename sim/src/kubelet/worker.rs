@@ -126,6 +126,8 @@ impl From<MariaDbError> for StartFailure {
 struct DataDir {
     path: PathBuf,
     fresh_each_start: bool,
+    /// On a claim's volume (which must outlive the pod).
+    from_claim: bool,
 }
 
 struct Worker {
@@ -450,14 +452,17 @@ impl Worker {
                     .remove(&claim)
                     .ok_or_else(|| format!("volume for claim {claim} is not mounted"))?,
                 fresh_each_start: false,
+                from_claim: true,
             },
             DataVolume::EmptyDir(name) => DataDir {
                 path: self.run_dir.join("volumes").join(name),
                 fresh_each_start: false,
+                from_claim: false,
             },
             DataVolume::ContainerLayer => DataDir {
                 path: self.run_dir.join("container-data"),
                 fresh_each_start: true,
+                from_claim: false,
             },
         })
     }
@@ -501,7 +506,14 @@ impl Worker {
         if wipe {
             tracing::warn!(pod = %self.pod_ref(), dir = %data.path.display(), "fault volume:wipe-on-restart: emptying the data dir");
         }
-        if wipe || data.fresh_each_start {
+        let wipe_for_new_pod = !self.started_once
+            && data.from_claim
+            && deps.faults.has(Fault::VolumeWipeOnNewPod)
+            && mariadb::init_done(&data.path);
+        if wipe_for_new_pod {
+            tracing::warn!(pod = %self.pod_ref(), dir = %data.path.display(), "fault volume:wipe-on-new-pod: a new pod starts on an emptied data dir");
+        }
+        if wipe || wipe_for_new_pod || data.fresh_each_start {
             mariadb::wipe_data_dir(&data.path)?;
         }
         mariadb::prepare_data_dir(template, &data.path)?;
