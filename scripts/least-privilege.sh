@@ -95,6 +95,10 @@ declare -A needs=(
   [storageclasses:create,delete]="retained_volumes_outlive_their_claims"
   [persistentvolumes:patch,delete]="retained_volumes_outlive_their_claims"
 )
+# Rules no test here can prove needed, and why (they are exercised on kind and real clusters).
+declare -A unprovable=(
+  [pods/exec]="the upstream target's hollow nodes serve no exec, so the in-cluster DNS lookup that needs it is skipped here"
+)
 rules=$(admin get clusterrole sts-conformance -o jsonpath='{range .rules[*]}{.resources}{" "}{.verbs}{"\n"}{end}')
 index=0
 while IFS=' ' read -r resources verbs; do
@@ -102,6 +106,10 @@ while IFS=' ' read -r resources verbs; do
   names=$(tr -d '[]"' <<<"$resources" | tr ',' '|')
   verbs=$(tr -d '[]"' <<<"$verbs")
   test_filter="${needs[$first:$verbs]:-${needs[$first]:-}}"
+  if [ -n "${unprovable[$first]:-}" ]; then
+    echo "least-privilege: rule $index ($resources) not provable here: ${unprovable[$first]}"
+    index=$((index + 1)); continue
+  fi
   if [ -z "$test_filter" ]; then
     echo "FAIL: rule $index ($resources) has no test that needs it: drop it from rbac.yaml or name its test here" >&2
     rc=1; index=$((index + 1)); continue

@@ -1,7 +1,7 @@
 //! `sts-conformance`: provision a target, apply or render the documented manifests, and
 //! check what this machine can run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,7 +19,9 @@ use harness::cluster::target::{
     Cluster, TargetChoice, TargetKind, TargetSettings, config_from_file, select, verify_reachable,
 };
 use harness::report::run::RunReport;
+use harness::report::sonobuoy;
 use harness::suites::{self, run::RunOptions};
+use harness::support::errors;
 use harness::support::settings::{Settings, repo_root, validate_quantity};
 
 #[derive(Parser)]
@@ -276,7 +278,7 @@ fn list_cases(plan: &RunPlan) -> Result<Done> {
 
 /// The environment's settings with the command's flags applied, made the process's own
 /// before anything reads them.
-fn install_settings(plan: &RunPlan) -> Result<PathBuf> {
+fn install_settings(plan: &RunPlan) -> Result<&'static Settings> {
     let mut settings = Settings::from_env()?;
     if let Some(target) = plan.target {
         settings.target = target.into();
@@ -284,14 +286,15 @@ fn install_settings(plan: &RunPlan) -> Result<PathBuf> {
     if let Some(dir) = &plan.report_dir {
         settings.report_dir = dir.clone();
     }
-    let dir = settings.report_dir.clone();
     anyhow::ensure!(
         Settings::install(settings),
         "the settings were read before the flags were applied"
     );
-    Ok(dir)
+    Ok(Settings::global()?)
 }
 
+/// The run, then (in a Sonobuoy plugin's pod) the hand-over of its results, also when the
+/// run could not be made, so the Sonobuoy worker never waits for a `done` that never comes.
 async fn run_suites(plan: RunPlan) -> Result<Done> {
     let cases = plan.cases();
     anyhow::ensure!(
@@ -300,10 +303,37 @@ async fn run_suites(plan: RunPlan) -> Result<Done> {
         plan.focus,
         plan.skip
     );
-    let dir = install_settings(&plan)?;
-    clear_earlier_reports(&dir)?;
+    let settings = install_settings(&plan)?;
+    let dir = settings.report_dir.clone();
+    let Some(results) = settings.sonobuoy_results_dir.clone() else {
+        return run_and_report(&plan, cases, &dir).await;
+    };
+    sonobuoy::check_layout(&dir, &results)?;
+    let ran = run_and_report(&plan, cases, &dir).await;
+    if let Err(err) = &ran {
+        let text = format!(
+            "the run could not be made: {}\n",
+            errors::chain(err.as_ref())
+        );
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(RUN_ERROR_FILE), text)?;
+    }
+    let tarball = sonobuoy::hand_over(&dir, &results)?;
+    eprintln!(
+        "sts-conformance: results handed to Sonobuoy: {} (and {})",
+        tarball.display(),
+        results.join(sonobuoy::DONE_FILE).display()
+    );
+    ran
+}
+
+/// Written into the report directory when a Sonobuoy run could not be made.
+const RUN_ERROR_FILE: &str = "run-error.txt";
+
+async fn run_and_report(plan: &RunPlan, cases: Vec<suites::Case>, dir: &Path) -> Result<Done> {
+    clear_earlier_reports(dir)?;
     let cluster = Cluster::provision(TargetSettings::from_env()?).await?;
-    suites::facts::record(&cluster, &suites::catalogue(), &dir).await?;
+    suites::facts::record(&cluster, &suites::catalogue(), dir).await?;
     println!(
         "sts-conformance: running {} cases on {} ({} at once)",
         cases.len(),
@@ -313,12 +343,12 @@ async fn run_suites(plan: RunPlan) -> Result<Done> {
     let options = RunOptions {
         parallel: plan.parallel,
         heartbeat: plan.heartbeat,
-        report_dir: dir.clone(),
+        report_dir: dir.to_owned(),
     };
     let say: suites::run::Say = std::sync::Arc::new(|line| println!("{line}"));
     let summary = suites::run::run_cases(&cluster, cases, &options, say).await;
     println!("sts-conformance: {}", summary.tally());
-    let reported = report(Some(dir));
+    let reported = report(Some(dir.to_owned()));
     for (name, why) in &summary.errors {
         eprintln!("sts-conformance: {name} could not run: {why}");
     }
@@ -330,8 +360,9 @@ async fn run_suites(plan: RunPlan) -> Result<Done> {
 }
 
 /// Removes the test reports an earlier run left (every `<dir>/<test>/` with a
-/// `history.json`, and the run report), so this run's report holds only its own cases.
-fn clear_earlier_reports(dir: &std::path::Path) -> Result<()> {
+/// `history.json`, the run report, its facts and error), so this run's report holds only
+/// its own cases.
+fn clear_earlier_reports(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -343,10 +374,14 @@ fn clear_earlier_reports(dir: &std::path::Path) -> Result<()> {
             })?;
         }
     }
-    let index = dir.join(harness::report::run::INDEX_FILE);
-    if index.is_file() {
-        std::fs::remove_file(&index)
-            .with_context(|| format!("failed to remove the earlier {}", index.display()))?;
+    let files = [
+        harness::report::run::INDEX_FILE,
+        harness::report::certification::FACTS_FILE,
+        RUN_ERROR_FILE,
+    ];
+    for file in files.map(|f| dir.join(f)).iter().filter(|f| f.is_file()) {
+        std::fs::remove_file(file)
+            .with_context(|| format!("failed to remove the earlier {}", file.display()))?;
     }
     Ok(())
 }

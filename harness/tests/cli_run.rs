@@ -124,3 +124,127 @@ fn list_names_every_case_and_its_promise() {
         "{stdout}"
     );
 }
+
+/// In a Sonobuoy plugin's pod (`SONOBUOY_RESULTS_DIR` set), the reports are handed over as a
+/// tarball and the `done` file names it.
+#[test]
+fn sonobuoy_results_dir_gets_the_tarball_and_the_done_file() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let results = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            "sim",
+            "--focus",
+            "identity",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .env("SONOBUOY_RESULTS_DIR", results.path())
+        .env_remove("E2E_SIM_FAULTS")
+        .env_remove("E2E_KEEP")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let names = tarball_entries(results.path());
+    for expected in [
+        "identity/junit.xml",
+        "identity/history.json",
+        "index.md",
+        "run.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+}
+
+/// A run that cannot be made still writes the done file, with the error in the tarball, so
+/// Sonobuoy does not wait out its timeout.
+#[test]
+fn sonobuoy_gets_a_done_file_when_the_run_cannot_be_made() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let results = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            "kubeconfig",
+            "--focus",
+            "identity",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .env("SONOBUOY_RESULTS_DIR", results.path())
+        .env("KUBECONFIG", reports.path().join("no-such-kubeconfig"))
+        .env_remove("E2E_KUBE_CONTEXT")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", reports.path())
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let names = tarball_entries(results.path());
+    assert!(names.iter().any(|n| n == "run-error.txt"), "{names:?}");
+}
+
+/// The `done` file's content is the tarball's path; the tarball's entry names.
+fn tarball_entries(results: &std::path::Path) -> Vec<String> {
+    let done = std::fs::read_to_string(results.join("done")).expect("done file");
+    let file = std::fs::File::open(done.trim()).expect("tarball named by done");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    archive
+        .entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The plugin definition Sonobuoy reads: a Job whose junit results the worker collects from
+/// the results volume, running the in-cluster suites.
+#[test]
+fn sonobuoy_plugin_definition_runs_the_suites_in_cluster_with_junit_results() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/certification/sonobuoy-plugin.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("plugin definition");
+    let plugin: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let config = &plugin["sonobuoy-config"];
+    assert_eq!(config["driver"].as_str(), Some("Job"));
+    assert_eq!(config["plugin-name"].as_str(), Some("sts-conformance"));
+    assert_eq!(config["result-format"].as_str(), Some("junit"));
+    let spec = &plugin["spec"];
+    let args: Vec<&str> = spec["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(&args[..3], ["run", "--target", "in-cluster"]);
+    let report_dir = args
+        .iter()
+        .position(|a| *a == "--report-dir")
+        .and_then(|i| args.get(i + 1))
+        .expect("--report-dir");
+    let mounts = spec["volumeMounts"].as_sequence().expect("volumeMounts");
+    let results = mounts
+        .iter()
+        .find(|m| m["name"].as_str() == Some("results"))
+        .and_then(|m| m["mountPath"].as_str())
+        .expect("results volume");
+    assert_eq!(results, "/tmp/sonobuoy/results");
+    assert!(
+        !results.starts_with(report_dir),
+        "the reports ({report_dir}) must not hold the results volume"
+    );
+}

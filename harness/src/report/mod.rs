@@ -6,6 +6,7 @@ pub mod certification;
 mod junit;
 mod redact;
 pub mod run;
+pub mod sonobuoy;
 
 pub use redact::{REDACTED, redact};
 

@@ -21,6 +21,7 @@ pub const SIM_BIN_ENV: &str = "E2E_SIM_BIN";
 pub const REPORT_DIR_ENV: &str = "E2E_REPORT_DIR";
 pub const KIND_PARALLEL_TESTS_ENV: &str = "E2E_KIND_PARALLEL_TESTS";
 pub const POD_REACH_ENV: &str = "E2E_POD_REACH";
+pub const SONOBUOY_RESULTS_DIR_ENV: &str = "SONOBUOY_RESULTS_DIR";
 /// Tests that run at once on a kind cluster unless `E2E_KIND_PARALLEL_TESTS` says otherwise:
 /// each starts a 3-5 pod mysql:5.7 StatefulSet whose first-start init must finish in 30 s.
 pub const DEFAULT_KIND_PARALLEL_TESTS: usize = 2;
@@ -153,6 +154,9 @@ pub struct Settings {
     /// pod IP on the upstream target, port-forward elsewhere). `pod-ip` is for a harness that
     /// shares the pods' network: in-cluster, or on the machine that runs the upstream target.
     pub pod_reach: Option<PodReachSetting>,
+    /// `SONOBUOY_RESULTS_DIR`, set by Sonobuoy in a plugin's pod: `run` hands its results
+    /// over there (a tarball and the `done` file naming it).
+    pub sonobuoy_results_dir: Option<PathBuf>,
 }
 
 /// How the workload reaches a pod's mysqld, as the user asked.
@@ -265,6 +269,7 @@ impl Settings {
             kubeconfig: get("KUBECONFIG").map(PathBuf::from),
             kind_parallel_tests,
             pod_reach,
+            sonobuoy_results_dir: get(SONOBUOY_RESULTS_DIR_ENV).map(PathBuf::from),
         })
     }
 }
