@@ -9,13 +9,13 @@ pub const CONTEXT: &str = "kube-sim";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeconfigError {
-    #[error("failed to write kubeconfig {path}: {source}")]
+    #[error("failed to write kubeconfig {path}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to render kubeconfig: {0}")]
+    #[error("failed to render kubeconfig")]
     Render(#[source] serde_yaml::Error),
 }
 

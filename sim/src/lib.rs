@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod controllers;
+pub mod errors;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod mariadb;

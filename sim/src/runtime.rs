@@ -35,19 +35,19 @@ const LOOP_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("failed to start the runtime: {0}")]
+    #[error("failed to start the runtime")]
     MariaDb(#[from] MariaDbError),
-    #[error("failed to start the runtime: {0}")]
+    #[error("failed to start the runtime")]
     Network(#[from] NetError),
-    #[error("failed to start the runtime: {0}")]
+    #[error("failed to start the runtime")]
     Process(#[from] ProcessError),
-    #[error("failed to create state directory {path}: {source}")]
+    #[error("failed to create state directory {path}")]
     StateDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to create {kind} {name}: {source}")]
+    #[error("failed to create {kind} {name}")]
     Bootstrap {
         kind: &'static str,
         name: String,
@@ -166,7 +166,7 @@ pub async fn start(
         if let Err(e) = warm_db.template(&warm_spawner).await
             && !*warm_stop.borrow()
         {
-            tracing::warn!(error = %e, "building the MariaDB template failed; pods will retry");
+            tracing::warn!(error = %crate::errors::chain(&e), "building the MariaDB template failed; pods will retry");
         }
     });
     let inner = Arc::new(Inner {

@@ -15,14 +15,5 @@ pub mod pki;
 pub mod provisioner;
 
 /// An error and its `source()` chain on one line, `outer: inner: ...` (messages never
-/// repeat their source, so this is the one place the chain is printed).
-pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
-}
+/// repeat their source, so this is the one place the chain is printed): kube-sim's printer.
+pub use kube_sim::errors::chain as report;

@@ -76,8 +76,8 @@ pub enum TargetError {
     },
     #[error("failed to create a temporary directory for the cluster's kubeconfig")]
     TempDir(#[source] std::io::Error),
-    #[error("failed to provision the target: a provisioning task failed: {0}")]
-    Task(String),
+    #[error("failed to provision the target: a provisioning task failed")]
+    Task(#[source] tokio::task::JoinError),
     #[error("failed to provision the shared cluster")]
     Shared(#[source] Arc<TargetError>),
 }
@@ -283,7 +283,7 @@ impl Cluster {
         let choice = settings.choice;
         let selection = tokio::task::spawn_blocking(move || select(choice, &cli))
             .await
-            .map_err(|e| TargetError::Task(e.to_string()))?;
+            .map_err(TargetError::Task)?;
         eprintln!(
             "sts-conformance: target {}: {}",
             selection.kind, selection.reason
@@ -485,7 +485,7 @@ async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError
     let timeouts = Timeouts::defaults_for(TargetKind::Kind).scaled(scale);
     let prepared = tokio::task::spawn_blocking(move || prepare_kind(&settings))
         .await
-        .map_err(|e| TargetError::Task(e.to_string()))??;
+        .map_err(TargetError::Task)??;
     let context = kind::context_name(&prepared.name);
     let connected = async {
         let config = config_from_file(&prepared.kubeconfig, Some(&context)).await?;
@@ -557,7 +557,7 @@ async fn ready_for_tests(
     let dir = prepared.dir.clone();
     tokio::task::spawn_blocking(move || cli.load_image(&name, &owned_image, &dir))
         .await
-        .map_err(|e| TargetError::Task(e.to_string()))?
+        .map_err(TargetError::Task)?
         .map_err(TargetError::Kind)?;
     let limit = preflight::check_open_files(&client, image, timeouts.pod_ready)
         .await
@@ -755,7 +755,7 @@ async fn provision_sim(settings: TargetSettings) -> Result<Cluster, TargetError>
     sim_settings.start_timeout = sim::START_TIMEOUT.mul_f64(settings.timeout_scale);
     let sim = tokio::task::spawn_blocking(move || sim::launch(&sim_settings))
         .await
-        .map_err(|e| TargetError::Task(e.to_string()))?
+        .map_err(TargetError::Task)?
         .map_err(TargetError::Sim)?;
     let connected = async {
         let config = config_from_file(&sim.kubeconfig, None).await?;
@@ -806,7 +806,7 @@ async fn provision_upstream(settings: TargetSettings) -> Result<Cluster, TargetE
     launch.start_timeout = sim::UPSTREAM_START_TIMEOUT.mul_f64(settings.timeout_scale);
     let process = tokio::task::spawn_blocking(move || sim::launch(&launch))
         .await
-        .map_err(|e| TargetError::Task(e.to_string()))?
+        .map_err(TargetError::Task)?
         .map_err(TargetError::Upstream)?;
     let connected = async {
         let config = config_from_file(&process.kubeconfig, None).await?;

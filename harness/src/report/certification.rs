@@ -1,14 +1,17 @@
 //! The certification header of the run report: what was certified (cluster version and
 //! platform, node count, storage class and provisioner, harness version, digest of the
-//! manifests applied) and each promise's status. Rendered only from `run.json` and the
-//! tests' reports, with no time in it, so the same inputs give the same header.
+//! manifests applied) and each promise's status, judged from the tests' reports as each
+//! `history.json` records them (read here, shared with the run report). Rendered only from
+//! `run.json` and those reports, with no time in it, so the same inputs give the same header.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::report::run::{TestOutcome, TestReport};
+use crate::report::judged_passed;
+use checks::Verdict;
 
 /// The file the run's facts are written to, in the report directory.
 pub const FACTS_FILE: &str = "run.json";
@@ -246,11 +249,75 @@ fn storage_line(s: &StorageFacts) -> String {
     line
 }
 
+/// One check as a test's `history.json` records it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReportedCheck {
+    pub check: String,
+    pub verdict: Verdict,
+}
+
+/// One test as its `history.json` records it (the entries are not needed here).
+#[derive(Clone, Debug, Deserialize)]
+pub struct TestReport {
+    pub test: String,
+    pub target: String,
+    pub started: String,
+    pub finished: String,
+    pub results: Vec<ReportedCheck>,
+    #[serde(default)]
+    pub skipped: Option<String>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub steps: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestOutcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl TestOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            TestOutcome::Passed => "PASS",
+            TestOutcome::Failed => "FAIL",
+            TestOutcome::Skipped => "SKIPPED",
+        }
+    }
+}
+
+impl TestReport {
+    /// As the test itself judged it: skipped with a reason, or passed only when it ran
+    /// checks and every one passed.
+    pub fn outcome(&self) -> TestOutcome {
+        let verdicts: Vec<&Verdict> = self.results.iter().map(|r| &r.verdict).collect();
+        match (
+            judged_passed(&verdicts, self.skipped.is_some()),
+            &self.skipped,
+        ) {
+            (false, _) => TestOutcome::Failed,
+            (true, Some(_)) => TestOutcome::Skipped,
+            (true, None) => TestOutcome::Passed,
+        }
+    }
+
+    pub(crate) fn seconds(&self) -> Option<f64> {
+        let started = DateTime::parse_from_rfc3339(&self.started).ok()?;
+        let finished = DateTime::parse_from_rfc3339(&self.finished).ok()?;
+        Some((finished - started).num_milliseconds() as f64 / 1000.0)
+    }
+
+    pub(crate) fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.verdict)).count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::run::ReportedCheck;
-    use checks::Verdict;
 
     fn facts() -> RunFacts {
         RunFacts {

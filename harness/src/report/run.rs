@@ -5,11 +5,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::DateTime;
-use serde::Deserialize;
 
 use crate::report::certification::{self, CertificationError, RunFacts};
-use crate::report::judged_passed;
+pub use crate::report::certification::{ReportedCheck, TestOutcome, TestReport};
 use checks::Verdict;
 
 /// The file [`RunReport::write_index`] writes into the report directory.
@@ -45,72 +43,6 @@ pub enum RunReportError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// One check as a test's `history.json` records it.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ReportedCheck {
-    pub check: String,
-    pub verdict: Verdict,
-}
-
-/// One test as its `history.json` records it (the entries are not needed here).
-#[derive(Clone, Debug, Deserialize)]
-pub struct TestReport {
-    pub test: String,
-    pub target: String,
-    pub started: String,
-    pub finished: String,
-    pub results: Vec<ReportedCheck>,
-    #[serde(default)]
-    pub skipped: Option<String>,
-    #[serde(default)]
-    pub notes: Vec<String>,
-    #[serde(default)]
-    pub steps: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestOutcome {
-    Passed,
-    Failed,
-    Skipped,
-}
-
-impl TestOutcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            TestOutcome::Passed => "PASS",
-            TestOutcome::Failed => "FAIL",
-            TestOutcome::Skipped => "SKIPPED",
-        }
-    }
-}
-
-impl TestReport {
-    /// As the test itself judged it: skipped with a reason, or passed only when it ran
-    /// checks and every one passed.
-    pub fn outcome(&self) -> TestOutcome {
-        let verdicts: Vec<&Verdict> = self.results.iter().map(|r| &r.verdict).collect();
-        match (
-            judged_passed(&verdicts, self.skipped.is_some()),
-            &self.skipped,
-        ) {
-            (false, _) => TestOutcome::Failed,
-            (true, Some(_)) => TestOutcome::Skipped,
-            (true, None) => TestOutcome::Passed,
-        }
-    }
-
-    fn seconds(&self) -> Option<f64> {
-        let started = DateTime::parse_from_rfc3339(&self.started).ok()?;
-        let finished = DateTime::parse_from_rfc3339(&self.finished).ok()?;
-        Some((finished - started).num_milliseconds() as f64 / 1000.0)
-    }
-
-    fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
-        self.results.iter().filter(|r| f(&r.verdict)).count()
-    }
 }
 
 /// Every test report found directly under one directory, in test-name order.

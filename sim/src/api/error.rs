@@ -113,9 +113,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if code.is_server_error() {
-            tracing::warn!(error = %self, "request failed");
+            tracing::warn!(error = %crate::errors::chain(&self), "request failed");
         } else {
-            tracing::debug!(error = %self, "request rejected");
+            tracing::debug!(error = %crate::errors::chain(&self), "request rejected");
         }
         super::json_response(code, &self.status())
     }

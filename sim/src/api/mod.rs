@@ -73,7 +73,7 @@ impl ApiState {
 /// Failure to serve HTTP on the listener.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("failed to serve the Kubernetes API on {addr}: {source}")]
+    #[error("failed to serve the Kubernetes API on {addr}")]
     Serve {
         addr: String,
         #[source]

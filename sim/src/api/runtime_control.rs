@@ -6,7 +6,7 @@ use crate::runtime::{RuntimeError, RuntimeHandle};
 fn control_error(e: RuntimeError) -> ControlError {
     ControlError {
         not_found: e.is_not_found(),
-        message: e.to_string(),
+        message: crate::errors::chain(&e),
     }
 }
 

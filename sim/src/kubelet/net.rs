@@ -17,9 +17,7 @@ const CLAIM_ATTEMPTS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error(
-        "failed to claim a free loopback range 127.X.0.0/16 after {attempts} attempts: {source}"
-    )]
+    #[error("failed to claim a free loopback range 127.X.0.0/16 after {attempts} attempts")]
     Claim {
         attempts: usize,
         #[source]
