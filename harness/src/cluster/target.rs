@@ -1,6 +1,7 @@
 //! Targets: where the conformance run happens (a kind cluster it creates, an existing
 //! cluster from a kubeconfig, or kube-sim), chosen by `E2E_TARGET`, provisioned once per
-//! process and shared by every test.
+//! process and shared by every test. Provisioning per kind: `kind_cluster`, `existing`
+//! (kubeconfig and in-cluster) and `process` (kube-sim and kube-upstream).
 //!
 //! Every `#[tokio::test]` has its own runtime, so the shared [`Cluster`] keeps only data
 //! (the kube `Config`) and hands out a fresh [`kube::Client`] per call.
@@ -12,18 +13,22 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::OnceCell;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::cluster::kind::{self, CreateCluster, KindCli, KindError};
-use crate::cluster::kind_setup::{self, KindSetupError};
-use crate::cluster::manifests::{KIND_CLUSTER_CONFIG, ManifestError, MysqlManifests, Overrides};
-use crate::cluster::preflight::{self, PreflightError};
-use crate::cluster::sim::{self, SimError, SimSettings};
-use crate::drive::chaos::{ChaosUnavailable, CommandChaos, KindChaos, NodeChaos, SimChaos};
+use crate::cluster::kind::{KindCli, KindError};
+use crate::cluster::kind_setup::KindSetupError;
+use crate::cluster::manifests::ManifestError;
+use crate::cluster::preflight::PreflightError;
+use crate::cluster::sim::{self, SimError};
+use crate::drive::chaos::{ChaosUnavailable, CommandChaos, NodeChaos};
 use crate::drive::wait::Timeouts;
 use crate::support::cleanup::{self, CleanupHandle};
 use crate::support::settings::{ManifestSettings, Settings, SettingsError};
 pub use crate::support::settings::{TargetChoice, TargetKind};
+
+mod existing;
+mod kind_cluster;
+mod process;
 
 /// How long the API server may take to answer `/version` after provisioning.
 pub const REACHABLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -294,11 +299,11 @@ impl Cluster {
             info!(reason, "open-files preflight skipped");
         }
         match selection.kind {
-            TargetKind::Kind => provision_kind(settings).await,
-            TargetKind::Kubeconfig => provision_kubeconfig(settings).await,
-            TargetKind::Upstream => provision_upstream(settings).await,
-            TargetKind::Sim => provision_sim(settings).await,
-            TargetKind::InCluster => provision_in_cluster(settings).await,
+            TargetKind::Kind => kind_cluster::provision_kind(settings).await,
+            TargetKind::Kubeconfig => existing::provision_kubeconfig(settings).await,
+            TargetKind::Upstream => process::provision_upstream(settings).await,
+            TargetKind::Sim => process::provision_sim(settings).await,
+            TargetKind::InCluster => existing::provision_in_cluster(settings).await,
         }
     }
 
@@ -443,406 +448,6 @@ pub fn shared_config() -> Option<kube::Config> {
         .map(|c| c.config.clone())
 }
 
-// ---------------------------------------------------------------------------------------
-// kind
-
-struct KindPrepared {
-    name: String,
-    created: bool,
-    kubeconfig: PathBuf,
-    /// The run's temporary directory (kubeconfig, generated config, image archive).
-    dir: PathBuf,
-    /// How many nodes the cluster must have Ready (1 for a reused cluster: at least one).
-    nodes: usize,
-    cleanups: Vec<CleanupHandle>,
-}
-
-/// The image of the StatefulSet's first container (after `E2E_IMAGE`), e.g. `mysql:5.7`.
-fn workload_image(settings: &TargetSettings) -> Result<String, TargetError> {
-    let manifests = MysqlManifests::load_documented(
-        &settings.repo_root,
-        &Overrides::from_settings(&settings.manifest),
-    )
-    .map_err(TargetError::Manifests)?;
-    Ok(manifests
-        .statefulset
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_else(|| "mysql:5.7".to_owned()))
-}
-
-async fn provision_kind(settings: TargetSettings) -> Result<Cluster, TargetError> {
-    let image = settings.kind_image.clone();
-    let docker = settings.kind_cli.docker.clone();
-    let cli = settings.kind_cli.clone();
-    let scale = settings.timeout_scale;
-    let workload = workload_image(&settings)?;
-    let parallel_tests = settings.kind_parallel_tests;
-    let timeouts = Timeouts::defaults_for(TargetKind::Kind).scaled(scale);
-    let prepared = tokio::task::spawn_blocking(move || prepare_kind(&settings))
-        .await
-        .map_err(TargetError::Task)??;
-    let context = kind::context_name(&prepared.name);
-    let connected = async {
-        let config = config_from_file(&prepared.kubeconfig, Some(&context)).await?;
-        verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(scale)).await?;
-        ready_for_tests(&config, &cli, &prepared, &workload, &timeouts).await?;
-        Ok::<_, TargetError>(config)
-    };
-    let config = match connected.await {
-        Ok(config) => config,
-        Err(err) => {
-            prepared
-                .cleanups
-                .iter()
-                .rev()
-                .for_each(|h| cleanup::run(*h));
-            return Err(err);
-        }
-    };
-    let description = if prepared.created {
-        format!(
-            "kind cluster `{}` (created by this run; node image {})",
-            prepared.name,
-            image.as_deref().unwrap_or("kind's default")
-        )
-    } else {
-        format!(
-            "kind cluster `{}` (reused via E2E_KIND_CLUSTER; never deleted)",
-            prepared.name
-        )
-    };
-    Ok(Cluster {
-        kind: TargetKind::Kind,
-        description,
-        endpoint: config.cluster_url.to_string(),
-        config,
-        kubeconfig: Some(prepared.kubeconfig),
-        context: Some(context),
-        timeouts,
-        chaos: Ok(Arc::new(KindChaos::new(docker))),
-        kind_cluster: Some(KindClusterInfo {
-            name: prepared.name,
-            created: prepared.created,
-        }),
-        sim: None,
-        cleanups: prepared.cleanups,
-        test_slots: Some(tokio::sync::Semaphore::new(parallel_tests)),
-    })
-}
-
-/// After `kind create` (or for a reused cluster): every node Ready and the local-path
-/// provisioner running; the workload image pulled once and loaded into every node (see
-/// [`KindCli::load_image`]); then
-/// the open-files preflight, in a pod running that image.
-async fn ready_for_tests(
-    config: &kube::Config,
-    cli: &KindCli,
-    prepared: &KindPrepared,
-    image: &str,
-    timeouts: &Timeouts,
-) -> Result<(), TargetError> {
-    let client = kube::Client::try_from(config.clone()).map_err(|source| TargetError::Client {
-        endpoint: config.cluster_url.to_string(),
-        source,
-    })?;
-    kind_setup::wait_until_ready(&client, prepared.nodes, timeouts.node_ready)
-        .await
-        .map_err(TargetError::KindSetup)?;
-    let (cli, name, owned_image) = (cli.clone(), prepared.name.clone(), image.to_owned());
-    let dir = prepared.dir.clone();
-    tokio::task::spawn_blocking(move || cli.load_image(&name, &owned_image, &dir))
-        .await
-        .map_err(TargetError::Task)?
-        .map_err(TargetError::Kind)?;
-    let limit = preflight::check_open_files(&client, image, timeouts.pod_ready)
-        .await
-        .map_err(TargetError::Preflight)?;
-    eprintln!(
-        "sts-conformance: preflight: pods get an open-files limit of {limit} (at most {})",
-        preflight::MAX_OPEN_FILES
-    );
-    Ok(())
-}
-
-/// Blocking: checks docker and kind, then reuses or creates the cluster and writes its
-/// kubeconfig into a temporary directory. A created cluster gets the generated config
-/// (`kind_setup`): every node mounts the containerd open-files drop-in. The delete is registered before `kind create`
-/// runs, so an interrupted create is cleaned up too.
-fn prepare_kind(settings: &TargetSettings) -> Result<KindPrepared, TargetError> {
-    let cli = &settings.kind_cli;
-    cli.preflight().map_err(TargetError::Kind)?;
-    let dir = tempfile::Builder::new()
-        .prefix("sts-e2e-kind-")
-        .tempdir()
-        .map_err(TargetError::TempDir)?
-        .keep();
-    let kubeconfig = dir.join("kubeconfig");
-    let mut cleanups = vec![register_dir_removal(dir.clone(), settings.keep)];
-    let fail = |cleanups: &[CleanupHandle], err: KindError| {
-        cleanups.iter().rev().for_each(|h| cleanup::run(*h));
-        TargetError::Kind(err)
-    };
-    if let Some(name) = &settings.kind_cluster {
-        cli.write_kubeconfig(name, &kubeconfig)
-            .map_err(|e| fail(&cleanups, e))?;
-        info!(cluster = %name, "reusing kind cluster (it will not be deleted)");
-        return Ok(KindPrepared {
-            name: name.clone(),
-            created: false,
-            kubeconfig,
-            dir,
-            nodes: 1,
-            cleanups,
-        });
-    }
-    let name = settings
-        .kind_cluster_name
-        .clone()
-        .unwrap_or_else(kind::random_cluster_name);
-    cleanups.push(register_kind_delete(
-        cli.clone(),
-        name.clone(),
-        kubeconfig.clone(),
-        settings.keep,
-    ));
-    let generated =
-        kind_setup::write_cluster_config(&settings.repo_root.join(KIND_CLUSTER_CONFIG), &dir);
-    let (config, nodes) = match generated {
-        Ok(generated) => generated,
-        Err(err) => {
-            cleanups.iter().rev().for_each(|h| cleanup::run(*h));
-            return Err(TargetError::KindSetup(err));
-        }
-    };
-    let spec = CreateCluster {
-        name: name.clone(),
-        config,
-        image: settings.kind_image.clone(),
-        kubeconfig: kubeconfig.clone(),
-    };
-    cli.create_cluster(&spec).map_err(|e| fail(&cleanups, e))?;
-    Ok(KindPrepared {
-        name,
-        created: true,
-        kubeconfig,
-        dir,
-        nodes,
-        cleanups,
-    })
-}
-
-fn register_kind_delete(
-    cli: KindCli,
-    name: String,
-    kubeconfig: PathBuf,
-    keep: bool,
-) -> CleanupHandle {
-    if keep {
-        let message = format!(
-            "E2E_KEEP=1: kept kind cluster `{name}`\n  reach it:  KUBECONFIG={} kubectl --context {} get nodes\n  delete it: kind delete cluster --name {name}",
-            kubeconfig.display(),
-            kind::context_name(&name)
-        );
-        return cleanup::register(format!("report kept kind cluster {name}"), move || {
-            eprintln!("{message}");
-        });
-    }
-    cleanup::register(format!("delete kind cluster {name}"), move || {
-        if let Err(err) = cli.delete_cluster(&name) {
-            warn!("{err}; delete it by hand: kind delete cluster --name {name}");
-            eprintln!(
-                "sts-conformance: {err}; delete it by hand: kind delete cluster --name {name}"
-            );
-        }
-    })
-}
-
-fn register_dir_removal(dir: PathBuf, keep: bool) -> CleanupHandle {
-    cleanup::register(format!("remove {}", dir.display()), move || {
-        if !keep {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// kubeconfig
-
-async fn provision_kubeconfig(settings: TargetSettings) -> Result<Cluster, TargetError> {
-    let config = match &settings.kube_context {
-        Some(context) => {
-            let options = KubeConfigOptions {
-                context: Some(context.clone()),
-                ..KubeConfigOptions::default()
-            };
-            kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(|source| TargetError::Kubeconfig {
-                    location: settings
-                        .kubeconfig
-                        .as_ref()
-                        .map_or_else(|| "~/.kube/config".to_owned(), |p| p.display().to_string()),
-                    source,
-                })?
-        }
-        None => kube::Config::infer().await.map_err(TargetError::Infer)?,
-    };
-    verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-    let endpoint = config.cluster_url.to_string();
-    let context = settings.kube_context.clone();
-    let description = format!(
-        "existing cluster at {endpoint} (context {})",
-        context.as_deref().unwrap_or("current")
-    );
-    Ok(Cluster {
-        kind: TargetKind::Kubeconfig,
-        description,
-        endpoint,
-        config,
-        kubeconfig: settings.kubeconfig.clone(),
-        context,
-        timeouts: Timeouts::defaults_for(TargetKind::Kubeconfig).scaled(settings.timeout_scale),
-        chaos: settings
-            .chaos_commands
-            .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),
-        kind_cluster: None,
-        sim: None,
-        cleanups: Vec::new(),
-        test_slots: None,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// in-cluster
-
-/// The cluster this process runs in as a pod: the service account's token, pods reached by
-/// IP, node chaos only through the commands a kubeconfig run would use.
-async fn provision_in_cluster(settings: TargetSettings) -> Result<Cluster, TargetError> {
-    let config = kube::Config::incluster().map_err(TargetError::InCluster)?;
-    verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-    let endpoint = config.cluster_url.to_string();
-    Ok(Cluster {
-        kind: TargetKind::InCluster,
-        description: format!("the cluster this pod runs in, at {endpoint}"),
-        endpoint,
-        config,
-        kubeconfig: None,
-        context: None,
-        timeouts: Timeouts::defaults_for(TargetKind::InCluster).scaled(settings.timeout_scale),
-        chaos: settings
-            .chaos_commands
-            .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),
-        kind_cluster: None,
-        sim: None,
-        cleanups: Vec::new(),
-        test_slots: None,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// sim
-
-async fn provision_sim(settings: TargetSettings) -> Result<Cluster, TargetError> {
-    let bin = sim::locate_sim_binary(settings.sim_bin.as_deref()).map_err(TargetError::Sim)?;
-    let mut sim_settings = SimSettings::new(bin);
-    sim_settings.faults = settings.sim_faults.clone();
-    sim_settings.keep = settings.keep;
-    sim_settings.start_timeout = sim::START_TIMEOUT.mul_f64(settings.timeout_scale);
-    let sim = tokio::task::spawn_blocking(move || sim::launch(&sim_settings))
-        .await
-        .map_err(TargetError::Task)?
-        .map_err(TargetError::Sim)?;
-    let connected = async {
-        let config = config_from_file(&sim.kubeconfig, None).await?;
-        verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-        Ok::<_, TargetError>(config)
-    };
-    let config = match connected.await {
-        Ok(config) => config,
-        Err(err) => {
-            sim.stop();
-            return Err(err);
-        }
-    };
-    let faults = if settings.sim_faults.is_empty() {
-        String::new()
-    } else {
-        format!(" with faults {}", settings.sim_faults.join(","))
-    };
-    Ok(Cluster {
-        kind: TargetKind::Sim,
-        description: format!(
-            "kube-sim (test double, not a certification) at {}{faults}",
-            sim.url
-        ),
-        endpoint: config.cluster_url.to_string(),
-        config,
-        kubeconfig: Some(sim.kubeconfig.clone()),
-        context: None,
-        timeouts: Timeouts::defaults_for(TargetKind::Sim).scaled(settings.timeout_scale),
-        chaos: Ok(Arc::new(SimChaos::new(sim.url.clone()))),
-        kind_cluster: None,
-        cleanups: vec![sim.cleanup],
-        sim: Some(sim),
-        test_slots: None,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// upstream
-
-/// Launches kube-upstream (the official control plane with hollow nodes). Node stop/start and
-/// container crashes go through its control endpoints, as for kube-sim.
-async fn provision_upstream(settings: TargetSettings) -> Result<Cluster, TargetError> {
-    upstream_usable().map_err(TargetError::UpstreamUnusable)?;
-    let bin = sim::locate_upstream_binary().map_err(TargetError::Upstream)?;
-    let mut launch = SimSettings::upstream(bin);
-    launch.keep = settings.keep;
-    launch.start_timeout = sim::UPSTREAM_START_TIMEOUT.mul_f64(settings.timeout_scale);
-    let process = tokio::task::spawn_blocking(move || sim::launch(&launch))
-        .await
-        .map_err(TargetError::Task)?
-        .map_err(TargetError::Upstream)?;
-    let connected = async {
-        let config = config_from_file(&process.kubeconfig, None).await?;
-        verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-        Ok::<_, TargetError>(config)
-    };
-    let config = match connected.await {
-        Ok(config) => config,
-        Err(err) => {
-            process.stop();
-            return Err(err);
-        }
-    };
-    Ok(Cluster {
-        kind: TargetKind::Upstream,
-        description: format!(
-            "the official Kubernetes control plane built from {} with hollow nodes (no containers, images, probes or exec), at {}",
-            upstream_bin_dir().display(),
-            config.cluster_url
-        ),
-        endpoint: config.cluster_url.to_string(),
-        config,
-        kubeconfig: Some(process.kubeconfig.clone()),
-        context: None,
-        timeouts: Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale),
-        chaos: Ok(Arc::new(SimChaos::new(process.url.clone()))),
-        kind_cluster: None,
-        cleanups: vec![process.cleanup],
-        sim: Some(process),
-        test_slots: None,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// shared
-
 /// Loads a kubeconfig file, optionally selecting a context.
 pub async fn config_from_file(
     path: &Path,
@@ -889,73 +494,4 @@ pub async fn verify_reachable(config: &kube::Config, timeout: Duration) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn settings(vars: &[(&str, &str)]) -> Result<TargetSettings, TargetError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TargetSettings::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn target_settings_come_from_the_settings() {
-        let s = settings(&[]).unwrap();
-        assert_eq!(s.choice, TargetChoice::Auto);
-        assert!(s.chaos_commands.is_err());
-        assert!(s.repo_root.join(KIND_CLUSTER_CONFIG).is_file());
-        let s = settings(&[
-            ("E2E_TARGET", "Kind"),
-            ("E2E_TIMEOUT_SCALE", "0.5"),
-            ("E2E_NODE_KILL_CMD", "k {node}"),
-            ("E2E_NODE_START_CMD", "s {node}"),
-        ])
-        .unwrap();
-        assert_eq!(s.choice, TargetChoice::Fixed(TargetKind::Kind));
-        assert_eq!(s.timeout_scale, 0.5);
-        assert_eq!(s.chaos_commands.unwrap().kill_node, "k {node}");
-        let err = settings(&[("E2E_TIMEOUT_SCALE", "0")]).unwrap_err();
-        assert!(matches!(
-            err,
-            TargetError::Settings(SettingsError {
-                variable: "E2E_TIMEOUT_SCALE",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn auto_falls_back_to_upstream_then_sim_when_kind_is_missing() {
-        let cli = KindCli::new("/nonexistent/kind", "/nonexistent/docker");
-        let built = select_with(TargetChoice::Auto, &cli, &|| Ok(()));
-        assert_eq!(built.kind, TargetKind::Upstream);
-        assert!(built.reason.contains("docker"), "{}", built.reason);
-        let not_root = || Err("not root: its pods live in network namespaces".to_owned());
-        let s = select_with(TargetChoice::Auto, &cli, &not_root);
-        assert_eq!(s.kind, TargetKind::Sim);
-        assert!(s.reason.contains("docker"), "{}", s.reason);
-        assert!(
-            s.reason.contains("neither is upstream (not root"),
-            "{}",
-            s.reason
-        );
-        let fixed = select(TargetChoice::Fixed(TargetKind::Kubeconfig), &cli);
-        assert_eq!(fixed.kind, TargetKind::Kubeconfig);
-    }
-
-    #[tokio::test]
-    async fn unreachable_api_server_error_names_the_endpoint() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-        let err = verify_reachable(&config, Duration::from_millis(300))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, TargetError::Unreachable { .. }), "{err}");
-        assert!(err.to_string().contains(&addr.to_string()), "{err}");
-    }
-}
+mod tests;
