@@ -43,20 +43,28 @@ fn passing_run_prints_progress_and_the_run_report_and_exits_zero() {
             "identity",
             "--focus",
             "scale-up-0",
+            "--focus",
+            "NodeLostPodMoves",
         ],
         None,
         reports.path(),
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("running 2 cases on kube-sim"), "{stdout}");
+    assert!(stdout.contains("running 3 cases on kube-sim"), "{stdout}");
+    // A skip says why on its line (kube-sim's default class is node-bound).
+    assert!(
+        stdout.contains("] SKIPPED survival-NodeLostPodMoves (")
+            && stdout.contains("cannot leave its node"),
+        "{stdout}"
+    );
     assert!(stdout.contains("] PASS identity ("), "{stdout}");
     assert!(
         stdout.contains("] PASS scale-up-0-to-3-ScaleSubresource ("),
         "{stdout}"
     );
     assert!(
-        stdout.contains("2 passed, 0 failed, 0 skipped, 0 could not run"),
+        stdout.contains("2 passed, 0 failed, 1 skipped, 0 could not run"),
         "{stdout}"
     );
     assert!(

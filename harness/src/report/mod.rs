@@ -123,9 +123,9 @@ impl Report {
         self
     }
 
-    /// The test said why it cannot run on this target.
-    pub fn is_skipped(&self) -> bool {
-        self.skipped.is_some()
+    /// Why the test cannot run on this target, when it said so.
+    pub fn skip_reason(&self) -> Option<&str> {
+        self.skipped.as_deref()
     }
 
     /// True when every check passed (Unknown is not a pass), or the test was skipped with

@@ -313,7 +313,7 @@ impl TestEnv {
                 source,
             })?;
         let summary = report.summary();
-        let skipped = report.is_skipped();
+        let skipped = report.skip_reason().map(str::to_owned);
         if report.all_passed() {
             self.namespace.delete().await?;
             return Ok(Outcome {
@@ -350,8 +350,8 @@ fn crash_capability(
 #[derive(Debug)]
 pub struct Outcome {
     pub passed: bool,
-    /// The test said why it cannot run on this target (its report says SKIPPED).
-    pub skipped: bool,
+    /// Why the test cannot run on this target, when it said so (its report says SKIPPED).
+    pub skipped: Option<String>,
     pub summary: String,
     pub dump: String,
 }

@@ -138,6 +138,9 @@ pub async fn run_cases(
                 if outcome.status.failed() {
                     line.push_str(&keep_dump(&options.report_dir, &name, &outcome.dump));
                 }
+                if let Some(reason) = &outcome.skip_reason {
+                    line.push_str(&format!(": {reason}"));
+                }
                 say(line);
                 summary.finished.push((name, outcome.status));
             }

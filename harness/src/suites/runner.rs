@@ -73,6 +73,8 @@ pub struct CaseOutcome {
     pub name: String,
     pub status: CaseStatus,
     pub summary: String,
+    /// Why the case cannot run on this target, when it was skipped.
+    pub skip_reason: Option<String>,
     pub dump: String,
     pub elapsed: Duration,
 }
@@ -143,7 +145,7 @@ pub async fn run_case(
         Ok(results) => (env.finish(results).await.map_err(finish)?, false),
         Err(why) => (env.abandon(&why).await.map_err(finish)?, true),
     };
-    let status = match (outcome.passed, outcome.skipped, steps_failed) {
+    let status = match (outcome.passed, outcome.skipped.is_some(), steps_failed) {
         (_, _, true) => CaseStatus::StepsFailed,
         (false, _, false) => CaseStatus::ChecksFailed,
         (true, true, false) => CaseStatus::Skipped,
@@ -153,6 +155,7 @@ pub async fn run_case(
         name: test.to_owned(),
         status,
         summary: outcome.summary,
+        skip_reason: outcome.skipped,
         dump: outcome.dump,
         elapsed: began.elapsed(),
     })
