@@ -81,6 +81,32 @@ else
   grep -E '^test result' "$dir/full.log"
 fi
 
+# The certification Job's own mode: `sts-conformance run --target in-cluster` with the token
+# and CA where a pod has them (/var/run/secrets/kubernetes.io/serviceaccount, on a tmpfs over
+# /run in a private mount namespace, so this machine's /run is untouched) and
+# KUBERNETES_SERVICE_HOST/PORT, as the kubelet sets them; pods reached at their IPs.
+echo "least-privilege: sts-conformance run --target in-cluster with the same token"
+cargo build -q --locked -p harness --bin sts-conformance
+hostport=${server#https://}
+if ! unshare --mount --propagation private -- bash -c '
+    set -e
+    mount -t tmpfs tmpfs /run
+    sa=/var/run/secrets/kubernetes.io/serviceaccount
+    mkdir -p "$sa"
+    cp "$1" "$sa/ca.crt"
+    printf %s "$2" >"$sa/token"
+    printf sts-conformance >"$sa/namespace"
+    exec env -u KUBECONFIG -u E2E_TARGET KUBERNETES_SERVICE_HOST="${3%:*}" \
+      KUBERNETES_SERVICE_PORT="${3##*:}" "$4" run --target in-cluster --report-dir "$5"
+  ' _ "$dir/ca.crt" "$token" "$hostport" "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" \
+  "$reports/in-cluster" >"$dir/in-cluster.log" 2>&1; then
+  echo "FAIL: sts-conformance run --target in-cluster does not pass with the certification RBAC:" >&2
+  grep -E '\] (FAIL|ERROR)|error|forbidden' "$dir/in-cluster.log" | head -20 >&2
+  rc=1
+else
+  grep -E '^sts-conformance: [0-9]+ passed' "$dir/in-cluster.log"
+fi
+
 # Each rule (by its first resource, or by resource:verbs where one resource has two rules),
 # and a test that cannot work without it.
 declare -A needs=(
