@@ -73,6 +73,7 @@ pub enum Snapshot {
     Node(NodeState),
     Service(ServiceState),
     EndpointSlice(EndpointSliceState),
+    ControllerRevision(ControllerRevisionState),
 }
 
 impl Snapshot {
@@ -85,6 +86,7 @@ impl Snapshot {
             Snapshot::Node(s) => &s.name,
             Snapshot::Service(s) => &s.name,
             Snapshot::EndpointSlice(s) => &s.name,
+            Snapshot::ControllerRevision(s) => &s.name,
         }
     }
 }
@@ -207,6 +209,18 @@ pub struct EndpointSliceState {
     /// The `kubernetes.io/service-name` label.
     pub service: Option<String>,
     pub endpoints: Vec<EndpointState>,
+}
+
+/// A ControllerRevision (apps/v1): one pod template of a StatefulSet, by the name its
+/// status and its pods' `controller-revision-hash` label use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControllerRevisionState {
+    pub name: String,
+    pub uid: String,
+    /// `revision`: the controller numbers each new template one higher than the last.
+    pub revision: i64,
+    /// The name of the StatefulSet its controller ownerReference names, if any.
+    pub owner: Option<String>,
 }
 
 /// One endpoint of an EndpointSlice. Fields added after the first recorded histories

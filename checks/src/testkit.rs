@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    Backup, Change, Connection, EndpointSliceState, EndpointState, Event, PodState, PvState,
-    PvcState, ReadResult, Resolution, Row, ServiceState, Snapshot, StsState, WriteEvent,
+    Backup, Change, Connection, ControllerRevisionState, EndpointSliceState, EndpointState, Event,
+    PodState, PvState, PvcState, ReadResult, Resolution, Row, ServiceState, Snapshot, StsState,
+    WriteEvent,
 };
 
 use crate::history::row_checksum;
@@ -218,8 +219,19 @@ into_snapshot!(
     PvState => PersistentVolume,
     ServiceState => Service,
     EndpointSliceState => EndpointSlice,
-    StsState => StatefulSet
+    StsState => StatefulSet,
+    ControllerRevisionState => ControllerRevision
 );
+
+/// ControllerRevision `name` of StatefulSet `mysql`, numbered `revision`.
+pub fn controller_revision(name: &str, revision: i64) -> ControllerRevisionState {
+    ControllerRevisionState {
+        name: name.into(),
+        uid: format!("{name}-uid"),
+        revision,
+        owner: Some("mysql".into()),
+    }
+}
 
 /// A row with a correct checksum.
 pub fn row(id: u64, ordinal: u32) -> Row {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    Change, EndpointSliceState, Entry, Event, NodeState, PodState, PvState, PvcState, ServiceState,
-    Snapshot, StsState,
+    Change, ControllerRevisionState, EndpointSliceState, Entry, Event, NodeState, PodState,
+    PvState, PvcState, ServiceState, Snapshot, StsState,
 };
 
 /// The last observation of one object.
@@ -34,6 +34,7 @@ pub struct World {
     pub nodes: BTreeMap<String, Seen<NodeState>>,
     pub services: BTreeMap<String, Seen<ServiceState>>,
     pub slices: BTreeMap<String, Seen<EndpointSliceState>>,
+    pub revisions: BTreeMap<String, Seen<ControllerRevisionState>>,
     /// How many object observations went into this world.
     pub observations: usize,
 }
@@ -69,6 +70,7 @@ impl World {
             Snapshot::Node(s) => put(&mut self.nodes, seq, gone, s),
             Snapshot::Service(s) => put(&mut self.services, seq, gone, s),
             Snapshot::EndpointSlice(s) => put(&mut self.slices, seq, gone, s),
+            Snapshot::ControllerRevision(s) => put(&mut self.revisions, seq, gone, s),
         }
     }
 
@@ -146,7 +148,8 @@ has_name!(
     StsState,
     NodeState,
     ServiceState,
-    EndpointSliceState
+    EndpointSliceState,
+    ControllerRevisionState
 );
 
 /// The pod observations of a history, in order: (seq, deleted, state).

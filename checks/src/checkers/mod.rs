@@ -14,6 +14,7 @@ mod reclaim;
 mod recreation;
 mod restore;
 mod retention;
+mod revisions;
 mod rollout;
 mod scaling;
 mod stopped;
@@ -26,6 +27,7 @@ pub use reclaim::{reclaim_finding, reclaim_policy_followed, volumes_restored, vo
 pub use recreation::{Recreation, identity_after_recreation};
 pub use restore::{backup_consistent, rows_restored, rows_restored_from_backup};
 pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
+pub use revisions::revisions_consistent;
 pub use rollout::{RolloutExpect, Strategy, rollout};
 pub use scaling::{
     ordered_scale_up, ordered_scale_up_from, parallel_scale, reverse_scale_down,
