@@ -6,20 +6,27 @@
 //! this process; each writes its own log under `<run dir>/logs/`. Every wait is bounded by a
 //! named timeout whose error says what was awaited and what was last seen. The flags that
 //! differ from the defaults, and why, are listed in the README (*The upstream target*).
+//! One component and the start-up waits: `component`; readiness probes: `probe`; the admin
+//! kubeconfig: `kubeconfig`.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use base64::Engine;
 use k8s_openapi::apimachinery::pkg::version::Info as VersionInfo;
 use kube_sim::kubelet::process::{ProcessError, Spawner, signal_group};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::pki::{Pki, PkiError, PkiFiles};
+
+mod component;
+mod kubeconfig;
+mod probe;
+
+pub use component::log_tail;
+use component::{Component, Starting};
+pub use kubeconfig::{admin_client, write_kubeconfig};
+use probe::{get_ok, http_get, insecure_client};
 
 /// The binaries, in start order.
 pub const BINARIES: [&str; 5] = [
@@ -253,57 +260,6 @@ fn create_dir(path: &Path, mode: u32) -> Result<()> {
         })
 }
 
-/// A running component.
-struct Component {
-    name: &'static str,
-    child: tokio::process::Child,
-    pid: u32,
-    log: PathBuf,
-}
-
-impl Component {
-    /// Errors when the process has exited (with its log's tail).
-    fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Err(ControlPlaneError::Exited {
-                component: self.name,
-                status: status.to_string(),
-                log: self.log.clone(),
-                tail: log_tail(&self.log, 15),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// SIGTERM to the group, bounded wait, then SIGKILL and reap.
-    async fn stop(&mut self, grace: Duration) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        signal_group(self.pid, libc::SIGTERM);
-        match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(_) => tracing::debug!(component = self.name, "stopped"),
-            Err(_) => {
-                tracing::warn!(
-                    component = self.name,
-                    ?grace,
-                    "no exit after SIGTERM: SIGKILL"
-                );
-                signal_group(self.pid, libc::SIGKILL);
-                let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-            }
-        }
-    }
-}
-
-/// The last `n` lines of a log file (for errors).
-pub fn log_tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// The running control plane. [`stop`](ControlPlane::stop) it; dropping it SIGKILLs every
 /// component and removes the run dir (unless `keep`).
 pub struct ControlPlane {
@@ -330,113 +286,6 @@ impl std::fmt::Debug for ControlPlane {
             .field("run_dir", &self.run_dir)
             .field("version", &self.version.git_version)
             .finish_non_exhaustive()
-    }
-}
-
-/// Startup state shared by the steps (so a failure half-way stops what already runs).
-struct Starting {
-    spawner: Arc<Spawner>,
-    components: Vec<Component>,
-    logs: PathBuf,
-}
-
-impl Starting {
-    async fn spawn(
-        &mut self,
-        name: &'static str,
-        program: &Path,
-        args: Vec<String>,
-    ) -> Result<usize> {
-        let log = self.logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).map_err(|source| ControlPlaneError::Log {
-            component: name,
-            log: log.clone(),
-            source,
-        })?;
-        let err_file = file.try_clone().map_err(|source| ControlPlaneError::Log {
-            component: name,
-            log: log.clone(),
-            source,
-        })?;
-        let mut command = std::process::Command::new(program);
-        command
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(file))
-            .stderr(Stdio::from(err_file));
-        tracing::info!(component = name, args = %args.join(" "), log = %log.display(), "starting");
-        let child =
-            self.spawner
-                .spawn(command)
-                .await
-                .map_err(|source| ControlPlaneError::Spawn {
-                    component: name,
-                    log: log.clone(),
-                    source,
-                })?;
-        let pid = child.id().unwrap_or(0);
-        self.components.push(Component {
-            name,
-            child,
-            pid,
-            log,
-        });
-        Ok(self.components.len() - 1)
-    }
-
-    /// Polls `probe` (exponential backoff with jitter, 100 ms to 1 s) until it answers `Ok`,
-    /// the component exits, or `timeout`.
-    async fn wait<F, Fut>(
-        &mut self,
-        index: usize,
-        name: &'static str,
-        timeout: Duration,
-        what: &str,
-        mut probe: F,
-    ) -> Result<()>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<(), String>>,
-    {
-        let began = Instant::now();
-        let deadline = began + timeout;
-        let mut last;
-        let mut delays = ExponentialBuilder::new()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(1))
-            .with_factor(1.5)
-            .with_jitter()
-            .without_max_times()
-            .build();
-        loop {
-            self.components[index].check_running()?;
-            let probe_deadline = deadline.min(Instant::now() + PROBE_TIMEOUT);
-            match tokio::time::timeout_at(probe_deadline.into(), probe()).await {
-                Ok(Ok(())) => {
-                    tracing::info!(waited = ?began.elapsed(), "{what}: ok");
-                    return Ok(());
-                }
-                Ok(Err(seen)) => last = seen,
-                Err(_) => last = format!("no answer within {PROBE_TIMEOUT:?}"),
-            }
-            if Instant::now() >= deadline {
-                return Err(ControlPlaneError::Timeout {
-                    name,
-                    timeout,
-                    what: what.to_owned(),
-                    last,
-                    log: self.components[index].log.clone(),
-                });
-            }
-            let delay = delays.next().unwrap_or(Duration::from_secs(1));
-            tokio::time::sleep_until(deadline.min(Instant::now() + delay).into()).await;
-        }
-    }
-
-    async fn abort(&mut self, grace: Duration) {
-        while let Some(mut c) = self.components.pop() {
-            c.stop(grace).await;
-        }
     }
 }
 
@@ -815,215 +664,5 @@ impl Drop for ControlPlane {
     }
 }
 
-/// Writes an admin kubeconfig (CA, client certificate and key inline) with mode 0600.
-pub fn write_kubeconfig(path: &Path, server: &str, pki: &PkiFiles) -> Result<()> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| ControlPlaneError::WriteFile {
-            path: p.to_owned(),
-            source,
-        })
-    };
-    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let config = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "upstream", "cluster": {
-            "server": server,
-            "certificate-authority-data": b64(read(&pki.ca_cert)?),
-        }}],
-        "users": [{"name": "kubernetes-admin", "user": {
-            "client-certificate-data": b64(read(&pki.admin_cert)?),
-            "client-key-data": b64(read(&pki.admin_key)?),
-        }}],
-        "contexts": [{"name": "upstream", "context": {"cluster": "upstream", "user": "kubernetes-admin"}}],
-        "current-context": "upstream",
-    });
-    let text = serde_yaml::to_string(&config).unwrap_or_default();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir(parent, 0o755)?;
-    }
-    crate::pki::write_file(path, &text, 0o600).map_err(|e| ControlPlaneError::WriteFile {
-        path: path.to_owned(),
-        source: std::io::Error::other(crate::report(&e)),
-    })
-}
-
-/// A kube client from an admin kubeconfig file.
-pub async fn admin_client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|source| {
-        ControlPlaneError::Kubeconfig {
-            path: kubeconfig.to_owned(),
-            source,
-        }
-    })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .map_err(|source| ControlPlaneError::Kubeconfig {
-            path: kubeconfig.to_owned(),
-            source,
-        })?;
-    kube::Client::try_from(config).map_err(|source| ControlPlaneError::Client {
-        what: format!("the admin kubeconfig {}", kubeconfig.display()),
-        source,
-    })
-}
-
-/// A client for a component's self-signed `/healthz` on 127.0.0.1 (anonymous: the path is
-/// in the components' `--authorization-always-allow-paths`).
-fn insecure_client(port: u16) -> Result<kube::Client> {
-    let url = format!("https://127.0.0.1:{port}");
-    let uri: http::Uri =
-        url.parse()
-            .map_err(|e: http::uri::InvalidUri| ControlPlaneError::Client {
-                what: url.clone(),
-                source: kube::Error::Service(Box::new(e)),
-            })?;
-    let mut config = kube::Config::new(uri);
-    config.accept_invalid_certs = true;
-    config.connect_timeout = Some(Duration::from_secs(2));
-    config.read_timeout = Some(Duration::from_secs(5));
-    kube::Client::try_from(config).map_err(|source| ControlPlaneError::Client { what: url, source })
-}
-
-/// GET `path`; Ok on 2xx, else the answer (or error) as text for "last seen".
-async fn get_ok(client: &kube::Client, path: &str) -> Result<(), String> {
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
-    match client.request_text(request).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) => Err(format!(
-            "HTTP {}: {}",
-            status.code,
-            status
-                .message
-                .lines()
-                .filter(|l| l.contains("failed"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        Err(e) => Err(crate::report(&e)),
-    }
-}
-
-/// A bare HTTP/1.1 GET (etcd's plain-HTTP `/health` on loopback); returns (status, body).
-async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let code = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:.80}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((code, body.to_owned()))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_binary_names_it_and_the_build_script() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("etcd"), "").unwrap();
-        let err = Binaries::find(dir.path()).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("kube-apiserver not found in"), "{msg}");
-        assert!(msg.contains("scripts/build-upstream.sh"), "{msg}");
-    }
-
-    async fn starting(dir: &Path) -> Starting {
-        Starting {
-            spawner: Arc::new(Spawner::start(tokio::runtime::Handle::current()).unwrap()),
-            components: vec![],
-            logs: dir.to_owned(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_wait_that_times_out_names_the_timeout_what_and_the_last_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = starting(dir.path()).await;
-        let i = s
-            .spawn("sleeper", Path::new("sleep"), vec!["30".into()])
-            .await
-            .unwrap();
-        let err = s
-            .wait(
-                i,
-                "sleeper_ready",
-                Duration::from_millis(300),
-                "the sleeper",
-                || async { Err("HTTP 500: [-]etcd failed".to_owned()) },
-            )
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("timed out after 300ms (sleeper_ready) waiting for the sleeper; last seen: HTTP 500: [-]etcd failed; log: "), "{msg}");
-        s.abort(Duration::from_secs(1)).await;
-        assert!(s.components.is_empty());
-        s.spawner.close().await;
-    }
-
-    #[tokio::test]
-    async fn a_component_that_exits_before_ready_is_reported_with_its_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = starting(dir.path()).await;
-        let i = s
-            .spawn(
-                "crasher",
-                Path::new("sh"),
-                vec!["-c".into(), "echo bad flag --foo >&2; exit 3".into()],
-            )
-            .await
-            .unwrap();
-        let err = s
-            .wait(
-                i,
-                "crasher_ready",
-                Duration::from_secs(10),
-                "the crasher",
-                || async { Err("connection refused".to_owned()) },
-            )
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("crasher exited (exit status: 3) before it was ready"),
-            "{msg}"
-        );
-        assert!(msg.ends_with("bad flag --foo"), "{msg}");
-        s.spawner.close().await;
-    }
-
-    #[test]
-    fn log_tail_keeps_the_last_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.log");
-        std::fs::write(&p, "a\nb\nc\nd\n").unwrap();
-        assert_eq!(log_tail(&p, 2), "c\nd");
-        assert_eq!(log_tail(&dir.path().join("none"), 2), "");
-    }
-
-    #[test]
-    fn kubeconfig_is_readable_by_kube_and_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::generate(Ipv4Addr::new(10, 250, 0, 1))
-            .unwrap()
-            .write(&dir.path().join("pki"))
-            .unwrap();
-        let path = dir.path().join("kc");
-        write_kubeconfig(&path, "https://10.250.0.1:6443", &pki).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
-        assert_eq!(kc.current_context.as_deref(), Some("upstream"));
-        let cluster = kc.clusters[0].cluster.as_ref().unwrap();
-        assert_eq!(cluster.server.as_deref(), Some("https://10.250.0.1:6443"));
-    }
-}
+mod tests;

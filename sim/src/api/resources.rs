@@ -1,11 +1,11 @@
 //! Resource paths and verbs: get, list, watch, create, replace, patch (four kinds), delete,
-//! deletecollection, and the `status`, `scale` and `log` subresources.
+//! deletecollection, and the `status`, `scale` and `log` subresources. Server-side apply:
+//! `apply`; deletes: `delete`.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::decode::{self, FieldValidation};
@@ -16,7 +16,13 @@ use super::strategy;
 use super::table::{self, IncludeObject};
 use super::watch::{self, WatchRequest};
 use super::{ApiState, json_response, parse_query};
-use crate::store::{DeleteOptions, DeleteOutcome, ResourceKind, Store, StoreError};
+use crate::store::{ResourceKind, Store, StoreError};
+
+mod apply;
+mod delete;
+
+use apply::{record_manager, server_side_apply};
+use delete::{delete, delete_collection};
 
 /// How many times a PATCH is retried when the object changed under it.
 const PATCH_ATTEMPTS: usize = 5;
@@ -448,127 +454,6 @@ fn pin_resource_version(new: &mut Value, current: &Value) {
     }
 }
 
-fn server_side_apply(req: &Request<'_>, applied: Value) -> Result<Response, ApiError> {
-    let manager = req
-        .params
-        .get("fieldManager")
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            ApiError::BadRequest("PATCH is missing the fieldManager query parameter: it is required for apply requests".into())
-        })?
-        .to_string();
-    if !applied.is_object() {
-        return Err(ApiError::BadRequest(
-            "the applied configuration must be an object".into(),
-        ));
-    }
-    for field in ["apiVersion", "kind"] {
-        if applied
-            .get(field)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            return Err(ApiError::BadRequest(format!(
-                "invalid object: {field} must be set in an apply request"
-            )));
-        }
-    }
-    if req.path.subresource.is_some() {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match apply_once(req, &applied, &manager) {
-            Err(ApiError::Store(
-                StoreError::Conflict { .. } | StoreError::AlreadyExists { .. },
-            )) if attempt < PATCH_ATTEMPTS => {}
-            Ok((created, obj)) => {
-                let code = if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
-                return Ok(json_response(code, &obj));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// One apply attempt: create when missing, else merge the applied fields. Returns
-/// whether the object was created.
-fn apply_once(
-    req: &Request<'_>,
-    applied: &Value,
-    manager: &str,
-) -> Result<(bool, Value), ApiError> {
-    let fields = patch::fields_v1(applied);
-    let Some(current) = req.store().get(req.path.kind, req.ns(), req.name()) else {
-        let mut obj = applied.clone();
-        prepare_write(req, &mut obj)?;
-        check_name_matches(req, &obj)?;
-        strategy::prepare_create(req.path.kind, &mut obj, req.store());
-        set_managed_entry(&mut obj, manager, "Apply", fields);
-        if req.params.dry_run() {
-            return Ok((true, obj));
-        }
-        return Ok((true, req.store().create(req.path.kind, req.ns(), obj)?));
-    };
-    let mut new = patch::apply(PatchKind::Apply, &current, applied)?;
-    prepare_write(req, &mut new)?;
-    check_name_matches(req, &new)?;
-    let pinned = applied.pointer("/metadata/resourceVersion").is_some();
-    if !pinned {
-        pin_resource_version(&mut new, &current);
-    }
-    set_managed_entry(&mut new, manager, "Apply", fields);
-    strategy::validate_update(req.path.kind, &current, &new)?;
-    if req.params.dry_run() {
-        return Ok((false, new));
-    }
-    Ok((false, req.store().update(req.path.kind, req.ns(), new)?))
-}
-
-/// Records a write by `manager` in `metadata.managedFields` (one entry per manager and
-/// operation), with the fields of the object's spec-like content.
-fn record_manager(obj: &mut Value, manager: &str, operation: &str) {
-    let mut content = obj.clone();
-    if let Some(map) = content.as_object_mut() {
-        map.remove("status");
-        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| {
-                matches!(
-                    k.as_str(),
-                    "labels" | "annotations" | "finalizers" | "ownerReferences"
-                )
-            });
-        }
-    }
-    let fields = patch::fields_v1(&content);
-    set_managed_entry(obj, manager, operation, fields);
-}
-
-fn set_managed_entry(obj: &mut Value, manager: &str, operation: &str, fields: Value) {
-    let api_version = obj.get("apiVersion").cloned().unwrap_or(Value::Null);
-    let entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": api_version,
-        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    });
-    let mut entries: Vec<Value> = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    entries.retain(|e| !(e["manager"] == manager && e["operation"] == operation));
-    entries.push(entry);
-    strategy::set_path(obj, &["metadata", "managedFields"], Value::Array(entries));
-}
-
 /// The autoscaling/v1 Scale view of a StatefulSet.
 fn scale_view(sts: &Value) -> Value {
     let selector = super::selector::render_match_labels(sts.pointer("/spec/selector/matchLabels"));
@@ -631,121 +516,6 @@ fn write_scale(req: &Request<'_>, current: &Value, scale: &Value) -> Result<Valu
     Ok(req.store().update(req.path.kind, req.ns(), new)?)
 }
 
-fn delete_options(req: &Request<'_>) -> Result<DeleteOptions, ApiError> {
-    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(req.body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?
-    };
-    if !body.is_object() {
-        return Err(ApiError::BadRequest(
-            "invalid DeleteOptions: expected an object".into(),
-        ));
-    }
-    let text = |p: &str| body.pointer(p).and_then(Value::as_str).map(String::from);
-    let grace = match body.get("gracePeriodSeconds") {
-        None | Some(Value::Null) => req.params.int("gracePeriodSeconds")?,
-        Some(v) => Some(v.as_i64().ok_or_else(|| {
-            ApiError::BadRequest(format!("invalid DeleteOptions: gracePeriodSeconds {v}"))
-        })?),
-    };
-    let orphan = body
-        .get("orphanDependents")
-        .and_then(Value::as_bool)
-        .or_else(|| req.params.get("orphanDependents").map(|v| v == "true"));
-    let policy = text("/propagationPolicy")
-        .or_else(|| req.params.get("propagationPolicy").map(String::from))
-        .or_else(|| orphan.filter(|o| *o).map(|_| "Orphan".to_string()));
-    if let Some(p) = &policy
-        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
-    {
-        return Err(ApiError::BadRequest(format!(
-            "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
-        )));
-    }
-    Ok(DeleteOptions {
-        grace_period_seconds: grace,
-        propagation_policy: policy,
-        precondition_uid: text("/preconditions/uid"),
-        precondition_resource_version: text("/preconditions/resourceVersion"),
-    })
-}
-
-/// Pods and PVCs answer a delete with the object; other kinds with a Success Status
-/// once the object is gone.
-fn delete_response(kind: ResourceKind, outcome: DeleteOutcome) -> Response {
-    match outcome {
-        DeleteOutcome::Pending(obj) => ok(&obj),
-        DeleteOutcome::Deleted(obj)
-            if matches!(
-                kind,
-                ResourceKind::Pod | ResourceKind::PersistentVolumeClaim
-            ) =>
-        {
-            ok(&obj)
-        }
-        DeleteOutcome::Deleted(obj) => ok(&json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": {
-                "name": obj.pointer("/metadata/name"),
-                "group": kind.group(),
-                "kind": kind.plural(),
-                "uid": obj.pointer("/metadata/uid"),
-            },
-        })),
-    }
-}
-
-fn delete(req: &Request<'_>) -> Result<Response, ApiError> {
-    let opts = delete_options(req)?;
-    if req.params.dry_run() {
-        return Ok(ok(&req.get_current()?));
-    }
-    let outcome = req
-        .store()
-        .delete(req.path.kind, req.ns(), req.name(), &opts)?;
-    Ok(delete_response(req.path.kind, outcome))
-}
-
-fn delete_collection(req: &Request<'_>) -> Result<Response, ApiError> {
-    let opts = delete_options(req)?;
-    let selectors = req.params.selectors(req.path.kind)?;
-    let kind = req.path.kind;
-    let mut deleted = Vec::new();
-    for obj in req
-        .store()
-        .list(kind, req.ns())
-        .into_iter()
-        .filter(|o| selectors.matches(o))
-    {
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-        if req.params.dry_run() {
-            deleted.push(obj.clone());
-            continue;
-        }
-        match req.store().delete(kind, ns, name, &opts) {
-            Ok(outcome) => deleted.push(outcome.object().clone()),
-            // Deleted by someone else meanwhile: nothing left to do for it.
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(ok(&json!({
-        "kind": format!("{}List", kind.kind()),
-        "apiVersion": kind.api_version(),
-        "metadata": {"resourceVersion": req.store().current_resource_version().to_string()},
-        "items": deleted,
-    })))
-}
-
 /// `pods/{name}/log`: the file named by the pod's `kube-sim/log-path` annotation.
 fn pod_log(req: &Request<'_>) -> Result<Response, ApiError> {
     let pod = req.get_current()?;
@@ -792,77 +562,4 @@ fn tail(mut content: Vec<u8>, lines: Option<i64>, limit: Option<i64>) -> Vec<u8>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn resource(path: &str) -> ResourcePath {
-        match parse_path(path).expect("parses") {
-            Target::Resource(r) => r,
-            Target::Discovery(d) => panic!("{path} is discovery: {d}"),
-        }
-    }
-
-    #[test]
-    fn paths_resolve_kind_namespace_name_and_subresource() {
-        let r = resource("/apis/apps/v1/namespaces/default/statefulsets/mysql/scale");
-        assert_eq!(r.kind, ResourceKind::StatefulSet);
-        assert_eq!(r.namespace.as_deref(), Some("default"));
-        assert_eq!(r.name.as_deref(), Some("mysql"));
-        assert_eq!(r.subresource.as_deref(), Some("scale"));
-        let all = resource("/api/v1/pods");
-        assert_eq!(
-            (all.kind, all.namespace, all.name),
-            (ResourceKind::Pod, None, None)
-        );
-        let ns = resource("/api/v1/namespaces/default");
-        assert_eq!(
-            (ns.kind, ns.name.as_deref()),
-            (ResourceKind::Namespace, Some("default"))
-        );
-        let ns_status = resource("/api/v1/namespaces/default/status");
-        assert_eq!(ns_status.subresource.as_deref(), Some("status"));
-        let pv = resource("/api/v1/persistentvolumes/pv-1");
-        assert_eq!(pv.kind, ResourceKind::PersistentVolume);
-    }
-
-    #[test]
-    fn unknown_paths_are_not_found() {
-        for path in [
-            "/api/v2/pods",
-            "/apis/batch/v1/jobs",
-            "/api/v1/widgets",
-            "/api/v1/pods/mysql-0",
-            "/apis/apps/v1/namespaces/default/statefulsets/mysql/exec",
-            "/api/v1/namespaces/default/pods/a/b/c",
-        ] {
-            assert!(
-                matches!(parse_path(path), Err(ApiError::UnknownPath)),
-                "{path}"
-            );
-        }
-        assert!(matches!(
-            parse_path("/apis/apps/v1"),
-            Ok(Target::Discovery(_))
-        ));
-    }
-
-    #[test]
-    fn scale_view_reports_replicas_and_selector() {
-        let sts = json!({"metadata": {"name": "mysql", "resourceVersion": "5"},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "mysql"}}}, "status": {"replicas": 2}});
-        let scale = scale_view(&sts);
-        assert_eq!(scale["spec"]["replicas"], 3);
-        assert_eq!(scale["status"]["replicas"], 2);
-        assert_eq!(scale["status"]["selector"], "app=mysql");
-        assert_eq!(scale["metadata"]["resourceVersion"], "5");
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines_and_limits_bytes() {
-        let log = b"a\nb\nc\n".to_vec();
-        assert_eq!(tail(log.clone(), Some(2), None), b"b\nc\n");
-        assert_eq!(tail(log.clone(), Some(10), None), b"a\nb\nc\n");
-        assert_eq!(tail(log.clone(), Some(0), None), b"");
-        assert_eq!(tail(log, None, Some(3)), b"a\nb");
-    }
-}
+mod tests;
