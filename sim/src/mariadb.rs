@@ -32,19 +32,19 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum MariaDbError {
     #[error("failed to find {what} at {path}: install mariadb-server or pass its path")]
     MissingBinary { what: &'static str, path: PathBuf },
-    #[error("failed to prepare directory {path}: {source}")]
+    #[error("failed to prepare directory {path}")]
     Dir {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("failed to copy the template data dir into {path}: {source}")]
+    #[error("failed to copy the template data dir into {path}")]
     Copy {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("failed to run mariadb-install-db for {path}: {source}")]
+    #[error("failed to run mariadb-install-db for {path}")]
     InstallSpawn {
         path: PathBuf,
         #[source]
@@ -58,19 +58,19 @@ pub enum MariaDbError {
         outcome: String,
         log: PathBuf,
     },
-    #[error("failed to write the init file {path}: {source}")]
+    #[error("failed to write the init file {path}")]
     InitFile {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("failed to open the server log {path}: {source}")]
+    #[error("failed to open the server log {path}")]
     Log {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("failed to start mariadbd for data dir {path}: {source}")]
+    #[error("failed to start mariadbd for data dir {path}")]
     Spawn {
         path: PathBuf,
         #[source]

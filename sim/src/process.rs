@@ -15,9 +15,9 @@ use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("failed to start the process-spawner thread: {0}")]
+    #[error("failed to start the process-spawner thread")]
     Thread(#[source] io::Error),
-    #[error("failed to spawn {program}: {source}")]
+    #[error("failed to spawn {program}")]
     Spawn {
         program: String,
         #[source]

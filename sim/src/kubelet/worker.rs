@@ -118,7 +118,7 @@ enum StartFailure {
 
 impl From<MariaDbError> for StartFailure {
     fn from(e: MariaDbError) -> Self {
-        StartFailure::Error(e.to_string())
+        StartFailure::Error(crate::errors::chain(&e))
     }
 }
 
