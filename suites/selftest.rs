@@ -359,6 +359,12 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
     "ordered rolling update",
     "deletion of pod mysql-1 (uid *) (revision *) began at seq * while the higher pod mysql-2 (uid *) (revision *) was still terminating, not yet replaced (last observed at seq *)"
 )]
+#[case::a_template_without_its_controller_revision_breaks_revision_consistency(
+    "update:no-revision-object",
+    Step::RollingUpdate3,
+    "ControllerRevisions consistent",
+    "StatefulSet mysql at seq *: status.updateRevision mysql-* names no ControllerRevision (never observed)"
+)]
 #[case::forward_scale_down_breaks_reverse_order(
     "scale-down:forward",
     Step::ScaleDown5To3,
@@ -459,7 +465,11 @@ async fn rolling_update(
     env.settle().await?;
     let end = env.history.mark("rolled out");
     let expect = checks::RolloutExpect::new(sts, 3, checks::Strategy::RollingUpdate);
-    Ok(vec![checks::rollout(&env.entries(), (start, end), &expect)])
+    let entries = env.entries();
+    Ok(vec![
+        checks::rollout(&entries, (start, end), &expect),
+        checks::revisions_consistent(&entries, end, &expect),
+    ])
 }
 
 /// Whether `line` is `shape` with each `*` standing for any text (possibly empty).

@@ -62,6 +62,10 @@ pub enum Fault {
     /// `update:parallel`: a RollingUpdate deletes every outdated pod at once, without
     /// waiting for a replacement to be Running and Ready.
     UpdateParallel,
+    /// `update:no-revision-object`: the StatefulSet controller creates the ControllerRevision
+    /// of a set's first template only: a changed template becomes `status.updateRevision`
+    /// and its pods' `controller-revision-hash` with no ControllerRevision of that name.
+    UpdateNoRevisionObject,
     /// `restart:new-identity`: a container that exits unexpectedly is not restarted in
     /// place: the kubelet removes its pod, so the ordinal comes back as a new pod (new uid).
     RestartNewIdentity,
@@ -79,7 +83,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 20] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -99,8 +103,9 @@ impl Fault {
         Fault::MysqlInterruptedInit,
         Fault::PvDeleteOnRetain,
         Fault::VolumeWipeOnNewPod,
+        Fault::UpdateNoRevisionObject,
     ];
-    pub const ALL_NAMES: [&'static str; 19] = [
+    pub const ALL_NAMES: [&'static str; 20] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -120,6 +125,7 @@ impl Fault {
         "mysql:interrupted-init",
         "pv:delete-on-retain",
         "volume:wipe-on-new-pod",
+        "update:no-revision-object",
     ];
 
     pub fn name(self) -> &'static str {

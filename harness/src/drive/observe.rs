@@ -1,5 +1,5 @@
 //! The observer: watch streams on a test namespace's Pods, PVCs, StatefulSets, Services,
-//! EndpointSlices, and on the cluster's PVs (those claimed from the namespace) and Nodes.
+//! EndpointSlices, ControllerRevisions, and on the cluster's PVs (those claimed from the namespace) and Nodes.
 //! Every change is appended to the [`History`] in the order observed, as the state `states`
 //! reads from each object.
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
@@ -24,7 +24,8 @@ use checks::history::{Change, Event, History, Snapshot};
 
 mod states;
 pub use states::{
-    endpoint_slice_state, node_state, pod_state, pv_state, pvc_state, service_state, sts_state,
+    controller_revision_state, endpoint_slice_state, node_state, pod_state, pv_state, pvc_state,
+    service_state, sts_state,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,14 @@ impl Observer {
                 &ready_tx,
             ),
             spawn_watch(
+                Api::<ControllerRevision>::namespaced(client.clone(), namespace),
+                "ControllerRevision",
+                |o| Snapshot::ControllerRevision(controller_revision_state(o)),
+                |_| true,
+                &recorder,
+                &ready_tx,
+            ),
+            spawn_watch(
                 Api::<PersistentVolume>::all(client.clone()),
                 "PersistentVolume",
                 |o| Snapshot::PersistentVolume(pv_state(o)),
@@ -207,6 +216,7 @@ impl Observer {
             "StatefulSet",
             "Service",
             "EndpointSlice",
+            "ControllerRevision",
             "PersistentVolume",
             "Node",
         ];
@@ -265,7 +275,7 @@ impl Observer {
     }
 
     /// Waits until the history holds the cluster's current state of the namespace's Pods,
-    /// PVCs, StatefulSets and EndpointSlices (same uid and resourceVersion as a fresh list), so checkers
+    /// PVCs, StatefulSets, EndpointSlices and ControllerRevisions (same uid and resourceVersion as a fresh list), so checkers
     /// judge the latest state and not a lagging watch.
     pub async fn settle(&self, client: &Client, timeout: Duration) -> Result<(), ObserveError> {
         let mut last;
@@ -295,11 +305,13 @@ impl Observer {
         let pvcs = list::<PersistentVolumeClaim>(client, ns, "PersistentVolumeClaim").await?;
         let stss = list::<StatefulSet>(client, ns, "StatefulSet").await?;
         let slices = list::<EndpointSlice>(client, ns, "EndpointSlice").await?;
+        let revisions = list::<ControllerRevision>(client, ns, "ControllerRevision").await?;
         let seen = lock(&self.seen).clone();
         Ok(compare("Pod", &pods, &seen)
             .or_else(|| compare("PersistentVolumeClaim", &pvcs, &seen))
             .or_else(|| compare("StatefulSet", &stss, &seen))
-            .or_else(|| compare("EndpointSlice", &slices, &seen)))
+            .or_else(|| compare("EndpointSlice", &slices, &seen))
+            .or_else(|| compare("ControllerRevision", &revisions, &seen)))
     }
 
     /// Ends every watch.

@@ -67,8 +67,9 @@ fn upto(entries: &[Entry], seq: u64) -> Vec<Entry> {
 
 /// MUST: with updateStrategy RollingUpdate, a pod template change replaces the pods one at
 /// a time from the highest ordinal to the lowest, each replacement Running and Ready before
-/// the next pod is deleted; at the end `currentRevision == updateRevision`, every pod runs
-/// the update revision, and every row MySQL acknowledged (including those of a writer
+/// the next pod is deleted; at the end `currentRevision == updateRevision`, both name
+/// ControllerRevisions of the set (the update revision the highest), every pod runs the
+/// update revision, and every row MySQL acknowledged (including those of a writer
 /// running through the rollout) is read back intact.
 async fn rolling_update(env: &TestEnv) -> Checks {
     env.deploy(REPLICAS as i32).await?;
@@ -89,12 +90,10 @@ async fn rolling_update(env: &TestEnv) -> Checks {
     env.settle().await?;
     let end = env.history.mark("rolled out and read back");
     let entries = env.entries();
+    let rolling = expect(env, Strategy::RollingUpdate);
     Ok(vec![
-        checks::rollout(
-            &entries,
-            (start, end),
-            &expect(env, Strategy::RollingUpdate),
-        ),
+        checks::rollout(&entries, (start, end), &rolling),
+        checks::revisions_consistent(&entries, end, &rolling),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])
@@ -133,7 +132,9 @@ async fn partitioned_update(env: &TestEnv) -> Checks {
     let rolling = expect(env, Strategy::RollingUpdate);
     Ok(vec![
         checks::rollout(&upto(&entries, partial), (start, partial), &rolling),
+        checks::revisions_consistent(&entries, partial, &rolling),
         checks::rollout(&entries, (start, end), &rolling),
+        checks::revisions_consistent(&entries, end, &rolling),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])
@@ -155,8 +156,10 @@ async fn on_delete(env: &TestEnv) -> Checks {
     env.settle().await?;
     let end = env.history.mark("mysql-1 deleted and recreated");
     let entries = env.entries();
+    let on_delete = expect(env, Strategy::OnDelete);
     Ok(vec![
-        checks::rollout(&entries, (start, end), &expect(env, Strategy::OnDelete)),
+        checks::rollout(&entries, (start, end), &on_delete),
+        checks::revisions_consistent(&entries, end, &on_delete),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])

@@ -86,6 +86,7 @@ fn roundtrip(kind: ResourceKind, obj: &Value) -> Result<Value, ApiError> {
         ResourceKind::EndpointSlice => typed::<discovery::v1::EndpointSlice>(kind, obj),
         ResourceKind::Event => typed::<core::v1::Event>(kind, obj),
         ResourceKind::StorageClass => typed::<storage::v1::StorageClass>(kind, obj),
+        ResourceKind::ControllerRevision => typed::<apps::v1::ControllerRevision>(kind, obj),
     }
 }
 

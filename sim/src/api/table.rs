@@ -232,8 +232,39 @@ fn columns(kind: ResourceKind) -> Vec<Column> {
             }),
             AGE,
         ],
+        // Upstream's printer: the controller as `<kind>.<group>/<name>`.
+        ResourceKind::ControllerRevision => vec![
+            NAME,
+            col("Controller", 0, |o, _| json!(revision_controller(o))),
+            col("Revision", 0, |o, _| json!(int(o, "/revision"))),
+            AGE,
+        ],
         _ => vec![NAME, AGE],
     }
+}
+
+/// `statefulset.apps/mysql` for a ControllerRevision its StatefulSet controls, else
+/// `<none>`.
+fn revision_controller(revision: &Value) -> String {
+    let Some(owner) = revision
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+    else {
+        return "<none>".into();
+    };
+    let group = text(owner, "/apiVersion")
+        .rsplit_once('/')
+        .map_or("", |(g, _)| g);
+    let kind = text(owner, "/kind").to_ascii_lowercase();
+    let kind = if group.is_empty() {
+        kind
+    } else {
+        format!("{kind}.{group}")
+    };
+    format!("{kind}/{}", text(owner, "/name"))
 }
 
 fn int(obj: &Value, pointer: &str) -> i64 {

@@ -27,8 +27,9 @@ const KNOWN_OWNER_KINDS: [&str; 7] = [
 ];
 
 fn all_objects(snap: &Snapshot) -> Vec<(ResourceKind, &Value)> {
-    let lists: [(ResourceKind, &Vec<Value>); 7] = [
+    let lists: [(ResourceKind, &Vec<Value>); 8] = [
         (ResourceKind::Pod, &snap.pods),
+        (ResourceKind::ControllerRevision, &snap.controllerrevisions),
         (ResourceKind::PersistentVolumeClaim, &snap.pvcs),
         (ResourceKind::EndpointSlice, &snap.endpointslices),
         (ResourceKind::PersistentVolume, &snap.pvs),

@@ -295,6 +295,7 @@ pub struct Snapshot {
     pub services: Vec<Value>,
     pub endpointslices: Vec<Value>,
     pub storageclasses: Vec<Value>,
+    pub controllerrevisions: Vec<Value>,
 }
 
 impl Snapshot {
@@ -305,11 +306,13 @@ impl Snapshot {
         let pvcs = store.list(ResourceKind::PersistentVolumeClaim, None);
         let endpointslices = store.list(ResourceKind::EndpointSlice, None);
         let pvs = store.list(ResourceKind::PersistentVolume, None);
+        let controllerrevisions = store.list(ResourceKind::ControllerRevision, None);
         Snapshot {
             pods,
             pvcs,
             endpointslices,
             pvs,
+            controllerrevisions,
             statefulsets: store.list(ResourceKind::StatefulSet, None),
             services: store.list(ResourceKind::Service, None),
             nodes: store.list(ResourceKind::Node, None),

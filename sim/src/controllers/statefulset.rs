@@ -1,5 +1,8 @@
 //! The StatefulSet controller, following upstream `stateful_set_control.go`.
 //!
+//! Each pod template is a ControllerRevision `<set>-<hash>` (upstream
+//! `getStatefulSetRevisions`), numbered one above the set's highest; `revisionHistoryLimit`
+//! is not applied (old revisions stay until the set is deleted and the GC removes them).
 //! Pods are `<set>-<ordinal>`; claims `<template>-<set>-<ordinal>` are created before the
 //! pod. With OrderedReady (the default, "monotonic") a pod is created only when every lower
 //! ordinal is Running and Ready, and condemned pods are deleted highest ordinal first, one at
@@ -33,6 +36,9 @@ pub fn reconcile(sts: &Value, snap: &Snapshot, faults: &Faults, now: DateTime<Ut
         now,
         actions: Vec::new(),
     };
+    if !obj::is_terminating(sts) {
+        ctl.ensure_update_revision();
+    }
     let owned = ctl.claim_pods();
     let (slots, condemned) = set.partition(&owned);
     if !obj::is_terminating(sts) {
@@ -251,6 +257,78 @@ struct Control<'a> {
 }
 
 impl<'a> Control<'a> {
+    /// The update revision's ControllerRevision exists and has the highest number of the
+    /// set's: created one above the highest, or renumbered when the set returns to an
+    /// earlier template (upstream `getStatefulSetRevisions`). A name taken by an object the
+    /// set does not control is left alone (upstream would bump `collisionCount`).
+    /// `update:no-revision-object` creates only the set's first one.
+    fn ensure_update_revision(&mut self) {
+        let set = self.set;
+        let number = |r: &Value| r.get("revision").and_then(Value::as_i64).unwrap_or(0);
+        let owned: Vec<&Value> = self
+            .snap
+            .controllerrevisions
+            .iter()
+            .filter(|r| obj::namespace(r) == set.namespace && obj::controlled_by(r, set.uid))
+            .collect();
+        let highest = owned.iter().map(|r| number(r)).max().unwrap_or(0);
+        let existing =
+            self.snap.controllerrevisions.iter().find(|r| {
+                obj::namespace(r) == set.namespace && obj::name(r) == set.update_revision
+            });
+        match existing {
+            Some(r) if obj::controlled_by(r, set.uid) => {
+                let stale = owned
+                    .iter()
+                    .any(|o| obj::uid(o) != obj::uid(r) && number(o) >= number(r));
+                if stale {
+                    let mut renumbered = r.clone();
+                    obj::set_at(&mut renumbered, "/revision", json!(highest + 1));
+                    self.actions.push(Action::replace(
+                        ResourceKind::ControllerRevision,
+                        renumbered,
+                    ));
+                }
+            }
+            Some(_) => {}
+            None if self.faults.has(Fault::UpdateNoRevisionObject) && !owned.is_empty() => {}
+            None => self.actions.push(Action::create(
+                ResourceKind::ControllerRevision,
+                self.new_revision(highest + 1),
+            )),
+        }
+    }
+
+    /// The ControllerRevision of the set's current template (upstream `newRevision`): the
+    /// template's labels plus `controller.kubernetes.io/hash`, owned by the set, its data
+    /// the strategic-merge patch that replaces the template.
+    fn new_revision(&self, revision: i64) -> Value {
+        let set = self.set;
+        let template = set.raw.pointer("/spec/template");
+        let mut labels = template
+            .map(|t| obj::string_map(t, "/metadata/labels"))
+            .unwrap_or_default();
+        let hash = set
+            .update_revision
+            .strip_prefix(&format!("{}-", set.name))
+            .unwrap_or(&set.update_revision);
+        labels.insert("controller.kubernetes.io/hash".into(), hash.to_string());
+        let mut patch = template.cloned().unwrap_or_else(|| json!({}));
+        obj::set_at(&mut patch, "/$patch", json!("replace"));
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {
+                "name": set.update_revision,
+                "namespace": set.namespace,
+                "labels": labels,
+                "ownerReferences": [obj::owner_reference(set.raw, true)],
+            },
+            "data": {"spec": {"template": patch}},
+            "revision": revision,
+        })
+    }
+
     /// Pods this set controls, adopting matching orphans (upstream ClaimPods).
     fn claim_pods(&mut self) -> Vec<&'a Value> {
         let selector = self
@@ -728,10 +806,10 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Pod templates by revision name, as the ControllerRevisions a real API server keeps: a
-/// pod recreated below a partition is made from its current revision's template. The sim
-/// serves no ControllerRevision objects, so the controller remembers every template it saw
-/// (the name hashes the template, so one name is one template).
+/// Pod templates by revision name: a pod recreated below a partition is made from its
+/// current revision's template. The controller remembers every template it saw (the name
+/// hashes the template, so one name is one template) rather than reading the
+/// ControllerRevisions back, so `update:no-revision-object` breaks only the objects.
 fn templates() -> &'static Mutex<HashMap<String, Value>> {
     static TEMPLATES: OnceLock<Mutex<HashMap<String, Value>>> = OnceLock::new();
     TEMPLATES.get_or_init(|| Mutex::new(HashMap::new()))

@@ -14,10 +14,11 @@ pub enum ResourceKind {
     EndpointSlice,
     Event,
     StorageClass,
+    ControllerRevision,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         ResourceKind::Namespace,
         ResourceKind::Service,
         ResourceKind::StatefulSet,
@@ -28,6 +29,7 @@ impl ResourceKind {
         ResourceKind::EndpointSlice,
         ResourceKind::Event,
         ResourceKind::StorageClass,
+        ResourceKind::ControllerRevision,
     ];
 
     pub fn namespaced(self) -> bool {
@@ -43,7 +45,7 @@ impl ResourceKind {
     /// API group ("" for core).
     pub fn group(self) -> &'static str {
         match self {
-            ResourceKind::StatefulSet => "apps",
+            ResourceKind::StatefulSet | ResourceKind::ControllerRevision => "apps",
             ResourceKind::EndpointSlice => "discovery.k8s.io",
             ResourceKind::StorageClass => "storage.k8s.io",
             _ => "",
@@ -56,7 +58,7 @@ impl ResourceKind {
 
     pub fn api_version(self) -> &'static str {
         match self {
-            ResourceKind::StatefulSet => "apps/v1",
+            ResourceKind::StatefulSet | ResourceKind::ControllerRevision => "apps/v1",
             ResourceKind::EndpointSlice => "discovery.k8s.io/v1",
             ResourceKind::StorageClass => "storage.k8s.io/v1",
             _ => "v1",
@@ -75,6 +77,7 @@ impl ResourceKind {
             ResourceKind::EndpointSlice => "EndpointSlice",
             ResourceKind::Event => "Event",
             ResourceKind::StorageClass => "StorageClass",
+            ResourceKind::ControllerRevision => "ControllerRevision",
         }
     }
 
@@ -90,6 +93,7 @@ impl ResourceKind {
             ResourceKind::EndpointSlice => "endpointslices",
             ResourceKind::Event => "events",
             ResourceKind::StorageClass => "storageclasses",
+            ResourceKind::ControllerRevision => "controllerrevisions",
         }
     }
 
@@ -106,7 +110,7 @@ impl ResourceKind {
             ResourceKind::PersistentVolumeClaim => &["pvc"],
             ResourceKind::PersistentVolume => &["pv"],
             ResourceKind::Node => &["no"],
-            ResourceKind::EndpointSlice => &[],
+            ResourceKind::EndpointSlice | ResourceKind::ControllerRevision => &[],
             ResourceKind::Event => &["ev"],
             ResourceKind::StorageClass => &["sc"],
         }

@@ -1,14 +1,15 @@
 //! What the History records of each kind: the fields of a Pod, PVC, PV, StatefulSet, Node,
-//! Service and EndpointSlice that the checkers judge, read from the typed object.
+//! Service, EndpointSlice and ControllerRevision that the checkers judge, read from the
+//! typed object.
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
 use checks::history::{
-    EndpointSliceState, EndpointState, NodeState, PodState, PvState, PvcState, ServiceState,
-    StsState,
+    ControllerRevisionState, EndpointSliceState, EndpointState, NodeState, PodState, PvState,
+    PvcState, ServiceState, StsState,
 };
 
 pub fn pod_state(pod: &Pod) -> PodState {
@@ -177,5 +178,21 @@ pub fn endpoint_slice_state(slice: &EndpointSlice) -> EndpointSliceState {
         name: slice.name_any(),
         service: slice.labels().get("kubernetes.io/service-name").cloned(),
         endpoints,
+    }
+}
+
+/// The ControllerRevision's name, uid, number and the StatefulSet its controller
+/// ownerReference names (another kind of owner, or none, leaves `owner` empty).
+pub fn controller_revision_state(revision: &ControllerRevision) -> ControllerRevisionState {
+    let owner = revision
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")
+        .map(|o| o.name.clone());
+    ControllerRevisionState {
+        name: revision.name_any(),
+        uid: revision.uid().unwrap_or_default(),
+        revision: revision.revision.unwrap_or_default(),
+        owner,
     }
 }

@@ -46,6 +46,27 @@ status:
 }
 
 #[test]
+fn controller_revision_state_names_its_number_and_owning_set() {
+    let revision: ControllerRevision = from_yaml(
+        r#"
+metadata:
+  name: mysql-7b9f6c
+  uid: cr-1
+  ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: mysql, uid: sts-1, controller: true}]
+revision: 3
+data: {spec: {template: {$patch: replace}}}
+"#,
+    );
+    let s = controller_revision_state(&revision);
+    assert_eq!(s.name, "mysql-7b9f6c");
+    assert_eq!(s.uid, "cr-1");
+    assert_eq!(s.revision, 3);
+    assert_eq!(s.owner.as_deref(), Some("mysql"));
+    let orphan: ControllerRevision = from_yaml("metadata: {name: x}\nrevision: 1\n");
+    assert_eq!(controller_revision_state(&orphan).owner, None);
+}
+
+#[test]
 fn pod_without_ready_condition_is_not_ready_and_terminating_is_seen() {
     let pod: Pod = from_yaml(
         r#"

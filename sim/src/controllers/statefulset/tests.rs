@@ -685,3 +685,106 @@ fn a_pod_recreated_below_the_partition_keeps_the_current_revision() {
         "made from the old template: {recreated}"
     );
 }
+
+/// ControllerRevision `name` of the test set, numbered `revision`, as the store holds it.
+fn controller_revision(name: &str, revision: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": name, "namespace": "ns", "uid": format!("{name}-uid"), "resourceVersion": "4",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "mysql", "uid": STS_UID, "controller": true}]},
+        "data": {"spec": {"template": {"$patch": "replace"}}},
+        "revision": revision,
+    })
+}
+
+fn run_with_revisions(set: &Value, revisions: Vec<Value>, faults: &[Fault]) -> Vec<Action> {
+    let mut f = Faults::none();
+    for fault in faults {
+        f.insert(*fault);
+    }
+    let snap = Snapshot {
+        statefulsets: vec![set.clone()],
+        pods: healthy_pods(set, 0..1),
+        pvcs: claims(0..1),
+        controllerrevisions: revisions,
+        ..Default::default()
+    };
+    reconcile(set, &snap, &f, Utc::now())
+}
+
+#[test]
+fn each_template_gets_a_controller_revision_numbered_above_the_last() {
+    let old = sts(1);
+    let old_name = revision_name("mysql", old.pointer("/spec/template"));
+    let actions = run_with_revisions(&old, vec![], &[]);
+    assert_eq!(
+        created(&actions, ResourceKind::ControllerRevision),
+        vec![old_name.clone()]
+    );
+    let first = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Create {
+                kind: ResourceKind::ControllerRevision,
+                object,
+                ..
+            } => Some(object.clone()),
+            _ => None,
+        })
+        .expect("a ControllerRevision is created");
+    assert_eq!(first["revision"], 1);
+    assert!(obj::controlled_by(&first, STS_UID), "{first}");
+    assert_eq!(first["data"]["spec"]["template"]["$patch"], "replace");
+    assert_eq!(
+        first["data"]["spec"]["template"]["metadata"]["labels"]["app"],
+        "mysql"
+    );
+    let stored = vec![controller_revision(&old_name, 1)];
+    assert!(
+        created(
+            &run_with_revisions(&old, stored.clone(), &[]),
+            ResourceKind::ControllerRevision
+        )
+        .is_empty()
+    );
+    let new = rolled(&old);
+    let new_name = revision_name("mysql", new.pointer("/spec/template"));
+    let actions = run_with_revisions(&new, stored.clone(), &[]);
+    assert_eq!(
+        created(&actions, ResourceKind::ControllerRevision),
+        vec![new_name.clone()]
+    );
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Create { kind: ResourceKind::ControllerRevision, object, .. } if object["revision"] == 2))
+    );
+    // Back to the first template: its revision is renumbered above the second.
+    let both = vec![
+        controller_revision(&old_name, 1),
+        controller_revision(&new_name, 2),
+    ];
+    let renumbered = replaced(
+        &run_with_revisions(&old, both, &[]),
+        ResourceKind::ControllerRevision,
+    );
+    assert_eq!(renumbered.len(), 1);
+    assert_eq!(renumbered[0]["metadata"]["name"], old_name.as_str());
+    assert_eq!(renumbered[0]["revision"], 3);
+}
+
+#[test]
+fn no_revision_object_creates_only_the_first_controller_revision() {
+    let old = sts(1);
+    let fault = [Fault::UpdateNoRevisionObject];
+    assert_eq!(
+        created(
+            &run_with_revisions(&old, vec![], &fault),
+            ResourceKind::ControllerRevision
+        )
+        .len(),
+        1
+    );
+    let old_name = revision_name("mysql", old.pointer("/spec/template"));
+    let stored = vec![controller_revision(&old_name, 1)];
+    let actions = run_with_revisions(&rolled(&old), stored, &fault);
+    assert!(created(&actions, ResourceKind::ControllerRevision).is_empty());
+}
