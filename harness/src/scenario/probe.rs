@@ -57,11 +57,13 @@ impl TestEnv {
         };
         let api: Api<PersistentVolume> = Api::all(self.client.clone());
         read_unless_forbidden(api.get_opt(name).await, "PersistentVolume", name)
+            .map_err(|source| api_error("read", &format!("PersistentVolume {name}"), source))
     }
 
     async fn storage_class(&self, name: &str) -> Result<Option<StorageClass>, ScenarioError> {
         let api: Api<StorageClass> = Api::all(self.client.clone());
         read_unless_forbidden(api.get_opt(name).await, "StorageClass", name)
+            .map_err(|source| api_error("read", &format!("StorageClass {name}"), source))
     }
 }
 
@@ -81,19 +83,15 @@ fn api_error(action: &'static str, object: &str, source: kube::Error) -> Scenari
 }
 
 /// The object, or None when it is gone or unreadable for a reason other than a refusal
-/// (logged: the facts then say what is unknown); a 403 is an error naming the object.
+/// (logged: the facts then say what is unknown); a 403 stays an error.
 fn read_unless_forbidden<K>(
     read: Result<Option<K>, kube::Error>,
     kind: &str,
     name: &str,
-) -> Result<Option<K>, ScenarioError> {
+) -> Result<Option<K>, kube::Error> {
     match read {
         Ok(found) => Ok(found),
-        Err(kube::Error::Api(status)) if status.code == 403 => Err(api_error(
-            "read",
-            &format!("{kind} {name}"),
-            kube::Error::Api(status),
-        )),
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(kube::Error::Api(status)),
         Err(e) => {
             tracing::warn!(kind, name, error = %e, "cannot read it for the storage probe");
             Ok(None)
