@@ -39,8 +39,6 @@ pub async fn apply_objects(
         match &object {
             Object::Service(o) => apply_one(client, namespace, o).await,
             Object::StatefulSet(o) => apply_one(client, namespace, o).await,
-            Object::ConfigMap(o) => apply_one(client, namespace, o).await,
-            Object::Secret(o) => apply_one(client, namespace, o).await,
         }
         .map_err(|source| ApplyError::Apply {
             kind: object.kind(),

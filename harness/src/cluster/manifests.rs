@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
@@ -23,13 +23,9 @@ pub const ROOT_PASSWORD_ENV: &str = "MYSQL_ROOT_PASSWORD";
 /// What the root password is replaced with when manifests are printed.
 pub const REDACTED: &str = "<redacted>";
 
-/// The kinds the loader understands, as `(apiVersion, kind)`.
-pub const SUPPORTED_KINDS: &[(&str, &str)] = &[
-    ("v1", "Service"),
-    ("apps/v1", "StatefulSet"),
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-];
+/// The kinds the loader understands, as `(apiVersion, kind)`: what the documented
+/// manifests hold.
+pub const SUPPORTED_KINDS: &[(&str, &str)] = &[("v1", "Service"), ("apps/v1", "StatefulSet")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -107,8 +103,6 @@ fn supported_kinds() -> String {
 pub enum Object {
     Service(Service),
     StatefulSet(StatefulSet),
-    ConfigMap(ConfigMap),
-    Secret(Secret),
 }
 
 impl Object {
@@ -116,8 +110,6 @@ impl Object {
         match self {
             Object::Service(_) => "Service",
             Object::StatefulSet(_) => "StatefulSet",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::Secret(_) => "Secret",
         }
     }
 
@@ -138,8 +130,6 @@ impl Object {
         match self {
             Object::Service(o) => &o.metadata,
             Object::StatefulSet(o) => &o.metadata,
-            Object::ConfigMap(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
         }
     }
 
@@ -147,8 +137,6 @@ impl Object {
         match self {
             Object::Service(o) => &mut o.metadata,
             Object::StatefulSet(o) => &mut o.metadata,
-            Object::ConfigMap(o) => &mut o.metadata,
-            Object::Secret(o) => &mut o.metadata,
         }
     }
 
@@ -157,14 +145,11 @@ impl Object {
         self.metadata_mut().namespace = Some(namespace.to_owned());
     }
 
-    /// The object as YAML. Secret data and the root password env value are *not*
-    /// redacted here; use [`Object::to_yaml_redacted`] for anything printed.
+    /// The object as YAML. The root password env value is *not* redacted here; use [`Object::to_yaml_redacted`] for anything printed.
     pub fn to_yaml(&self) -> Result<String, ManifestError> {
         let rendered = match self {
             Object::Service(o) => serde_yaml::to_string(o),
             Object::StatefulSet(o) => serde_yaml::to_string(o),
-            Object::ConfigMap(o) => serde_yaml::to_string(o),
-            Object::Secret(o) => serde_yaml::to_string(o),
         };
         rendered.map_err(|source| ManifestError::Render {
             kind: self.kind(),
@@ -173,8 +158,8 @@ impl Object {
         })
     }
 
-    /// The object as YAML with secrets replaced by [`REDACTED`]: Secret data and every
-    /// container env value named [`ROOT_PASSWORD_ENV`].
+    /// The object as YAML with every container env value named [`ROOT_PASSWORD_ENV`]
+    /// replaced by [`REDACTED`].
     pub fn to_yaml_redacted(&self) -> Result<String, ManifestError> {
         redacted(self).to_yaml()
     }
@@ -195,15 +180,7 @@ fn redacted(object: &Object) -> Object {
     let mut copy = object.clone();
     match &mut copy {
         Object::StatefulSet(sts) => redact_statefulset(sts),
-        Object::Secret(secret) => {
-            for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
-                *value = k8s_openapi::ByteString(REDACTED.as_bytes().to_vec());
-            }
-            for value in secret.string_data.iter_mut().flat_map(|d| d.values_mut()) {
-                *value = REDACTED.to_owned();
-            }
-        }
-        Object::Service(_) | Object::ConfigMap(_) => {}
+        Object::Service(_) => {}
     }
     copy
 }
@@ -289,8 +266,6 @@ impl Doc<'_> {
         match (api_version.as_str(), kind.as_str()) {
             ("v1", "Service") => self.typed(value).map(Object::Service),
             ("apps/v1", "StatefulSet") => self.typed(value).map(Object::StatefulSet),
-            ("v1", "ConfigMap") => self.typed(value).map(Object::ConfigMap),
-            ("v1", "Secret") => self.typed(value).map(Object::Secret),
             _ => Err(ManifestError::UnsupportedKind {
                 path: self.path.to_owned(),
                 document: self.number,

@@ -44,11 +44,11 @@ fn loads_the_documented_manifests() {
 #[test]
 fn loads_multi_document_files_skipping_empty_documents() {
     let objects = load(
-            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n---\n",
+            "---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n---\n",
         )
         .unwrap();
     let names: Vec<_> = objects.iter().map(Object::describe).collect();
-    assert_eq!(names, ["ConfigMap/a", "Service/b"]);
+    assert_eq!(names, ["StatefulSet/a", "Service/b"]);
 }
 
 #[test]
