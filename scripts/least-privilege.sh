@@ -114,6 +114,7 @@ declare -A needs=(
   [services]="identity::"
   [statefulsets]="identity::"
   [statefulsets/scale]="three_to_five_via_scale_subresource"
+  [controllerrevisions]="rolling_update_replaces_pods_highest_ordinal_first"
   [endpointslices]="identity::"
   [nodes]="identity::"
   [persistentvolumes]="identity::"
