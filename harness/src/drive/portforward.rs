@@ -144,8 +144,9 @@ async fn accept_loop(listener: TcpListener, target: Target) {
 
 async fn serve_connection(socket: TcpStream, target: Target) {
     if let Err(err) = forward(socket, &target).await {
-        // The client sees its connection closed; the workload's retry decides what next.
-        warn!("{}", crate::support::errors::chain(&err));
+        // The client sees its connection closed; the workload's retry decides what next and
+        // reports the last failure itself, so one refused attempt is no warning.
+        debug!("{}", crate::support::errors::chain(&err));
     }
 }
 

@@ -479,7 +479,7 @@ impl Workload {
             // A missing table or database is data that is gone: an empty read, so the
             // set check reports every acknowledged row of this ordinal as lost.
             Err(mysql_async::Error::Server(e)) if is_missing_table(e.code) => {
-                tracing::warn!(%pod, error = %e, "rows table is missing: reading it as empty");
+                tracing::info!(%pod, error = %e, "rows table is missing: reading it as empty");
                 Vec::new()
             }
             Err(source) => {
