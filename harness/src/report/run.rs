@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-
 use crate::report::certification::{self, CertificationError, RunFacts};
 pub use crate::report::certification::{ReportedCheck, TestOutcome, TestReport};
 use checks::Verdict;
