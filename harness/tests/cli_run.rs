@@ -1,11 +1,14 @@
 //! `sts-conformance run`: the catalogue's cases on a target, one line per finished case,
 //! the run report, and exit 0 (all passed), 1 (a case failed) or 2 (no run could be made).
 
+use std::ffi::OsStr;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sts-conformance");
 
-fn run(args: &[&str], faults: Option<&str>, reports: &std::path::Path) -> Output {
+/// `sts-conformance run <args> --report-dir <reports>` with none of the harness's settings
+/// from this environment but `env`.
+fn run(args: &[&str], env: &[(&str, &OsStr)], reports: &std::path::Path) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.arg("run")
         .args(args)
@@ -13,11 +16,11 @@ fn run(args: &[&str], faults: Option<&str>, reports: &std::path::Path) -> Output
         .arg(reports)
         .env_remove("E2E_KEEP")
         .env_remove("E2E_TARGET")
-        .env_remove("RUST_LOG");
-    match faults {
-        Some(f) => cmd.env("E2E_SIM_FAULTS", f),
-        None => cmd.env_remove("E2E_SIM_FAULTS"),
-    };
+        .env_remove("E2E_SIM_FAULTS")
+        .env_remove("E2E_KUBE_CONTEXT")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied());
     cmd.output().expect("run sts-conformance run")
 }
 
@@ -46,7 +49,7 @@ fn passing_run_prints_progress_and_the_run_report_and_exits_zero() {
             "--focus",
             "NodeLostPodMoves",
         ],
-        None,
+        &[],
         reports.path(),
     );
     let (stdout, stderr) = text(&out);
@@ -85,7 +88,7 @@ fn failing_case_exits_one_naming_it_and_keeps_its_namespace_dump() {
     let reports = tempfile::tempdir().expect("tempdir");
     let out = run(
         &["--target", "sim", "--focus", "scale-up-0-to-3"],
-        Some("scale-up:parallel"),
+        &[("E2E_SIM_FAULTS", OsStr::new("scale-up:parallel"))],
         reports.path(),
     );
     let (stdout, stderr) = text(&out);
@@ -107,7 +110,7 @@ fn no_matching_case_exits_two_and_says_so() {
     let reports = tempfile::tempdir().expect("tempdir");
     let out = run(
         &["--target", "sim", "--focus", "no-such-case"],
-        None,
+        &[],
         reports.path(),
     );
     let (stdout, stderr) = text(&out);
@@ -139,21 +142,11 @@ fn list_names_every_case_and_its_promise() {
 fn sonobuoy_results_dir_gets_the_tarball_and_the_done_file() {
     let reports = tempfile::tempdir().expect("tempdir");
     let results = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--target",
-            "sim",
-            "--focus",
-            "identity",
-            "--report-dir",
-        ])
-        .arg(reports.path())
-        .env("SONOBUOY_RESULTS_DIR", results.path())
-        .env_remove("E2E_SIM_FAULTS")
-        .env_remove("E2E_KEEP")
-        .output()
-        .expect("run");
+    let out = run(
+        &["--target", "sim", "--focus", "identity"],
+        &[("SONOBUOY_RESULTS_DIR", results.path().as_os_str())],
+        reports.path(),
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let names = tarball_entries(results.path());
@@ -176,23 +169,16 @@ fn sonobuoy_results_dir_gets_the_tarball_and_the_done_file() {
 fn sonobuoy_gets_a_done_file_when_the_run_cannot_be_made() {
     let reports = tempfile::tempdir().expect("tempdir");
     let results = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--target",
-            "kubeconfig",
-            "--focus",
-            "identity",
-            "--report-dir",
-        ])
-        .arg(reports.path())
-        .env("SONOBUOY_RESULTS_DIR", results.path())
-        .env("KUBECONFIG", reports.path().join("no-such-kubeconfig"))
-        .env_remove("E2E_KUBE_CONTEXT")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("HOME", reports.path())
-        .output()
-        .expect("run");
+    let missing = reports.path().join("no-such-kubeconfig");
+    let out = run(
+        &["--target", "kubeconfig", "--focus", "identity"],
+        &[
+            ("SONOBUOY_RESULTS_DIR", results.path().as_os_str()),
+            ("KUBECONFIG", missing.as_os_str()),
+            ("HOME", reports.path().as_os_str()),
+        ],
+        reports.path(),
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     let names = tarball_entries(results.path());

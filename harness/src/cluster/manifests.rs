@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
@@ -457,6 +457,17 @@ impl MysqlManifests {
 
     pub fn service_name(&self) -> &str {
         self.service.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The spec of the StatefulSet's (first) volumeClaimTemplate (empty when it has none).
+    pub fn claim_template_spec(&self) -> PersistentVolumeClaimSpec {
+        self.statefulset
+            .spec
+            .volume_claim_templates
+            .as_ref()
+            .and_then(|t| t.first())
+            .and_then(|t| t.spec.clone())
+            .unwrap_or_default()
     }
 
     /// `spec.replicas` of the StatefulSet (Kubernetes defaults it to 1).

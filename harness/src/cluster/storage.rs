@@ -8,9 +8,28 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, ListParams};
 
 use checks::history::Entry;
 use checks::world::{Pinning, World};
+
+/// The annotation that marks the cluster's default StorageClass.
+pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+
+pub fn is_default_class(class: &StorageClass) -> bool {
+    class
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// The cluster's default StorageClass, if it has one.
+pub async fn default_class(api: &Api<StorageClass>) -> Result<Option<StorageClass>, kube::Error> {
+    let classes = api.list(&ListParams::default()).await?;
+    Ok(classes.items.into_iter().find(is_default_class))
+}
 
 /// The storage behind one test's claims, as observed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -239,5 +258,17 @@ mod tests {
             facts.to_string(),
             "storage: no StorageClass named; no bound claim observed"
         );
+    }
+
+    #[test]
+    fn default_class_is_found_by_its_annotation() {
+        let mut class = StorageClass::default();
+        assert!(!is_default_class(&class));
+        class.metadata.annotations = Some(
+            [(DEFAULT_CLASS_ANNOTATION.to_owned(), "true".to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(is_default_class(&class));
     }
 }

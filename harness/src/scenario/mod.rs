@@ -90,6 +90,21 @@ pub enum ScenarioError {
     },
 }
 
+impl ScenarioError {
+    /// Maps a failed API call on `object` (e.g. "read", "StorageClass standard").
+    pub fn api(
+        action: &'static str,
+        object: impl Into<String>,
+    ) -> impl FnOnce(kube::Error) -> ScenarioError {
+        let object = object.into();
+        move |source| ScenarioError::Api {
+            action,
+            object,
+            source,
+        }
+    }
+}
+
 /// One test's environment.
 pub struct TestEnv {
     pub test: String,

@@ -25,7 +25,7 @@ impl TestEnv {
             .pvcs()
             .list(&ListParams::default())
             .await
-            .map_err(|source| api_error("list", "PersistentVolumeClaims", source))?;
+            .map_err(ScenarioError::api("list", "PersistentVolumeClaims"))?;
         let mut events = Vec::new();
         for claim in claims.items.iter().filter(|c| {
             c.metadata
@@ -56,14 +56,15 @@ impl TestEnv {
             return Ok(None);
         };
         let api: Api<PersistentVolume> = Api::all(self.client.clone());
-        read_unless_forbidden(api.get_opt(name).await, "PersistentVolume", name)
-            .map_err(|source| api_error("read", &format!("PersistentVolume {name}"), source))
+        read_unless_forbidden(api.get_opt(name).await, "PersistentVolume", name).map_err(
+            ScenarioError::api("read", format!("PersistentVolume {name}")),
+        )
     }
 
     async fn storage_class(&self, name: &str) -> Result<Option<StorageClass>, ScenarioError> {
         let api: Api<StorageClass> = Api::all(self.client.clone());
         read_unless_forbidden(api.get_opt(name).await, "StorageClass", name)
-            .map_err(|source| api_error("read", &format!("StorageClass {name}"), source))
+            .map_err(ScenarioError::api("read", format!("StorageClass {name}")))
     }
 }
 
@@ -71,14 +72,6 @@ fn applied(object: Snapshot) -> Event {
     Event::Object {
         change: Change::Applied,
         object,
-    }
-}
-
-fn api_error(action: &'static str, object: &str, source: kube::Error) -> ScenarioError {
-    ScenarioError::Api {
-        action,
-        object: object.to_owned(),
-        source,
     }
 }
 

@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -18,7 +16,7 @@ use serde_json::json;
 use checks::world::World;
 
 use crate::cluster::namespace::{LABEL_KEY, LABEL_VALUE};
-use crate::cluster::storage::ClassFacts;
+use crate::cluster::storage::{ClassFacts, default_class};
 use crate::drive::wait::{self, Progress};
 
 use super::{ScenarioError, TestEnv};
@@ -26,7 +24,6 @@ use super::{ScenarioError, TestEnv};
 /// The StorageClass the harness creates: the run's class with reclaimPolicy Retain.
 pub const RETAIN_CLASS: &str = "sts-retain";
 /// The annotation that makes a StorageClass the cluster's default.
-const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 /// The document's words on the reclaim policy.
 pub const DOCUMENT_RECLAIM_CLAIM: &str = "the reclaim policy of persistent volumes is \"typically Retain, which ensures that data is not deleted\"";
 
@@ -82,49 +79,20 @@ impl TestEnv {
         format!("{}-{}-{ordinal}", expect.claim_template, expect.statefulset)
     }
 
-    /// The spec of the StatefulSet's (first) volumeClaimTemplate, as loaded.
-    fn claim_template_spec(&self) -> PersistentVolumeClaimSpec {
-        self.manifests
-            .statefulset
-            .spec
-            .volume_claim_templates
-            .as_ref()
-            .and_then(|t| t.first())
-            .and_then(|t| t.spec.clone())
-            .unwrap_or_default()
-    }
-
     /// The StorageClass the documented claims get: the one the manifest names
     /// (`E2E_STORAGE_CLASS`), else the cluster's default class.
     pub async fn run_storage_class(&self) -> Result<StorageClass, ScenarioError> {
-        let named = self.claim_template_spec().storage_class_name;
-        let api_error = |action, object: String| {
-            move |source| ScenarioError::Api {
-                action,
-                object,
-                source,
-            }
-        };
+        let named = self.manifests.claim_template_spec().storage_class_name;
         if let Some(name) = named {
             return self
                 .storage_classes()
                 .get(&name)
                 .await
-                .map_err(api_error("read", format!("StorageClass {name}")));
+                .map_err(ScenarioError::api("read", format!("StorageClass {name}")));
         }
-        let classes = self
-            .storage_classes()
-            .list(&Default::default())
+        default_class(&self.storage_classes())
             .await
-            .map_err(api_error("list", "StorageClasses".into()))?;
-        classes
-            .items
-            .into_iter()
-            .find(|c| {
-                c.annotations()
-                    .get(DEFAULT_CLASS_ANNOTATION)
-                    .is_some_and(|v| v == "true")
-            })
+            .map_err(ScenarioError::api("list", "StorageClasses"))?
             .ok_or_else(|| {
                 ScenarioError::Precondition(
                     "the claims name no StorageClass and the cluster has no default class".into(),
@@ -348,7 +316,7 @@ impl TestEnv {
         class: &str,
         replicas: i32,
     ) -> Result<(), ScenarioError> {
-        let template = self.claim_template_spec();
+        let template = self.manifests.claim_template_spec();
         for (&ordinal, pv) in volumes {
             let claim = self.claim_name(ordinal);
             self.history

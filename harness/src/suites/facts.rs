@@ -11,15 +11,12 @@ use kube::api::{Api, ListParams};
 use sha2::{Digest, Sha256};
 
 use crate::cluster::manifests::{MysqlManifests, Overrides};
-use crate::cluster::storage::ClassFacts;
+use crate::cluster::storage::{ClassFacts, default_class};
 use crate::cluster::target::Cluster;
 use crate::report::certification::{CaseFacts, CertificationError, RunFacts, StorageFacts};
 use crate::suites::Case;
 use crate::support::errors;
 use crate::support::settings::repo_root;
-
-/// The annotation that marks the cluster's default StorageClass.
-const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 
 /// Gathers the facts of a run of `cases` on `cluster` and writes them to `dir`.
 pub async fn record(
@@ -51,7 +48,7 @@ async fn gather(cluster: &Cluster, cases: &[Case]) -> RunFacts {
         Err(why) => Err(why.clone()),
     };
     let storage = match (&client, &manifests) {
-        (Ok(client), Ok(m)) => storage(client, claim_class(m)).await,
+        (Ok(client), Ok(m)) => storage(client, m.claim_template_spec().storage_class_name).await,
         (Err(why), _) | (_, Err(why)) => StorageFacts {
             unknown_because: Some(why.clone()),
             ..StorageFacts::default()
@@ -87,30 +84,12 @@ async fn count_nodes(client: &kube::Client) -> Result<usize, String> {
         .map_err(|e| format!("cannot list nodes: {e}"))
 }
 
-/// The class the claim template names, if any.
-fn claim_class(manifests: &MysqlManifests) -> Option<String> {
-    manifests
-        .statefulset
-        .spec
-        .volume_claim_templates
-        .as_ref()?
-        .first()?
-        .spec
-        .as_ref()?
-        .storage_class_name
-        .clone()
-}
-
 /// The named class, else the cluster's default class, as the API describes it.
 async fn storage(client: &kube::Client, named: Option<String>) -> StorageFacts {
     let api: Api<StorageClass> = Api::all(client.clone());
     let class = match &named {
         Some(name) => api.get_opt(name).await.map_err(|e| e.to_string()),
-        None => api
-            .list(&ListParams::default())
-            .await
-            .map(|list| list.items.into_iter().find(is_default))
-            .map_err(|e| e.to_string()),
+        None => default_class(&api).await.map_err(|e| e.to_string()),
     };
     match class {
         Ok(Some(class)) => {
@@ -137,15 +116,6 @@ async fn storage(client: &kube::Client, named: Option<String>) -> StorageFacts {
             ..StorageFacts::default()
         },
     }
-}
-
-fn is_default(class: &StorageClass) -> bool {
-    class
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
-        .is_some_and(|v| v == "true")
 }
 
 /// `sha256:<hex>` of the objects as applied, in apply order, one YAML document each.
@@ -185,17 +155,5 @@ mod tests {
             ..Overrides::default()
         });
         assert_ne!(digest(&plain), digest(&bigger));
-    }
-
-    #[test]
-    fn default_class_is_found_by_its_annotation() {
-        let mut class = StorageClass::default();
-        assert!(!is_default(&class));
-        class.metadata.annotations = Some(
-            [(DEFAULT_CLASS_ANNOTATION.to_owned(), "true".to_owned())]
-                .into_iter()
-                .collect(),
-        );
-        assert!(is_default(&class));
     }
 }

@@ -31,27 +31,17 @@ pub(super) async fn provision_kubeconfig(settings: TargetSettings) -> Result<Clu
         None => kube::Config::infer().await.map_err(TargetError::Infer)?,
     };
     verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-    let endpoint = config.cluster_url.to_string();
     let context = settings.kube_context.clone();
     let description = format!(
-        "existing cluster at {endpoint} (context {})",
+        "existing cluster at {} (context {})",
+        config.cluster_url,
         context.as_deref().unwrap_or("current")
     );
+    let kubeconfig = settings.kubeconfig.clone();
     Ok(Cluster {
-        kind: TargetKind::Kubeconfig,
-        description,
-        endpoint,
-        config,
-        kubeconfig: settings.kubeconfig.clone(),
+        kubeconfig,
         context,
-        timeouts: Timeouts::defaults_for(TargetKind::Kubeconfig).scaled(settings.timeout_scale),
-        chaos: settings
-            .chaos_commands
-            .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),
-        kind_cluster: None,
-        sim: None,
-        cleanups: Vec::new(),
-        test_slots: None,
+        ..existing(TargetKind::Kubeconfig, description, config, settings)
     })
 }
 
@@ -60,15 +50,31 @@ pub(super) async fn provision_kubeconfig(settings: TargetSettings) -> Result<Clu
 pub(super) async fn provision_in_cluster(settings: TargetSettings) -> Result<Cluster, TargetError> {
     let config = kube::Config::incluster().map_err(TargetError::InCluster)?;
     verify_reachable(&config, REACHABLE_TIMEOUT.mul_f64(settings.timeout_scale)).await?;
-    let endpoint = config.cluster_url.to_string();
-    Ok(Cluster {
-        kind: TargetKind::InCluster,
-        description: format!("the cluster this pod runs in, at {endpoint}"),
-        endpoint,
+    let description = format!("the cluster this pod runs in, at {}", config.cluster_url);
+    Ok(existing(
+        TargetKind::InCluster,
+        description,
+        config,
+        settings,
+    ))
+}
+
+/// An existing cluster: nothing provisioned, nothing to clean up, node chaos only through
+/// the user's commands.
+fn existing(
+    kind: TargetKind,
+    description: String,
+    config: kube::Config,
+    settings: TargetSettings,
+) -> Cluster {
+    Cluster {
+        kind,
+        description,
+        endpoint: config.cluster_url.to_string(),
         config,
         kubeconfig: None,
         context: None,
-        timeouts: Timeouts::defaults_for(TargetKind::InCluster).scaled(settings.timeout_scale),
+        timeouts: Timeouts::defaults_for(kind).scaled(settings.timeout_scale),
         chaos: settings
             .chaos_commands
             .map(|c| Arc::new(c) as Arc<dyn NodeChaos>),
@@ -76,5 +82,5 @@ pub(super) async fn provision_in_cluster(settings: TargetSettings) -> Result<Clu
         sim: None,
         cleanups: Vec::new(),
         test_slots: None,
-    })
+    }
 }
