@@ -25,7 +25,7 @@ staging="$(grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' <<<"$upstream_mod" |
   echo "$go_line"
   echo
   echo "tool ("
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     echo "	k8s.io/kubernetes/cmd/$cmd"
   done
   echo ")"
