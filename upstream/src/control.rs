@@ -61,6 +61,17 @@ pub struct Info {
     pub storage_classes: Vec<String>,
     /// The admin kubeconfig.
     pub kubeconfig: String,
+    /// `real` (official kubelet and containerd) or `hollow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_kind: Option<String>,
+    /// The nodes' `kubelet --version` and `containerd --version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<String>,
+    /// The MySQL-compatible image the nodes carry (no registry: mysql:5.7 is not available).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload_image: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +325,10 @@ mod tests {
             nodes: vec!["w1".into()],
             storage_classes: vec!["standard".into()],
             kubeconfig: "/tmp/k".into(),
+            node_kind: None,
+            kubelet_version: None,
+            container_runtime: None,
+            workload_image: None,
         };
         let server = ControlServer::start(fake.clone(), info, None)
             .await

@@ -21,7 +21,7 @@ use crate::pki::{Pki, PkiError, PkiFiles};
 
 mod component;
 mod kubeconfig;
-mod probe;
+pub(crate) mod probe;
 
 pub use component::log_tail;
 use component::{Component, Starting};
@@ -270,6 +270,7 @@ pub struct ControlPlane {
     server: String,
     version: VersionInfo,
     pki: PkiFiles,
+    ca: Arc<Pki>,
     binaries: Binaries,
     client: kube::Client,
     components: Vec<Component>,
@@ -308,7 +309,7 @@ impl ControlPlane {
         };
         let result = Self::start_components(&config, &binaries, &mut starting).await;
         match result {
-            Ok((pki, kubeconfig, server, client, version)) => {
+            Ok(((ca, pki), kubeconfig, server, client, version)) => {
                 let ready_after = began.elapsed();
                 tracing::info!(
                     %server,
@@ -324,6 +325,7 @@ impl ControlPlane {
                     server,
                     version,
                     pki,
+                    ca: Arc::new(ca),
                     binaries,
                     client,
                     components: std::mem::take(&mut starting.components),
@@ -353,17 +355,17 @@ impl ControlPlane {
         config: &ControlPlaneConfig,
         bin: &Binaries,
         s: &mut Starting,
-    ) -> Result<(PkiFiles, PathBuf, String, kube::Client, VersionInfo)> {
+    ) -> Result<((Pki, PkiFiles), PathBuf, String, kube::Client, VersionInfo)> {
         let run = &config.run_dir;
         let t = &config.timeouts;
         create_dir(&s.logs, 0o755)?;
         let pki_dir = run.join("pki");
-        let pki = Pki::generate(config.host_ip)
-            .and_then(|p| p.write(&pki_dir))
-            .map_err(|source| ControlPlaneError::Pki {
-                dir: pki_dir.clone(),
-                source,
-            })?;
+        let pki_err = |source| ControlPlaneError::Pki {
+            dir: pki_dir.clone(),
+            source,
+        };
+        let ca = Pki::generate(config.host_ip).map_err(pki_err)?;
+        let pki = ca.write(&pki_dir).map_err(pki_err)?;
         let path = |p: &Path| p.display().to_string();
 
         // etcd
@@ -425,6 +427,11 @@ impl ControlPlane {
                     format!("--tls-private-key-file={}", path(&pki.apiserver_key)),
                     format!("--kubelet-client-certificate={}", path(&pki.admin_cert)),
                     format!("--kubelet-client-key={}", path(&pki.admin_key)),
+                    // Node names (kind's) do not resolve here: dial kubelets by address, and
+                    // verify their serving certificates as a hardened cluster does.
+                    "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
+                    format!("--kubelet-certificate-authority={}", path(&pki.ca_cert)),
+                    "--enable-admission-plugins=NodeRestriction".into(),
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
                     format!("--service-account-key-file={}", path(&pki.sa_pub)),
                     format!("--service-account-signing-key-file={}", path(&pki.sa_key)),
@@ -559,7 +566,7 @@ impl ControlPlane {
             )
             .await?;
         }
-        Ok((pki, kubeconfig, server, client, version))
+        Ok(((ca, pki), kubeconfig, server, client, version))
     }
 
     /// The admin kubeconfig under the run dir.
@@ -586,6 +593,11 @@ impl ControlPlane {
     /// serving certificate with the CA).
     pub fn pki(&self) -> &PkiFiles {
         &self.pki
+    }
+
+    /// The cluster CA, to issue the nodes' client and serving certificates.
+    pub fn ca(&self) -> Arc<Pki> {
+        self.ca.clone()
     }
 
     pub fn binaries(&self) -> &Binaries {

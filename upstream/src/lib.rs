@@ -9,10 +9,12 @@
 
 pub mod control;
 pub mod controlplane;
+pub mod dns;
 pub mod netns;
 pub mod node;
 pub mod pki;
 pub mod provisioner;
+pub mod realnode;
 
 /// An error and its `source()` chain on one line, `outer: inner: ...` (messages never
 /// repeat their source, so this is the one place the chain is printed): kube-sim's printer.

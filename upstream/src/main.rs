@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use kube_upstream::control::{ControlServer, Info, NodeControl};
 use kube_upstream::controlplane::{ControlPlane, ControlPlaneConfig, ControlPlaneError};
+use kube_upstream::dns::{ClusterDns, DnsError};
 use kube_upstream::netns::{self, NetnsError, PodNetwork};
 use kube_upstream::node::{self, NodeOptions, PodNet};
+use kube_upstream::realnode::{self, NodeInputs, RealNodeError, RealNodes};
 use kube_upstream::{provisioner, report};
 
 #[derive(Debug, Parser)]
@@ -35,7 +37,15 @@ struct Cli {
     /// Where to write the admin kubeconfig (default: <run dir>/admin.kubeconfig).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Number of hollow worker nodes (`upstream-worker`, `upstream-worker2`, ...).
+    /// What the worker nodes are: `real` (the official kubelet, containerd, runc, CNI and
+    /// kube-proxy, one network, pid and mount namespace per node) or `hollow` (Rust agents
+    /// whose pods are bare mariadbd processes).
+    #[arg(long, value_enum, default_value_t = NodeKind::Real)]
+    node_kind: NodeKind,
+    /// The image archives the real nodes load (scripts/build-images.sh).
+    #[arg(long, default_value_os_t = default_image_dir())]
+    images_dir: PathBuf,
+    /// Number of worker nodes (`upstream-worker`, `upstream-worker2`, ...).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
     nodes: u16,
     /// Keep the run dir (logs, data) and the kubeconfig on exit.
@@ -54,6 +64,23 @@ struct Cli {
     #[arg(long)]
     mariadb_install_db: Option<PathBuf>,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NodeKind {
+    Real,
+    Hollow,
+}
+
+/// `$UPSTREAM_IMAGE_DIR`, else `<repo>/.upstream/images`.
+fn default_image_dir() -> PathBuf {
+    match std::env::var_os("UPSTREAM_IMAGE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.upstream/images"),
+    }
+}
+
+/// The workload image the real nodes carry (built by scripts/build-images.sh).
+pub const WORKLOAD_IMAGE: &str = "localhost/sts-conformance/mariadb:10.11";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
@@ -95,6 +122,12 @@ enum MainError {
     MariaDbSetup(#[source] kube_sim::mariadb::MariaDbError),
     #[error("failed to start the hollow nodes")]
     Nodes(#[source] node::NodeError),
+    #[error("the real nodes cannot run here")]
+    NodeInputs(#[source] RealNodeError),
+    #[error("failed to start the real nodes")]
+    RealNodes(#[source] RealNodeError),
+    #[error("failed to start the cluster DNS")]
+    Dns(#[source] DnsError),
     #[error("failed to start the provisioner")]
     Provisioner(#[source] provisioner::ProvisionError),
     #[error("failed to start the control server")]
@@ -109,13 +142,38 @@ impl MainError {
         match self {
             MainError::Network(e) => e.is_not_root(),
             MainError::ControlPlane(ControlPlaneError::MissingBinary { .. }) => true,
+            MainError::NodeInputs(_) => true,
             _ => false,
         }
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // pid 1 of a real node (see realnode::init): no runtime, no threads.
+    if args.get(1).is_some_and(|a| a == "node-init") {
+        let Some(plan) = args.get(2) else {
+            eprintln!("usage: kube-upstream node-init <plan.json>");
+            return std::process::ExitCode::from(2);
+        };
+        return match realnode::init::run(Path::new(plan)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node-init: {}", report(&e));
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(async_main()),
+        Err(e) => {
+            eprintln!("kube-upstream: failed to start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -212,6 +270,8 @@ struct Running {
     network: Option<PodNetwork>,
     control_plane: Option<ControlPlane>,
     nodes: Option<Arc<node::Nodes>>,
+    real_nodes: Option<Arc<RealNodes>>,
+    dns: Option<ClusterDns>,
     provisioner: Option<provisioner::Provisioner>,
     control: Option<ControlServer>,
 }
@@ -226,6 +286,12 @@ impl Running {
         }
         if let Some(nodes) = self.nodes.take() {
             nodes.shutdown().await;
+        }
+        if let Some(nodes) = self.real_nodes.take() {
+            nodes.shutdown().await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.stop().await;
         }
         if let Some(cp) = self.control_plane.take()
             && let Err(e) = cp.stop().await
@@ -260,8 +326,12 @@ async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
     };
     let result = match result {
         Ok((kubeconfig, control, version)) => {
+            let image = match cli.node_kind {
+                NodeKind::Real => format!(" image={WORKLOAD_IMAGE}"),
+                NodeKind::Hollow => String::new(),
+            };
             println!(
-                "kube-upstream ready: kubeconfig={} control={control} version={version}",
+                "kube-upstream ready: kubeconfig={} control={control} version={version}{image}",
                 kubeconfig.display()
             );
             tracing::info!(after = ?began.elapsed(), "ready");
@@ -291,8 +361,14 @@ async fn start(
     running: &mut Running,
 ) -> Result<(PathBuf, String, String), MainError> {
     let cleaned = netns::cleanup_stale().map_err(MainError::Stale)?;
+    for run in &cleaned.runs {
+        realnode::remove_cgroups(run);
+    }
     if !cleaned.runs.is_empty() {
-        tracing::info!(runs = ?cleaned.runs, "removed stale pod networks of dead runs");
+        tracing::info!(runs = ?cleaned.runs, "removed stale pod networks and cgroups of dead runs");
+    }
+    if cli.node_kind == NodeKind::Real {
+        return start_real(cli, run_dir, running).await;
     }
     let mariadbd = find_binary(
         cli.mariadbd.as_deref(),
@@ -375,6 +451,108 @@ async fn start(
             .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
             .collect(),
         kubeconfig: kubeconfig.display().to_string(),
+        node_kind: Some("hollow".into()),
+        kubelet_version: None,
+        container_runtime: None,
+        workload_image: None,
+    };
+    let control = ControlServer::start(nodes as Arc<dyn NodeControl>, info, Some(client))
+        .await
+        .map_err(MainError::Control)?;
+    let url = control.url();
+    running.control = Some(control);
+    Ok((kubeconfig, url, version))
+}
+
+/// The control plane with real nodes: routed pod network, control plane, cluster DNS,
+/// provisioner, nodes (each Ready), control server.
+async fn start_real(
+    cli: &Cli,
+    run_dir: &Path,
+    running: &mut Running,
+) -> Result<(PathBuf, String, String), MainError> {
+    let bin_dir = kube_upstream::controlplane::default_bin_dir();
+    let inputs = NodeInputs::find(&bin_dir, &cli.images_dir).map_err(MainError::NodeInputs)?;
+    let names = node_names(cli.nodes);
+    let run_id = netns::new_run_id();
+    let network = PodNetwork::create_routed(&run_id, &names).map_err(MainError::Network)?;
+    let host_ip = network.host_ip();
+    let cluster_cidr = network.cidr();
+    let node_nets: Vec<_> = names.iter().filter_map(|n| network.node(n)).collect();
+    if !cli.keep
+        && let Err(e) = network.note_owned_dir(run_dir)
+    {
+        tracing::warn!(error = %report(&e), "run dir not recorded for stale cleanup");
+    }
+    running.network = Some(network);
+
+    let mut config = ControlPlaneConfig::new(run_dir, host_ip);
+    config.kubeconfig = cli.kubeconfig.clone();
+    config.keep = cli.keep;
+    config.node_monitor_grace_period = cli.node_monitor_grace_period;
+    let cp = ControlPlane::start(config)
+        .await
+        .map_err(MainError::ControlPlane)?;
+    let client = cp.client();
+    let version = cp.version().git_version.clone();
+    let kubeconfig = cli
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| cp.kubeconfig().to_owned());
+    let spawner = cp.spawner();
+    let admin_kubeconfig = cp.kubeconfig().to_owned();
+    let cluster = realnode::Cluster {
+        client: client.clone(),
+        server: cp.server_url().to_owned(),
+        ca: cp.ca(),
+        ca_file: cp.pki().ca_cert.clone(),
+        spawner: spawner.clone(),
+        inputs,
+        run_id,
+        nodes_dir: run_dir.join("nodes"),
+        cluster_cidr,
+    };
+    tracing::info!(after = ?cp.ready_after(), %version, "control plane ready");
+    running.control_plane = Some(cp);
+
+    let dns = ClusterDns::start(
+        &spawner,
+        &bin_dir.join("coredns"),
+        &run_dir.join("dns"),
+        host_ip,
+        &admin_kubeconfig,
+        client.clone(),
+    )
+    .await
+    .map_err(MainError::Dns)?;
+    running.dns = Some(dns);
+
+    let provisioner = provisioner::start(client.clone(), &run_dir.join("volumes"))
+        .await
+        .map_err(MainError::Provisioner)?;
+    running.provisioner = Some(provisioner);
+
+    let nodes = Arc::new(
+        RealNodes::start(cluster, node_nets)
+            .await
+            .map_err(MainError::RealNodes)?,
+    );
+    running.real_nodes = Some(nodes.clone());
+    let (kubelet, containerd) = nodes.versions().await;
+    tracing::info!(%kubelet, %containerd, "real nodes ready");
+
+    let info = Info {
+        server_version: version.clone(),
+        nodes: names,
+        storage_classes: provisioner::storage_classes()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
+            .collect(),
+        kubeconfig: kubeconfig.display().to_string(),
+        node_kind: Some("real".into()),
+        kubelet_version: Some(kubelet),
+        container_runtime: Some(containerd),
+        workload_image: Some(WORKLOAD_IMAGE.into()),
     };
     let control = ControlServer::start(nodes as Arc<dyn NodeControl>, info, Some(client))
         .await

@@ -26,6 +26,10 @@ use std::sync::{Arc, Mutex};
 /// Where run markers live (tmpfs: gone after a reboot, as are namespaces and links).
 pub const STATE_DIR: &str = "/run/sts-conformance";
 
+/// The Service range (`--service-cluster-ip-range`, kubeadm's default): nodes route it to
+/// the host, where kube-proxy's rules in the node have already rewritten it.
+pub const SERVICE_RANGE: &str = "10.96.0.0/12";
+
 /// The /16 candidates: 10.240.0.0/16 ..= 10.255.0.0/16 (10.240.0.0/12).
 const SECOND_OCTETS: std::ops::RangeInclusive<u8> = 240..=255;
 
@@ -235,6 +239,9 @@ pub struct NodeNetwork {
     host_veth: String,
     x: u8,
     third: u8,
+    /// Real-node layout ([`PodNetwork::create_routed`]): the node's address is on the link
+    /// block 10.X.0.0/24 and its pods' block 10.X.<i+1>.0/24 sits behind it.
+    routed: bool,
     pods: Mutex<BTreeSet<u8>>,
 }
 
@@ -248,8 +255,23 @@ impl NodeNetwork {
         &self.netns
     }
 
-    /// The node's own address in its namespace (10.X.<i+1>.1): its InternalIP.
+    /// The node's own address in its namespace: its InternalIP (10.X.<i+1>.1; 10.X.0.<i+2>
+    /// in the routed layout).
     pub fn node_ip(&self) -> Ipv4Addr {
+        if self.routed {
+            Ipv4Addr::new(10, self.x, 0, self.third + 1)
+        } else {
+            Ipv4Addr::new(10, self.x, self.third, 1)
+        }
+    }
+
+    /// The node's pod block, 10.X.<i+1>.0/24: its `podCIDR` (routed layout).
+    pub fn pod_cidr(&self) -> String {
+        format!("10.{}.{}.0/24", self.x, self.third)
+    }
+
+    /// The pods' gateway on the node's CNI bridge, 10.X.<i+1>.1 (routed layout).
+    pub fn pod_gateway(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, self.x, self.third, 1)
     }
 
@@ -441,6 +463,7 @@ impl PodNetwork {
                 host_veth: host_veth.clone(),
                 x,
                 third,
+                routed: false,
                 pods: Mutex::new(BTreeSet::new()),
             });
             net.nodes.insert(node.clone(), node_net);
@@ -468,6 +491,166 @@ impl PodNetwork {
             "pod network created"
         );
         Ok(net)
+    }
+
+    /// The real nodes' layout: the bridge carries only the link block 10.X.0.0/24 (host
+    /// 10.X.0.1, node i 10.X.0.<i+2>); node i routes its pods' block 10.X.<i+1>.0/24 (its CNI
+    /// bridge lives in its namespace), and the host and every other node reach that block
+    /// through node i's address. Each node forwards (its own namespace's `ip_forward`; the
+    /// host's is never touched) and sends the Service range to the host, where nothing
+    /// forwards further: no route leaves the machine.
+    pub fn create_routed(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
+        let mut net = Self::create_bridge(run_id, node_names, "24")?;
+        let x = net.x;
+        for (i, node) in node_names.iter().enumerate() {
+            let third =
+                u8::try_from(i + 1).map_err(|_| NetnsError::TooManyNodes { node: node.clone() })?;
+            let node_net = net.add_node(node, i, third, true)?;
+            let netns = node_net.netns_name().to_owned();
+            ip(&[
+                "-n",
+                &netns,
+                "addr",
+                "add",
+                &format!("{}/24", node_net.node_ip()),
+                "dev",
+                "eth0",
+            ])?;
+            ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
+            ip(&[
+                "route",
+                "add",
+                &node_net.pod_cidr(),
+                "via",
+                &node_net.node_ip().to_string(),
+                "dev",
+                &net.bridge,
+            ])?;
+            ip(&[
+                "-n",
+                &netns,
+                "route",
+                "add",
+                SERVICE_RANGE,
+                "via",
+                &format!("10.{x}.0.1"),
+            ])?;
+            node_net
+                .run_in(|| fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?
+                .map_err(|source| NetnsError::State {
+                    path: PathBuf::from("/proc/sys/net/ipv4/ip_forward"),
+                    source,
+                })?;
+        }
+        let nodes: Vec<Arc<NodeNetwork>> = net.nodes.values().cloned().collect();
+        for node in &nodes {
+            for other in nodes.iter().filter(|o| o.node != node.node) {
+                ip(&[
+                    "-n",
+                    &node.netns,
+                    "route",
+                    "add",
+                    &other.pod_cidr(),
+                    "via",
+                    &other.node_ip().to_string(),
+                ])?;
+            }
+        }
+        tracing::info!(run = run_id, bridge = %net.bridge, host_ip = %net.host_ip(), nodes = node_names.len(), "routed pod network created");
+        Ok(net)
+    }
+
+    /// The marker, the lock-protected choice of a free /16 and the bridge with the host's
+    /// address (`10.X.0.1/<prefix>`).
+    fn create_bridge(
+        run_id: &str,
+        node_names: &[String],
+        prefix: &str,
+    ) -> Result<PodNetwork, NetnsError> {
+        let uid = euid();
+        if uid != 0 {
+            return Err(NetnsError::NotRoot { uid });
+        }
+        if run_id.is_empty()
+            || run_id.len() > 12
+            || !run_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(NetnsError::InvalidRunId(run_id.to_owned()));
+        }
+        if let Some(node) = node_names.get(253) {
+            return Err(NetnsError::TooManyNodes { node: node.clone() });
+        }
+        let tag = tag(run_id);
+        let bridge = format!("stsbr{tag}");
+        let marker_dir = Path::new(STATE_DIR).join(run_id);
+
+        let lock = StateLock::acquire()?;
+        fs::create_dir_all(&marker_dir).map_err(state_err(&marker_dir))?;
+        let owner = marker_dir.join("owner");
+        fs::write(&owner, owner_line()).map_err(state_err(&owner))?;
+        let bridge_file = marker_dir.join("bridge");
+        fs::write(&bridge_file, &bridge).map_err(state_err(&bridge_file))?;
+
+        // From here on, a failure drops `net`, which removes what exists.
+        let mut net = PodNetwork {
+            run_id: run_id.to_owned(),
+            bridge: bridge.clone(),
+            x: 0,
+            nodes: BTreeMap::new(),
+            marker_dir,
+            removed: false,
+        };
+        let routed = routed_prefixes()?;
+        let x = pick_second_octet(&routed).ok_or_else(|| NetnsError::NoFreeSubnet {
+            routed: routed
+                .iter()
+                .filter(|(a, _)| a.octets()[0] == 10)
+                .map(|(a, l)| format!("{a}/{l}"))
+                .collect(),
+        })?;
+        net.x = x;
+        ip(&["link", "add", &bridge, "type", "bridge"])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.{x}.0.1/{prefix}"),
+            "dev",
+            &bridge,
+        ])?;
+        ip(&["link", "set", &bridge, "up"])?;
+        drop(lock);
+        Ok(net)
+    }
+
+    /// Node `i`'s namespace, with its veth pair on the bridge and `lo` up (no address yet).
+    fn add_node(
+        &mut self,
+        node: &str,
+        i: usize,
+        third: u8,
+        routed: bool,
+    ) -> Result<Arc<NodeNetwork>, NetnsError> {
+        let netns = format!("sts-{}-{node}", self.run_id);
+        let host_veth = format!("sth{}-{i}", tag(&self.run_id));
+        ip(&["netns", "add", &netns])?;
+        let node_net = Arc::new(NodeNetwork {
+            node: node.to_owned(),
+            netns: netns.clone(),
+            host_veth: host_veth.clone(),
+            x: self.x,
+            third,
+            routed,
+            pods: Mutex::new(BTreeSet::new()),
+        });
+        self.nodes.insert(node.to_owned(), node_net.clone());
+        ip(&[
+            "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+        ])?;
+        ip(&["link", "set", &host_veth, "master", &self.bridge, "up"])?;
+        ip(&["-n", &netns, "link", "set", "lo", "up"])?;
+        Ok(node_net)
     }
 
     pub fn run_id(&self) -> &str {

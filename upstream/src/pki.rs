@@ -60,6 +60,27 @@ pub struct Pki {
     pub sa_key: String,
     /// Its public half (SPKI PEM), for `--service-account-key-file`.
     pub sa_pub: String,
+    /// The CA, kept to issue the nodes' certificates ([`Pki::issue`]).
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub cert: String,
+    pub key: String,
+}
+
+/// What a certificate the CA issues is for.
+#[derive(Clone, Debug)]
+pub enum Usage<'a> {
+    /// A client identity: `CN=<user>, O=<group>` (e.g. `system:node:<name>`, `system:nodes`).
+    Client {
+        user: &'a str,
+        group: Option<&'a str>,
+    },
+    /// A serving certificate for this name and these addresses (e.g. a kubelet's).
+    Server { name: &'a str, ips: &'a [Ipv4Addr] },
 }
 
 /// Where [`Pki::write`] put each file.
@@ -162,6 +183,54 @@ impl Pki {
             admin_key: admin_key.serialize_pem(),
             sa_key: sa.serialize_pem(),
             sa_pub: sa.public_key_pem(),
+            issuer,
+        })
+    }
+
+    /// Issues a certificate signed by this PKI's CA.
+    pub fn issue(&self, usage: &Usage<'_>) -> Result<Issued, PkiError> {
+        let what = match usage {
+            Usage::Client { .. } => "client certificate",
+            Usage::Server { .. } => "serving certificate",
+        };
+        let key = KeyPair::generate().map_err(generate(what))?;
+        let mut params = match usage {
+            Usage::Client { user, group } => {
+                let mut params =
+                    CertificateParams::new(Vec::<String>::new()).map_err(generate(what))?;
+                params.distinguished_name.push(DnType::CommonName, *user);
+                if let Some(group) = group {
+                    params
+                        .distinguished_name
+                        .push(DnType::OrganizationName, *group);
+                }
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                params
+            }
+            Usage::Server { name, ips } => {
+                let mut params =
+                    CertificateParams::new(vec![(*name).to_owned()]).map_err(generate(what))?;
+                params.distinguished_name.push(DnType::CommonName, *name);
+                for ip in *ips {
+                    params
+                        .subject_alt_names
+                        .push(SanType::IpAddress(IpAddr::V4(*ip)));
+                }
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                params
+            }
+        };
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(generate(what))?;
+        Ok(Issued {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
         })
     }
 
@@ -280,6 +349,67 @@ mod tests {
             .expect("signed by the CA");
         let eku = cert.extended_key_usage().expect("ext").expect("eku");
         assert!(eku.value.client_auth);
+    }
+
+    #[test]
+    fn node_certificates_name_the_node_and_are_signed_by_the_ca() {
+        let pki = Pki::generate(Ipv4Addr::new(10, 250, 0, 1)).expect("generate");
+        let ca_der = parse(&pki.ca_cert);
+        let (_, ca) = X509Certificate::from_der(&ca_der).expect("ca");
+        let client = pki
+            .issue(&Usage::Client {
+                user: "system:node:upstream-worker",
+                group: Some("system:nodes"),
+            })
+            .expect("client");
+        let der = parse(&client.cert);
+        let (_, cert) = X509Certificate::from_der(&der).expect("x509");
+        let cn: Vec<_> = cert
+            .subject()
+            .iter_common_name()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(cn, ["system:node:upstream-worker"]);
+        cert.verify_signature(Some(ca.public_key()))
+            .expect("signed by the CA");
+        assert!(
+            cert.extended_key_usage()
+                .unwrap()
+                .unwrap()
+                .value
+                .client_auth
+        );
+
+        let node_ip = Ipv4Addr::new(10, 250, 0, 2);
+        let serving = pki
+            .issue(&Usage::Server {
+                name: "upstream-worker",
+                ips: &[node_ip],
+            })
+            .expect("serving");
+        let der = parse(&serving.cert);
+        let (_, cert) = X509Certificate::from_der(&der).expect("x509");
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        assert!(
+            san.value.general_names.iter().any(
+                |n| matches!(n, GeneralName::IPAddress(b) if *b == node_ip.octets().as_slice())
+            )
+        );
+        assert!(
+            cert.extended_key_usage()
+                .unwrap()
+                .unwrap()
+                .value
+                .server_auth
+        );
+        assert!(
+            !cert
+                .extended_key_usage()
+                .unwrap()
+                .unwrap()
+                .value
+                .client_auth
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(super) async fn get_ok(client: &kube::Client, path: &str) -> Result<(), Stri
 }
 
 /// A bare HTTP/1.1 GET (etcd's plain-HTTP `/health` on loopback); returns (status, body).
-pub(super) async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
