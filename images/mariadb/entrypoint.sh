@@ -31,9 +31,13 @@ if [ ! -d "$datadir/mysql" ]; then
   find "$datadir" -mindepth 1 -delete
   mariadb-install-db --user=mysql --datadir="$datadir" --auth-root-authentication-method=normal \
     --skip-test-db --skip-name-resolve >/dev/null
+  # A first start killed half-way must not leave a data dir that looks initialised.
+  trap 'find "$datadir" -mindepth 1 -delete' EXIT
   init=/run/mysqld/init.sql
   umask 077
   {
+    # Bootstrap mode starts without the grant tables: load them, or CREATE USER fails.
+    printf "FLUSH PRIVILEGES;\n"
     printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\n" "${MYSQL_ROOT_PASSWORD//\'/\'\'}"
     printf "GRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n"
     printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "${MYSQL_ROOT_PASSWORD//\'/\'\'}"
@@ -42,6 +46,7 @@ if [ ! -d "$datadir/mysql" ]; then
   chown mysql:mysql "$init"
   mariadbd --user=mysql --datadir="$datadir" --skip-networking --bootstrap <"$init"
   rm -f "$init"
+  trap - EXIT
   log "initialised; root@'%' created"
 fi
 

@@ -326,9 +326,16 @@ async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
     };
     let result = match result {
         Ok((kubeconfig, control, version)) => {
-            let image = match cli.node_kind {
-                NodeKind::Real => format!(" image={WORKLOAD_IMAGE}"),
-                NodeKind::Hollow => String::new(),
+            let image = match (cli.node_kind, &running.real_nodes) {
+                (NodeKind::Real, Some(nodes)) => {
+                    let (kubelet, containerd) = nodes.versions().await;
+                    format!(
+                        " nodes=real kubelet={} containerd={} image={WORKLOAD_IMAGE}",
+                        realnode::release(&kubelet),
+                        realnode::release(&containerd)
+                    )
+                }
+                _ => " nodes=hollow".to_owned(),
             };
             println!(
                 "kube-upstream ready: kubeconfig={} control={control} version={version}{image}",

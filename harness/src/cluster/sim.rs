@@ -387,6 +387,21 @@ fn read_ready_line(stdout: ChildStdout, mut copy: File, flavor: Flavor) -> mpsc:
     rx
 }
 
+/// The `key=value` fields of the first complete ready line of `flavor` in `stdout`.
+pub fn ready_fields(stdout: &str, flavor: Flavor) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .find_map(|line| line.trim().strip_prefix(flavor.ready_prefix().trim_end()))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The URL from a complete `kube-sim listening on <url>` line.
 pub fn parse_ready_line(stdout: &str) -> Option<String> {
     parse_flavor_ready_line(stdout, Flavor::Sim)
@@ -563,6 +578,11 @@ mod tests {
             Some("http://127.0.0.1:4100".to_owned())
         );
         assert_eq!(parse_flavor_ready_line(line, Flavor::Sim), None);
+        let real = "kube-upstream ready: kubeconfig=/k control=http://127.0.0.1:1 version=v1.37.2 nodes=real kubelet=v1.37.2 containerd=v2.4.2 image=localhost/x:1\n";
+        let fields = ready_fields(real, Flavor::Upstream);
+        assert_eq!(fields["nodes"], "real");
+        assert_eq!(fields["image"], "localhost/x:1");
+        assert!(ready_fields(line, Flavor::Upstream).get("nodes").is_none());
         assert_eq!(
             parse_flavor_ready_line("kube-upstream ready: kubeconfig=/k\n", Flavor::Upstream),
             None

@@ -262,6 +262,18 @@ pub struct Cluster {
     cleanups: Vec<CleanupHandle>,
     /// Bounds how many tests run at once (kind: `E2E_KIND_PARALLEL_TESTS`); `None`: no bound.
     test_slots: Option<tokio::sync::Semaphore>,
+    /// What the target's nodes run when they are not the cluster's own (upstream's real
+    /// nodes: locally built images, no registry).
+    nodes: Option<NodeFacts>,
+}
+
+/// The real nodes of a target the harness started, as their launcher reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// e.g. `kubelet v1.37.2, containerd v2.4.2, runc and the CNI bridge plugin`.
+    pub runtime: String,
+    /// The MySQL-compatible image the nodes carry, used when `E2E_IMAGE` is unset.
+    pub workload_image: String,
 }
 
 #[derive(Clone, Debug)]
@@ -322,6 +334,17 @@ impl Cluster {
 
     pub fn kind(&self) -> TargetKind {
         self.kind
+    }
+
+    /// The real nodes' runtime and workload image, when the harness started them.
+    pub fn node_facts(&self) -> Option<&NodeFacts> {
+        self.nodes.as_ref()
+    }
+
+    /// The image the StatefulSet runs on this target when `E2E_IMAGE` is unset: the
+    /// documented `mysql:5.7`, except where the nodes carry a substitute (no registry).
+    pub fn default_workload_image(&self) -> Option<&str> {
+        self.nodes.as_ref().map(|n| n.workload_image.as_str())
     }
 
     /// What this run certifies, e.g. "kube-sim (test double, not a certification) at ...".
@@ -385,6 +408,14 @@ impl Cluster {
             lines.push(format!(
                 "kind delete cluster --name {}   # to delete it",
                 k.name
+            ));
+        }
+        if let Some(nodes) = &self.nodes {
+            lines.push(format!(
+                "# workload image: {} (no registry here: use it in place of mysql:5.7, e.g.\n#   sed 's#mysql:5.7#{}#' manifests/mysql/statefulset.yaml | kubectl apply -f -)\n# kubectl built here: {}",
+                nodes.workload_image,
+                nodes.workload_image,
+                upstream_bin_dir().join("kubectl").display()
             ));
         }
         if let Some(sim) = &self.sim {

@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::Pod;
 
 use checks::history::{Event, Resolution};
 
-use crate::cluster::target::TargetKind;
 use crate::drive::conditions;
 use crate::drive::exec::{self, EXEC_TIMEOUT, HostLookup};
 
@@ -53,18 +52,6 @@ pub fn pod_fqdn(pod: &str, service: &str, namespace: &str) -> String {
     format!("{pod}.{service}.{namespace}.svc.{CLUSTER_DOMAIN}")
 }
 
-/// Why a target cannot exec into pods, when it is known from the target alone.
-fn exec_unavailable(kind: TargetKind) -> Option<&'static str> {
-    match kind {
-        TargetKind::Upstream => Some(
-            "the upstream target's hollow nodes run pods as processes, without containers, \
-             and serve no exec",
-        ),
-        // Real nodes serve exec; kube-sim answers `getent hosts` itself.
-        _ => None,
-    }
-}
-
 impl TestEnv {
     /// Looks up the DNS name of each of the `replicas` ordinals from inside one Ready pod
     /// of the set and records every answer; or says in the report why it cannot.
@@ -72,9 +59,6 @@ impl TestEnv {
         &self,
         replicas: u32,
     ) -> Result<InClusterDns, ScenarioError> {
-        if let Some(reason) = exec_unavailable(self.target_kind) {
-            return Ok(self.dns_unavailable(reason.to_string()));
-        }
         let expect = self.identity_expect(replicas);
         let mut pods = Vec::new();
         for ordinal in expect.start..expect.start + replicas {
@@ -202,14 +186,6 @@ mod tests {
             pod_fqdn("mysql-1", "mysql", "sts-identity-abc"),
             "mysql-1.mysql.sts-identity-abc.svc.cluster.local"
         );
-    }
-
-    #[test]
-    fn only_the_upstream_target_is_known_to_lack_exec() {
-        assert!(exec_unavailable(TargetKind::Upstream).is_some());
-        for kind in [TargetKind::Kind, TargetKind::Kubeconfig, TargetKind::Sim] {
-            assert_eq!(exec_unavailable(kind), None);
-        }
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl TestEnv {
         let client = cluster.client().await?;
         let timeouts = cluster.timeouts().clone();
         let namespace = TestNamespace::create(&client, test).await?;
-        let overrides = Overrides::from_env()?;
+        let overrides = Overrides::for_cluster(cluster)?;
         let manifests =
             MysqlManifests::load_documented(&crate::support::settings::repo_root(), &overrides)?;
         let history = History::new();
@@ -389,17 +389,17 @@ fn sanitize(name: &str) -> String {
 }
 
 /// `E2E_POD_REACH` when set; else pods are reached straight at their IP from inside the
-/// cluster and on upstream (whose pods live in network namespaces this machine routes to,
-/// and whose hollow nodes serve no kubelet port-forward), and through the API server's
-/// port-forward everywhere else.
+/// cluster, and through the API server's port-forward everywhere else (upstream's real
+/// nodes serve it through the kubelet and containerd, as kind's do; `pod-ip` stays an
+/// option there, since this machine routes to the pods).
 fn pod_reach(kind: TargetKind, asked: Option<PodReachSetting>) -> PodReach {
     match (asked, kind) {
-        (Some(PodReachSetting::PodIp), _)
-        | (None, TargetKind::Upstream | TargetKind::InCluster) => PodReach::PodIp,
+        (Some(PodReachSetting::PodIp), _) | (None, TargetKind::InCluster) => PodReach::PodIp,
         (Some(PodReachSetting::PortForward), _)
-        | (None, TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim) => {
-            PodReach::PortForward
-        }
+        | (
+            None,
+            TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::Sim | TargetKind::Upstream,
+        ) => PodReach::PortForward,
     }
 }
 
@@ -416,9 +416,10 @@ fn target_note(kind: TargetKind) -> Option<&'static str> {
             Some("run against kube-sim, a test double: this is not a certification of any cluster")
         }
         TargetKind::Upstream => Some(
-            "run against the official control plane with hollow nodes: real API server, \
-             controllers and scheduler, but no containers, images, probes or exec (each pod is a \
-             mariadbd process in a network namespace); not a certification of any cluster",
+            "run against the official control plane and real nodes built on this machine \
+             (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS), with the locally built \
+             MariaDB image in place of mysql:5.7 (no registry) and cgroup v1 hybrid nodes: a \
+             test of the harness against real Kubernetes, not a certification of any cluster",
         ),
         TargetKind::Kind | TargetKind::Kubeconfig | TargetKind::InCluster => None,
     }

@@ -30,7 +30,7 @@ pub async fn record(
 }
 
 async fn gather(cluster: &Cluster, cases: &[Case]) -> RunFacts {
-    let manifests = Overrides::from_env()
+    let manifests = Overrides::for_cluster(cluster)
         .map_err(|e| errors::chain(&e))
         .and_then(|o| {
             MysqlManifests::load_documented(&repo_root(), &o).map_err(|e| errors::chain(&e))

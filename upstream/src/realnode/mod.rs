@@ -182,6 +182,8 @@ struct RealNode {
 pub struct RealNodes {
     cluster: Arc<Cluster>,
     nodes: BTreeMap<String, RealNode>,
+    /// Host mount points this run had to create (removed at shutdown when still empty).
+    created_mount_points: Vec<PathBuf>,
 }
 
 impl RealNodes {
@@ -192,6 +194,7 @@ impl RealNodes {
     ) -> Result<RealNodes, RealNodeError> {
         let cluster = Arc::new(cluster);
         let mut nodes = BTreeMap::new();
+        let mut created_mount_points = vec![];
         for net in networks {
             let plan = NodePlan {
                 name: net.node_name().to_owned(),
@@ -204,7 +207,7 @@ impl RealNodes {
                 bin_dir: cluster.inputs.bin_dir.clone(),
                 runc: cluster.inputs.runc.clone(),
             };
-            prepare(&cluster, &plan)?;
+            prepare(&cluster, &plan, &mut created_mount_points)?;
             nodes.insert(
                 plan.name.clone(),
                 RealNode {
@@ -214,7 +217,11 @@ impl RealNodes {
                 },
             );
         }
-        let nodes = RealNodes { cluster, nodes };
+        let nodes = RealNodes {
+            cluster,
+            nodes,
+            created_mount_points,
+        };
         for node in nodes.nodes.values() {
             nodes.spawn(node).await?;
         }
@@ -391,6 +398,10 @@ impl RealNodes {
             self.kill(node).await;
         }
         remove_cgroups(&self.cluster.run_id);
+        for dir in &self.created_mount_points {
+            // Only an empty directory goes: anything else was put there by someone else.
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// Kills a container through its node's containerd (`ctr tasks kill -s SIGKILL`): the
@@ -475,6 +486,16 @@ impl NodeControl for RealNodes {
     }
 }
 
+/// The release in a `--version` line (`Kubernetes v1.37.2` → `v1.37.2`; containerd's
+/// `containerd <module> v2.4.2 <revision>` → `v2.4.2`), or `unknown`.
+pub fn release(version_line: &str) -> String {
+    version_line
+        .split_whitespace()
+        .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
 /// Removes `/sts-<run>` from every cgroup hierarchy (the nodes are dead).
 pub fn remove_cgroups(run_id: &str) {
     let left = cgroups::remove(&format!("/sts-{run_id}"));
@@ -528,7 +549,11 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// Writes the node's directories, configuration files, certificates and init plan.
-fn prepare(cluster: &Cluster, plan: &NodePlan) -> Result<(), RealNodeError> {
+fn prepare(
+    cluster: &Cluster,
+    plan: &NodePlan,
+    created_mount_points: &mut Vec<PathBuf>,
+) -> Result<(), RealNodeError> {
     let node = plan.name.clone();
     let io = |what: &str| {
         let node = node.clone();
@@ -547,8 +572,13 @@ fn prepare(cluster: &Cluster, plan: &NodePlan) -> Result<(), RealNodeError> {
     }
     for (source, target) in plan.binds() {
         std::fs::create_dir_all(source).map_err(io("its bind sources"))?;
-        // The mount point must exist on the host: an empty directory, named in the README.
-        std::fs::create_dir_all(target).map_err(io(target))?;
+        // The mount point must exist on the host: an empty directory, named in the README,
+        // removed at shutdown when this run made it.
+        let target = Path::new(target);
+        if !target.exists() {
+            std::fs::create_dir_all(target).map_err(io(&target.display().to_string()))?;
+            created_mount_points.push(target.to_owned());
+        }
     }
     let write = |path: PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(io(&path.display().to_string()))

@@ -156,6 +156,9 @@ pub fn cni_conflist(plan: &NodePlan) -> String {
             "ipam": {
                 "type": "host-local",
                 "ranges": [[{"subnet": plan.pod_cidr, "gateway": plan.pod_gateway.to_string()}]],
+                // Pods send everything to their node (Services, other nodes' pods, the
+                // host); the node has no default route, so nothing goes further.
+                "routes": [{"dst": "0.0.0.0/0"}],
                 "dataDir": path(&plan.dir.join("cni-ipam")),
             },
         }],
@@ -307,6 +310,7 @@ mod tests {
         assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.240.2.0/24");
         assert_eq!(bridge["ipam"]["ranges"][0][0]["gateway"], "10.240.2.1");
+        assert_eq!(bridge["ipam"]["routes"][0]["dst"], "0.0.0.0/0");
     }
 
     #[test]

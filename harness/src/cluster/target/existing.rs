@@ -82,5 +82,6 @@ fn existing(
         sim: None,
         cleanups: Vec::new(),
         test_slots: None,
+        nodes: None,
     }
 }

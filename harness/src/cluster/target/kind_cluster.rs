@@ -105,6 +105,7 @@ pub(super) async fn provision_kind(settings: TargetSettings) -> Result<Cluster, 
         sim: None,
         cleanups: prepared.cleanups,
         test_slots: Some(tokio::sync::Semaphore::new(parallel_tests)),
+        nodes: None,
     })
 }
 

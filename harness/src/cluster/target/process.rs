@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{
-    Cluster, REACHABLE_TIMEOUT, TargetError, TargetKind, TargetSettings, config_from_file,
-    upstream_bin_dir, upstream_usable, verify_reachable,
+    Cluster, NodeFacts, REACHABLE_TIMEOUT, TargetError, TargetKind, TargetSettings,
+    config_from_file, upstream_bin_dir, upstream_usable, verify_reachable,
 };
 use crate::cluster::sim::{self, SimSettings};
 use crate::drive::chaos::SimChaos;
@@ -55,6 +55,7 @@ pub(super) async fn provision_sim(settings: TargetSettings) -> Result<Cluster, T
         cleanups: vec![sim.cleanup],
         sim: Some(sim),
         test_slots: None,
+        nodes: None,
     })
 }
 
@@ -82,13 +83,24 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
             return Err(err);
         }
     };
-    Ok(Cluster {
-        kind: TargetKind::Upstream,
-        description: format!(
+    let nodes = upstream_node_facts(&process);
+    let description = match &nodes {
+        Some(n) => format!(
+            "the official Kubernetes control plane and real nodes ({}) built from {}, workload image {} in place of mysql:5.7 (no registry), at {}",
+            n.runtime,
+            upstream_bin_dir().display(),
+            n.workload_image,
+            config.cluster_url
+        ),
+        None => format!(
             "the official Kubernetes control plane built from {} with hollow nodes (no containers, images, probes or exec), at {}",
             upstream_bin_dir().display(),
             config.cluster_url
         ),
+    };
+    Ok(Cluster {
+        kind: TargetKind::Upstream,
+        description,
         endpoint: config.cluster_url.to_string(),
         config,
         kubeconfig: Some(process.kubeconfig.clone()),
@@ -99,5 +111,35 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
         cleanups: vec![process.cleanup],
         sim: Some(process),
         test_slots: None,
+        nodes,
+    })
+}
+
+/// The real nodes' facts from kube-upstream's ready line (`nodes=real kubelet=...
+/// containerd=... image=...`), None for hollow nodes.
+fn upstream_node_facts(process: &sim::SimProcess) -> Option<NodeFacts> {
+    let stdout = std::fs::read_to_string(
+        process
+            .dir
+            .join(format!("{}.stdout", process.flavor.name())),
+    )
+    .ok()?;
+    let fields = sim::ready_fields(&stdout, process.flavor);
+    if fields.get("nodes").map(String::as_str) != Some("real") {
+        return None;
+    }
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    Some(NodeFacts {
+        runtime: format!(
+            "kubelet {}, containerd {}, runc, CNI bridge + host-local, kube-proxy, CoreDNS",
+            field("kubelet"),
+            field("containerd")
+        ),
+        workload_image: fields.get("image")?.clone(),
     })
 }
