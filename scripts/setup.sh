@@ -53,6 +53,32 @@ need_iproute2() {
   fi
 }
 
+# The upstream target's real nodes: runc (crun refuses this machine's hybrid cgroups), Debian's
+# CNI plugins (bridge, host-local, loopback), iptables for kube-proxy, and what builds the
+# images from Debian packages with no registry (debootstrap, umoci, skopeo).
+need_node_packages() {
+  local missing=() pkg
+  for pkg in runc containernetworking-plugins iptables debootstrap umoci skopeo; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then say "real-node packages: installed (runc $(runc --version | head -1 | awk '{print $3}'))"; return; fi
+  if ! command -v apt-get >/dev/null; then
+    say "missing ${missing[*]} and apt-get is not available: E2E_TARGET=upstream needs them"; return
+  fi
+  say "installing ${missing[*]} (the upstream target's real nodes and their images)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+    { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+
+# The images the real nodes run, from Debian packages (skipped when up to date; root only).
+build_images() {
+  if [ "$(id -u)" -ne 0 ]; then say "images: not root, not built (the upstream target needs root anyway)"; return; fi
+  local start=$SECONDS
+  bash "$(dirname "$0")/build-images.sh"
+  say "images ready in $((SECONDS - start)) s"
+}
+
 # The upstream target: the official control plane built from the pinned Go modules in tools/
 # (skipped when up to date; a cold build takes about 10 minutes on 2 cores).
 build_upstream() {
@@ -87,5 +113,7 @@ report_kind() {
 need_cargo
 need_mariadb
 need_iproute2
+need_node_packages
 build_upstream
+build_images
 report_kind

@@ -38,6 +38,10 @@ if [ ! -d "$datadir/mysql" ]; then
   {
     # Bootstrap mode starts without the grant tables: load them, or CREATE USER fails.
     printf "FLUSH PRIVILEGES;\n"
+    # mariadb-install-db also makes password-less root@127.0.0.1, root@::1 and
+    # root@<hostname>, which a TCP client from the pod itself (port-forward) would match
+    # before root@'%': as mysql:5.7's entrypoint, keep only root@localhost and root@'%'.
+    printf "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'%s';\n" "$(hostname)"
     printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s';\n" "${MYSQL_ROOT_PASSWORD//\'/\'\'}"
     printf "GRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n"
     printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "${MYSQL_ROOT_PASSWORD//\'/\'\'}"

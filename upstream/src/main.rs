@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = NodeKind::Real)]
     node_kind: NodeKind,
     /// The image archives the real nodes load (scripts/build-images.sh).
-    #[arg(long, default_value_os_t = default_image_dir())]
+    #[arg(long, default_value_os_t = realnode::default_image_dir())]
     images_dir: PathBuf,
     /// Number of worker nodes (`upstream-worker`, `upstream-worker2`, ...).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
@@ -71,13 +71,6 @@ enum NodeKind {
     Hollow,
 }
 
-/// `$UPSTREAM_IMAGE_DIR`, else `<repo>/.upstream/images`.
-fn default_image_dir() -> PathBuf {
-    match std::env::var_os("UPSTREAM_IMAGE_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.upstream/images"),
-    }
-}
 
 /// The workload image the real nodes carry (built by scripts/build-images.sh).
 pub const WORKLOAD_IMAGE: &str = "localhost/sts-conformance/mariadb:10.11";

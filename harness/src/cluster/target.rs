@@ -443,8 +443,9 @@ impl Cluster {
 /// on a target; `None` for kind, where it runs after the cluster is ready.
 pub fn open_files_preflight_skipped(kind: TargetKind) -> Option<&'static str> {
     match kind {
-        TargetKind::Kind => None,
-        TargetKind::Sim | TargetKind::Upstream => Some(
+        // Upstream's real nodes run it after their start (a pod of the workload image).
+        TargetKind::Kind | TargetKind::Upstream => None,
+        TargetKind::Sim => Some(
             "its pods are processes on this machine, not containers: no image to run `ulimit -n` in and no pod logs",
         ),
         TargetKind::Kubeconfig | TargetKind::InCluster => Some(

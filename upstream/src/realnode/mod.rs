@@ -88,6 +88,14 @@ pub enum RealNodeError {
     },
 }
 
+/// `$UPSTREAM_IMAGE_DIR`, else `<repo>/.upstream/images` (scripts/build-images.sh).
+pub fn default_image_dir() -> PathBuf {
+    match std::env::var_os("UPSTREAM_IMAGE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.upstream/images"),
+    }
+}
+
 /// The binaries and images the nodes need.
 #[derive(Clone, Debug)]
 pub struct NodeInputs {

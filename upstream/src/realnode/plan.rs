@@ -94,10 +94,11 @@ fn path(p: &Path) -> String {
 pub fn containerd_config(plan: &NodePlan) -> String {
     let dir = &plan.dir;
     format!(
-        r#"# containerd for node {name}: its own root, state and socket under the run dir.
+        r#"# containerd for node {name}: its own root and socket under the run dir; its state on
+# the node's own /run tmpfs, gone when the node dies, as a rebooted or killed node's is.
 version = 3
 root = "{root}"
-state = "{state}"
+state = "/run/containerd"
 
 [grpc]
   address = "{socket}"
@@ -131,7 +132,6 @@ state = "{state}"
 "#,
         name = plan.name,
         root = path(&dir.join("containerd/root")),
-        state = path(&dir.join("containerd/state")),
         socket = path(&plan.containerd_socket()),
         pause = PAUSE_IMAGE,
         runc = path(&plan.runc),

@@ -8,6 +8,7 @@ use super::{
     Cluster, NodeFacts, REACHABLE_TIMEOUT, TargetError, TargetKind, TargetSettings,
     config_from_file, upstream_bin_dir, upstream_usable, verify_reachable,
 };
+use crate::cluster::preflight;
 use crate::cluster::sim::{self, SimSettings};
 use crate::drive::chaos::SimChaos;
 use crate::drive::wait::Timeouts;
@@ -84,6 +85,30 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
         }
     };
     let nodes = upstream_node_facts(&process);
+    if let Some(n) = &nodes {
+        let preflight = async {
+            let client = kube::Client::try_from(config.clone()).map_err(|source| {
+                TargetError::Client {
+                    endpoint: config.cluster_url.to_string(),
+                    source,
+                }
+            })?;
+            let timeouts = Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale);
+            preflight::check_open_files(&client, &n.workload_image, timeouts.pod_ready)
+                .await
+                .map_err(TargetError::Preflight)
+        };
+        match preflight.await {
+            Ok(limit) => eprintln!(
+                "sts-conformance: preflight: pods get an open-files limit of {limit} (at most {})",
+                preflight::MAX_OPEN_FILES
+            ),
+            Err(err) => {
+                process.stop();
+                return Err(err);
+            }
+        }
+    }
     let description = match &nodes {
         Some(n) => format!(
             "the official Kubernetes control plane and real nodes ({}) built from {}, workload image {} in place of mysql:5.7 (no registry), at {}",
