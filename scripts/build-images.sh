@@ -46,7 +46,7 @@ build_pause() {
   local image=pause name=localhost/sts-conformance/pause:catatonit
   if up_to_date "$image"; then say "$name up to date"; return; fi
   local start=$SECONDS dir="$work/pause"
-  mkdir -p "$dir/rootfs/usr/bin" && chmod 0777 "$dir" && (cd "$dir" && apt-get download -q catatonit >/dev/null)
+  mkdir -p "$dir/rootfs/usr/bin" && (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root catatonit >/dev/null)
   dpkg-deb --fsys-tarfile "$dir"/catatonit_*.deb | tar -xf - -C "$dir/rootfs" ./usr/bin/catatonit
   layer_from "$dir/rootfs" "$dir/layer.tar"
   archive "$name" "$dir/layer.tar" "$out/$image.tar" \

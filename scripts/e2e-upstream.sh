@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The e2e suites against the official Kubernetes control plane (E2E_TARGET=upstream): etcd,
-# kube-apiserver, kube-controller-manager and kube-scheduler built from the pinned Go modules
-# (scripts/build-upstream.sh), with hollow nodes whose pods are real mariadbd processes in
-# network namespaces. Twice: on the default StorageClass `standard` (node-bound, like kind's
+# kube-apiserver, kube-controller-manager, kube-scheduler and CoreDNS built from the pinned Go
+# modules (scripts/build-upstream.sh), with three real nodes (kubelet, containerd, runc, CNI,
+# kube-proxy) running the MariaDB image built by scripts/build-images.sh. Twice: on the default StorageClass `standard` (node-bound, like kind's
 # local-path), then the out-of-service case on `network` (PVs no node owns), so no test that
 # runs on kube-sim is skipped here. Needs root (network namespaces) and the built binaries.
 # Extra arguments go to the test binary.
@@ -14,6 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 bash scripts/build-upstream.sh
+bash scripts/build-images.sh
 reports="${E2E_REPORT_DIR:-reports}"
 export E2E_TARGET=upstream
 rc=0

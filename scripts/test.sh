@@ -43,8 +43,8 @@ bash scripts/e2e-kubeconfig.sh 2>&1 | tee -a "$log"
 kubeconfig_rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] || rc=$kubeconfig_rc
 phase "e2e through the kubeconfig target"
-# The same e2e suites against the real controllers: the official control plane built by
-# setup.sh, with hollow nodes. Once on its default (node-bound) class, once on its `network`
+# The same e2e suites against real Kubernetes: the official control plane built by setup.sh,
+# with real nodes (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS) and local images. Once on its default (node-bound) class, once on its `network`
 # class for the case where a pod moves off a dead node marked out-of-service.
 bash scripts/e2e-upstream.sh 2>&1 | tee -a "$log"
 upstream_rc=${PIPESTATUS[0]}
