@@ -71,7 +71,6 @@ enum NodeKind {
     Hollow,
 }
 
-
 /// The workload image the real nodes carry (built by scripts/build-images.sh).
 pub const WORKLOAD_IMAGE: &str = "localhost/sts-conformance/mariadb:10.11";
 

@@ -582,7 +582,7 @@ mod tests {
         let fields = ready_fields(real, Flavor::Upstream);
         assert_eq!(fields["nodes"], "real");
         assert_eq!(fields["image"], "localhost/x:1");
-        assert!(ready_fields(line, Flavor::Upstream).get("nodes").is_none());
+        assert!(!ready_fields(line, Flavor::Upstream).contains_key("nodes"));
         assert_eq!(
             parse_flavor_ready_line("kube-upstream ready: kubeconfig=/k\n", Flavor::Upstream),
             None

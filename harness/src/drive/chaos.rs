@@ -200,12 +200,32 @@ impl NodeChaos for KindChaos {
 pub struct SimChaos {
     /// `http://127.0.0.1:PORT`
     pub base_url: String,
+    /// Who serves the endpoints and what a node kill really is there.
+    launcher: &'static str,
+    kill_fidelity: &'static str,
 }
 
 impl SimChaos {
+    /// kube-sim's control endpoints.
     pub fn new(base_url: impl Into<String>) -> SimChaos {
         SimChaos {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            launcher: "kube-sim",
+            kill_fidelity: "kube-sim stops the node: its pods' mariadbd processes are killed; a \
+                            process-level crash on this machine, whose page cache survives",
+        }
+    }
+
+    /// kube-upstream's control endpoints: a node kill SIGKILLs the real node's init, so the
+    /// kernel kills its kubelet, containerd, shims and containers at once.
+    pub fn upstream(base_url: impl Into<String>) -> SimChaos {
+        SimChaos {
+            launcher: "kube-upstream",
+            kill_fidelity: "kube-upstream kills the real node's init (SIGKILL): the kernel kills \
+                            every process of its pid namespace at once (kubelet, containerd, \
+                            shims, containers), as `docker kill` does to a kind node; a \
+                            process-level crash on this machine, whose page cache survives",
+            ..SimChaos::new(base_url)
         }
     }
 
@@ -253,7 +273,7 @@ impl SimChaos {
 #[async_trait]
 impl NodeChaos for SimChaos {
     fn describe(&self) -> String {
-        format!("kube-sim control endpoints at {}", self.base_url)
+        format!("{} control endpoints at {}", self.launcher, self.base_url)
     }
 
     async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
@@ -266,9 +286,7 @@ impl NodeChaos for SimChaos {
     }
 
     fn kill_fidelity(&self) -> String {
-        "kube-sim stops the node: its pods' mariadbd processes are killed; a process-level \
-         crash on this machine, whose page cache survives"
-            .to_owned()
+        self.kill_fidelity.to_owned()
     }
 
     /// The sim has one way to stop a node: everything on it dies at once.

@@ -87,13 +87,13 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
     let nodes = upstream_node_facts(&process);
     if let Some(n) = &nodes {
         let preflight = async {
-            let client = kube::Client::try_from(config.clone()).map_err(|source| {
-                TargetError::Client {
+            let client =
+                kube::Client::try_from(config.clone()).map_err(|source| TargetError::Client {
                     endpoint: config.cluster_url.to_string(),
                     source,
-                }
-            })?;
-            let timeouts = Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale);
+                })?;
+            let timeouts =
+                Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale);
             preflight::check_open_files(&client, &n.workload_image, timeouts.pod_ready)
                 .await
                 .map_err(TargetError::Preflight)
@@ -131,7 +131,7 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
         kubeconfig: Some(process.kubeconfig.clone()),
         context: None,
         timeouts: Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale),
-        chaos: Ok(Arc::new(SimChaos::new(process.url.clone()))),
+        chaos: Ok(Arc::new(SimChaos::upstream(process.url.clone()))),
         kind_cluster: None,
         cleanups: vec![process.cleanup],
         sim: Some(process),
