@@ -221,6 +221,10 @@ pub struct ControllerRevisionState {
     pub revision: i64,
     /// The name of the StatefulSet its controller ownerReference names, if any.
     pub owner: Option<String>,
+    /// That ownerReference's uid: which StatefulSet of that name owns it (a set deleted
+    /// and created again under the same name is another owner). None in older histories.
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 /// One endpoint of an EndpointSlice. Fields added after the first recorded histories

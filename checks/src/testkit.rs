@@ -230,6 +230,7 @@ pub fn controller_revision(name: &str, revision: i64) -> ControllerRevisionState
         uid: format!("{name}-uid"),
         revision,
         owner: Some("mysql".into()),
+        owner_uid: Some("sts-uid".into()),
     }
 }
 

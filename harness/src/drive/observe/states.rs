@@ -182,17 +182,18 @@ pub fn endpoint_slice_state(slice: &EndpointSlice) -> EndpointSliceState {
 }
 
 /// The ControllerRevision's name, uid, number and the StatefulSet its controller
-/// ownerReference names (another kind of owner, or none, leaves `owner` empty).
+/// ownerReference names, by name and uid (another kind of owner, or none, leaves both
+/// empty).
 pub fn controller_revision_state(revision: &ControllerRevision) -> ControllerRevisionState {
     let owner = revision
         .owner_references()
         .iter()
-        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")
-        .map(|o| o.name.clone());
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet");
     ControllerRevisionState {
         name: revision.name_any(),
         uid: revision.uid().unwrap_or_default(),
         revision: revision.revision.unwrap_or_default(),
-        owner,
+        owner: owner.map(|o| o.name.clone()),
+        owner_uid: owner.map(|o| o.uid.clone()),
     }
 }
