@@ -220,7 +220,9 @@ pub fn reclaim_policy_followed(
         |now, ordinal, claim, pv| match pv.reclaim_policy.as_deref() {
             Some("Retain") => match retained(entries, before, after, &[ordinal]) {
                 Verdict::Fail { evidence } => Judged::Wrong(evidence.join("; ")),
-                Verdict::Unknown { reason } => Judged::Unjudged(reason),
+                Verdict::Unknown { reason } | Verdict::Skipped { reason } => {
+                    Judged::Unjudged(reason)
+                }
                 Verdict::Pass { .. } => Judged::Done(format!("{} Released", pv.name)),
             },
             Some("Delete") => {

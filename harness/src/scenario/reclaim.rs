@@ -228,15 +228,19 @@ impl TestEnv {
         Ok((before, released))
     }
 
-    /// Deletes the StatefulSet, waits until its pods are gone, deletes the claims of
-    /// ordinals `0..replicas` and waits until they are gone.
-    pub async fn delete_statefulset_and_claims(&self, replicas: u32) -> Result<(), ScenarioError> {
+    /// Deletes the StatefulSet (its claims are left to its retention policy) and waits
+    /// until the pods of ordinals `0..replicas` are gone.
+    pub async fn delete_statefulset(&self, replicas: u32) -> Result<(), ScenarioError> {
         let name = self.statefulset_name();
-        let claims: Vec<String> = (0..replicas).map(|i| self.claim_name(i)).collect();
         self.history.mark(format!(
-            "delete StatefulSet {name}, then its claims {}",
-            claims.join(", ")
+            "delete StatefulSet {name} (its claims left to its policy)"
         ));
+        self.remove_statefulset(replicas).await
+    }
+
+    /// Deletes the StatefulSet and waits until the pods of `0..replicas` are gone.
+    async fn remove_statefulset(&self, replicas: u32) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
         self.statefulsets()
             .delete(&name, &DeleteParams::default())
             .await
@@ -248,6 +252,19 @@ impl TestEnv {
         let pods: Vec<String> = (0..replicas).map(|i| self.pod_name(i)).collect();
         let pods: Vec<&str> = pods.iter().map(String::as_str).collect();
         wait::wait_for_absent(&self.pods(), &pods, self.timeouts.statefulset_ready).await?;
+        Ok(())
+    }
+
+    /// Deletes the StatefulSet, waits until its pods are gone, deletes the claims of
+    /// ordinals `0..replicas` and waits until they are gone.
+    pub async fn delete_statefulset_and_claims(&self, replicas: u32) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
+        let claims: Vec<String> = (0..replicas).map(|i| self.claim_name(i)).collect();
+        self.history.mark(format!(
+            "delete StatefulSet {name}, then its claims {}",
+            claims.join(", ")
+        ));
+        self.remove_statefulset(replicas).await?;
         for claim in &claims {
             match self.pvcs().delete(claim, &DeleteParams::default()).await {
                 Ok(_) => {}

@@ -55,6 +55,7 @@ pub fn pod_state(pod: &Pod) -> PodState {
         claims,
         owner_uid,
         pod_ip: status.and_then(|s| s.pod_ip.clone()),
+        annotations: pod.annotations().clone(),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn pv_state(pv: &PersistentVolume) -> PvState {
         claim_uid: claim.and_then(|c| c.uid.clone()),
         reclaim_policy: spec.and_then(|s| s.persistent_volume_reclaim_policy.clone()),
         node,
+        terminating: pv.metadata.deletion_timestamp.is_some(),
     }
 }
 
