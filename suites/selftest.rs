@@ -472,6 +472,12 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
     "PVs retained (reclaimPolicy Retain)",
     "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
 )]
+#[case::retain_volume_deleted_after_a_delay_breaks_retention(
+    "pv:delete-on-retain-later",
+    Step::DeleteClaimsOnRetainClass,
+    "PVs retained (reclaimPolicy Retain)",
+    "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
+)]
 #[case::restored_volumes_wiped_for_a_new_pod_lose_the_restore(
     "volume:wipe-on-new-pod",
     Step::BackupRestoreDrill2,

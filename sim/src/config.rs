@@ -110,14 +110,21 @@ pub enum Fault {
     /// bound to the same claim and directory: the claim looks kept, its volume is a new
     /// PV object (uid).
     PvReplacedUnderClaim,
+    /// `pv:delete-on-retain-later`: the PV reclaimer keeps a Released PV whose
+    /// reclaimPolicy is Retain for [`RETAIN_DELETE_DELAY`], then deletes it (and its data):
+    /// a check that judges the moment the PV turns Released misses it.
+    PvDeleteOnRetainLater,
 }
+
+/// How long `pv:delete-on-retain-later` keeps a Released Retain PV before deleting it.
+pub const RETAIN_DELETE_DELAY: Duration = Duration::from_secs(2);
 
 /// How long `update:on-delete-rolls-later` waits after a template change before it rolls
 /// an OnDelete set by itself.
 pub const ON_DELETE_ROLL_DELAY: Duration = Duration::from_secs(4);
 
 impl Fault {
-    pub const ALL: [Fault; 27] = [
+    pub const ALL: [Fault; 28] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -145,8 +152,9 @@ impl Fault {
         Fault::DnsCachedAnswers,
         Fault::PvcWhenDeletedIgnored,
         Fault::PvReplacedUnderClaim,
+        Fault::PvDeleteOnRetainLater,
     ];
-    pub const ALL_NAMES: [&'static str; 27] = [
+    pub const ALL_NAMES: [&'static str; 28] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -174,6 +182,7 @@ impl Fault {
         "dns:cached-answers",
         "pvc:when-deleted-ignored",
         "pv:replaced-under-claim",
+        "pv:delete-on-retain-later",
     ];
 
     pub fn name(self) -> &'static str {

@@ -23,7 +23,9 @@ mod writes;
 pub use at_most_one::at_most_one;
 pub use dns::{DNS_CHECK, dns_resolution};
 pub use identity::{IdentityExpect, ordinal_identity};
-pub use reclaim::{reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained};
+pub use reclaim::{
+    RECLAIM_DWELL, reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained,
+};
 pub use recreation::{Recreation, identity_after_recreation};
 pub use restore::{backup_consistent, rows_restored, rows_restored_from_backup};
 pub use retention::{pvc_deleted, pvc_deleted_with_set, pvc_fresh, pvc_kept, pvc_retention};

@@ -11,7 +11,10 @@
 //! The sim's `network` class provisions the same way but without nodeAffinity: every node
 //! reaches the directory, as every node reaches a cloud disk or an NFS export.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -385,9 +388,12 @@ fn bound_claim(claim: &Value, class: &Value, pv_name: &str) -> Value {
 /// Retain ones too); Released PVs whose `claimRef` was cleared turn Available; deleted PVs
 /// lose their protection finalizer.
 pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> {
-    let deletes = |policy: Option<&str>| match policy {
+    let deletes = |policy: Option<&str>, pv: &Value| match policy {
         Some("Delete") => true,
-        Some("Retain") => faults.has(Fault::PvDeleteOnRetain),
+        Some("Retain") => {
+            faults.has(Fault::PvDeleteOnRetain)
+                || (faults.has(Fault::PvDeleteOnRetainLater) && released_long_ago(pv))
+        }
         _ => false,
     };
     let mut actions = Vec::new();
@@ -412,7 +418,7 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> 
             obj::set_at(&mut available, "/status/phase", json!("Available"));
             actions.push(Action::replace(ResourceKind::PersistentVolume, available));
         } else if phase == "Released"
-            && deletes(obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy"))
+            && deletes(obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy"), pv)
             && obj::string_map(pv, "/metadata/annotations")
                 .get(PROVISIONED_BY)
                 .is_some_and(|p| SIM_PROVISIONERS.contains(&p.as_str()))
@@ -424,6 +430,20 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> 
         }
     }
     actions
+}
+
+/// `pv:delete-on-retain-later`: whether this Released PV was first seen Released by the
+/// reclaimer [`crate::config::RETAIN_DELETE_DELAY`] ago or more.
+fn released_long_ago(pv: &Value) -> bool {
+    static RELEASED: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    let mut released = RELEASED
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let since = *released
+        .entry(obj::uid(pv).to_string())
+        .or_insert_with(Instant::now);
+    since.elapsed() >= crate::config::RETAIN_DELETE_DELAY
 }
 
 fn claim_exists(snap: &Snapshot, pv: &Value) -> bool {
