@@ -256,9 +256,12 @@ fn deletion(
     })
 }
 
-/// A claim observed gone while the pod of its ordinal still existed: a claim goes only
-/// after its pod (upstream makes the pod, or the set, its owner, and the PVC protection
-/// finalizer holds it while a pod uses it).
+/// A claim observed gone while the pod of its ordinal still ran: a claim goes only after
+/// its pod (upstream makes the pod, or the set, its owner, and the PVC protection finalizer
+/// holds it while a pod uses it). The pod's and the claim's events come through different
+/// watches, whose relative order is only close to the server's: a pod already terminating
+/// (or finished) may be gone on the server before its Deleted event arrives, so only a
+/// claim gone while its pod had not even begun its deletion is named.
 fn gone_before_its_pod(
     entries: &[Entry],
     claims: &ClaimTemplate,
@@ -270,10 +273,14 @@ fn gone_before_its_pod(
     let gone = deleted_between(entries, old, before, after)?;
     let then = World::at(entries, gone);
     let pod = then.live_pod(&claims.pod(ordinal))?;
+    let finished = matches!(pod.phase.as_deref(), Some("Succeeded" | "Failed"));
+    if pod.terminating || finished {
+        return None;
+    }
     let seen = then.pods.get(&pod.name)?;
     Some(format!(
-        "{} was observed deleted at seq {gone} while {} still existed (last observed at seq {}): \
-         a claim goes only after its pod",
+        "{} was observed deleted at seq {gone} while {} still ran, its deletion not begun \
+         (last observed at seq {}): a claim goes only after its pod",
         pvc_ref(old),
         pod_ref(pod),
         seen.seq
@@ -685,11 +692,22 @@ mod tests {
             v.evidence(),
             [
                 "PVC mysql-persistent-storage-mysql-4 (uid c4, PV pv-4) was observed deleted at seq \
-              7 while pod mysql-4 (uid u4) still existed (last observed at seq 5): a claim goes \
-              only after its pod"
+              7 while pod mysql-4 (uid u4) still ran, its deletion not begun (last observed at \
+              seq 5): a claim goes only after its pod"
             ],
             "{v}"
         );
+    }
+
+    #[test]
+    fn a_claim_gone_while_its_pod_terminates_is_not_named() {
+        let mut events = scaled_down();
+        events.insert(7, applied(pod("mysql-4", "u4").terminating()));
+        events.insert(8, deleted(pvc(&claim(4), "c4", "pv-4")));
+        events.push(deleted(pvc(&claim(3), "c3", "pv-3")));
+        let entries = History::from_events(events);
+        let v = pvc_deleted(&entries, 6, 11, &[3, 4]).verdict;
+        assert!(v.is_pass(), "{v}");
     }
 
     #[test]
