@@ -27,3 +27,27 @@ async fn retained_volumes_outlive_their_claims_and_restore_every_row() -> anyhow
 async fn volumes_follow_the_run_class_reclaim_policy() -> anyhow::Result<()> {
     common::run_case("reclaim-policy-of-the-run-class").await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn retention_policy_when_scaled_retain_when_deleted_retain() -> anyhow::Result<()> {
+    common::run_case("retention-policy-scaled-retain-deleted-retain").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn retention_policy_when_scaled_retain_when_deleted_delete() -> anyhow::Result<()> {
+    common::run_case("retention-policy-scaled-retain-deleted-delete").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn retention_policy_when_scaled_delete_when_deleted_retain() -> anyhow::Result<()> {
+    common::run_case("retention-policy-scaled-delete-deleted-retain").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn retention_policy_when_scaled_delete_when_deleted_delete() -> anyhow::Result<()> {
+    common::run_case("retention-policy-scaled-delete-deleted-delete").await
+}

@@ -31,6 +31,9 @@ enum Step {
     /// Deploy 3 replicas and resolve their DNS names from inside mysql-0 (exec).
     Deploy3AndResolveInCluster,
     ScaleUp3To5,
+    /// Kill mysql-2's node, wait for mysql-2 NotReady, ask for 5 replicas, then (once
+    /// mysql-3 appeared or a bound passed) start the node again and wait for all 5.
+    ScaleUp3To5WhileOrdinal2IsNotReady,
     ScaleDown5To3,
     ScaleDown5To3WhenScaledDelete,
     DeletePodOfOrdinal1,
@@ -40,7 +43,11 @@ enum Step {
     /// Delete mysql-1 with a short root-login gate; the gate's error becomes the evidence
     /// of the steps check.
     DeleteOrdinal1BehindTheRootGate,
+    /// Force-delete mysql-1 under a writer; a fresh writer then writes to its replacement.
     ForceDeleteOrdinal1WithWriter,
+    /// The same, then the old writer writes on until its container is proven alive past
+    /// the stop bound (or the bound and a margin passed).
+    ForceDeleteOrdinal1WithWriterPastTheStopBound,
     /// Change the pod template of 3 replicas and wait for the rollout.
     RollingUpdate3,
     /// The same with partition 2: only mysql-2 may be replaced.
@@ -136,6 +143,9 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             let end = env.history.mark("scaled");
             vec![checks::ordered_scale_up(&env.entries(), (start, end), &sts)]
         }
+        Step::ScaleUp3To5WhileOrdinal2IsNotReady => {
+            Box::pin(scale_up_while_ordinal2_is_not_ready(&env, &sts)).await?
+        }
         Step::ScaleDown5To3 => {
             env.deploy(5).await?;
             env.settle().await?;
@@ -179,6 +189,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
                     Recreation::NewPod,
                 ),
                 checks::no_lost_writes(&entries),
+                checks::ordinal_identity(&entries, &env.identity_expect(3)),
             ]
         }
         Step::CrashOrdinal1 => {
@@ -196,38 +207,62 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
             Box::pin(delete_ordinal1_behind_the_root_gate(&mut env)).await?
         }
         Step::ForceDeleteOrdinal1WithWriter => {
-            env.deploy(2).await?;
-            env.workload.prepare(1).await?;
-            env.settle().await?;
-            let start = env.history.mark("force delete mysql-1 under a writer");
-            let mut writer = env.workload.spawn_writer(1);
-            writer.wait_for_more_acks(WRITER_ACKS).await?;
-            env.delete_pod(1, Some(0)).await?;
-            // The history must hold the deletion and the replacement before the writes
-            // that are to prove which container served them.
-            env.settle().await?;
-            // A fresh session reaches the replacement; a zombie keeps the old writer's.
-            // Whichever comes first ends the wait: the replacement serving, or the old
-            // container proven alive past the stop bound.
-            let mut fresh = env.workload.spawn_writer(1);
-            tokio::select! {
-                acked = fresh.wait_for_more_acks(WRITER_ACKS) => { acked?; }
-                _zombie = env.zombie_evidence(start, &mut writer) => {}
-            }
-            let written = (writer.stop().await, fresh.stop().await);
-            tracing::info!(?written, "writers during the force deletion");
-            env.settle().await?;
-            let end = env.history.mark("writers stopped");
-            let entries = env.entries();
-            vec![
-                checks::at_most_one(&entries, (start, end)),
-                checks::deleted_pods_stop_serving(&entries, (start, end)),
-            ]
+            Box::pin(force_delete_ordinal1_with_writer(&env, false)).await?
+        }
+        Step::ForceDeleteOrdinal1WithWriterPastTheStopBound => {
+            Box::pin(force_delete_ordinal1_with_writer(&env, true)).await?
         }
     };
     let outcome = env.finish(results.clone()).await?;
     println!("{}", outcome.summary);
     Ok(results)
+}
+
+/// Force-deletes mysql-1 under a writer, then writes through a fresh session (which
+/// reaches the replacement) while the old writer writes on; with `past_stop_bound` the old
+/// writer then writes on until its container is proven alive past the stop bound (or the
+/// bound and a margin passed), so "deleted pods stop serving" can judge a zombie.
+async fn force_delete_ordinal1_with_writer(
+    env: &TestEnv,
+    past_stop_bound: bool,
+) -> anyhow::Result<Vec<CheckResult>> {
+    env.deploy(2).await?;
+    env.workload.prepare(1).await?;
+    env.settle().await?;
+    let start = env.history.mark("force delete mysql-1 under a writer");
+    let mut writer = env.workload.spawn_writer(1);
+    writer.wait_for_more_acks(WRITER_ACKS).await?;
+    env.delete_pod(1, Some(0)).await?;
+    // The history must hold the deletion and the replacement before the writes that are
+    // to prove which container served them.
+    env.settle().await?;
+    // A fresh session reaches the replacement; a zombie keeps the old writer's. Whichever
+    // comes first ends the wait: the replacement serving, or the old container proven
+    // alive past the stop bound.
+    let mut fresh = env.workload.spawn_writer(1);
+    tokio::select! {
+        acked = fresh.wait_for_more_acks(WRITER_ACKS) => { acked?; }
+        _zombie = env.zombie_evidence(start, &mut writer) => {}
+    }
+    // Both writers on: the old one's acknowledgements now come after the replacement served.
+    writer.wait_for_more_acks(WRITER_ACKS).await?;
+    if past_stop_bound {
+        let bound = checks::STOP_BOUND + PREVENTED_STATE_BOUND;
+        let zombie = tokio::time::timeout(bound, env.zombie_evidence(start, &mut writer)).await;
+        tracing::info!(
+            ?zombie,
+            "the old container past the stop bound, within {bound:?}"
+        );
+    }
+    let written = (writer.stop().await, fresh.stop().await);
+    tracing::info!(?written, "writers during the force deletion");
+    env.settle().await?;
+    let end = env.history.mark("writers stopped");
+    let entries = env.entries();
+    Ok(vec![
+        checks::at_most_one(&entries, (start, end)),
+        checks::deleted_pods_stop_serving(&entries, (start, end)),
+    ])
 }
 
 /// Crashes mysql-1's container and judges whether the ordinal came back as the same pod.
@@ -339,7 +374,13 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
     "scale-up:parallel",
     Step::ScaleUp3To5,
     "ordered scale-up",
-    "pod mysql-4 (uid *) was first observed at seq * before pod mysql-3 (uid *) was observed Ready (*)"
+    "pod mysql-4 (uid *) was first observed at seq * while pod mysql-3 (uid *) was not Running and Ready (*)"
+)]
+#[case::scale_up_past_a_not_ready_pod_breaks_ordering(
+    "scale-up:ready-remembered",
+    Step::ScaleUp3To5WhileOrdinal2IsNotReady,
+    "ordered scale-up",
+    "pod mysql-3 (uid *) was first observed at seq * while pod mysql-2 (uid *) was not Running and Ready (*)"
 )]
 #[case::forward_update_breaks_the_rollout_order(
     "update:forward",
@@ -401,9 +442,15 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
     "no lost writes",
     "lost (acknowledged, not read back): row * (ordinal 1, * is missing from the read of ordinal 1 (pod mysql-1, uid *) at seq *"
 )]
-#[case::zombie_after_force_delete_keeps_serving(
+#[case::zombie_after_force_delete_serves_beside_its_replacement(
     "pod:zombie-on-force-delete",
     Step::ForceDeleteOrdinal1WithWriter,
+    "at-most-one",
+    "two pods named mysql-1 served at once: uid * was observed deleted at seq * and its replacement uid * was serving (*), yet uid * acknowledged *"
+)]
+#[case::zombie_after_force_delete_keeps_serving(
+    "pod:zombie-on-force-delete",
+    Step::ForceDeleteOrdinal1WithWriterPastTheStopBound,
     "deleted pods stop serving",
     "pod mysql-1 uid * was deleted at seq * but its container kept serving: it acknowledged * write(s) invoked more than 15 s later, rows * (a zombie container)"
 )]
@@ -421,6 +468,12 @@ async fn delete_claims_on_retain_class(env: &TestEnv) -> anyhow::Result<Vec<Chec
 )]
 #[case::retain_volume_deleted_with_its_claim_breaks_retention(
     "pv:delete-on-retain",
+    Step::DeleteClaimsOnRetainClass,
+    "PVs retained (reclaimPolicy Retain)",
+    "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
+)]
+#[case::retain_volume_deleted_after_a_delay_breaks_retention(
+    "pv:delete-on-retain-later",
     Step::DeleteClaimsOnRetainClass,
     "PVs retained (reclaimPolicy Retain)",
     "PV * (uid *, reclaimPolicy Retain) of claim mysql-persistent-storage-mysql-0 was deleted at seq * although its reclaimPolicy is Retain"
@@ -448,6 +501,96 @@ async fn every_check_fails_when_the_sim_breaks_its_promise(
     Ok(())
 }
 
+/// Starts a sim with `fault`, runs the catalogue's own case `case` (the body `cargo test
+/// --test e2e` and `sts-conformance run` run) and returns its checks.
+async fn run_case_with_fault(fault: &str, case: &str) -> anyhow::Result<Vec<CheckResult>> {
+    let case = harness::suites::case(case)?;
+    let settings = TargetSettings::from_env()?.with_choice(TargetChoice::Fixed(TargetKind::Sim));
+    let settings = TargetSettings {
+        sim_faults: vec![fault.to_string()],
+        ..settings
+    };
+    let cluster = Cluster::provision(settings)
+        .await
+        .with_context(|| format!("failed to start kube-sim ({fault})"))?;
+    let test = format!("selftest-{fault}-{}", case.name).replace(':', "-");
+    let run = async {
+        let mut env = TestEnv::start(&cluster, &test).await?;
+        env.report_under(REPORT_GROUP);
+        env.history.on_action(|step| tracing::info!("step {step}"));
+        let results = Box::pin(case.body(&env)).await?;
+        let outcome = env.finish(results.clone()).await?;
+        println!("{}", outcome.summary);
+        anyhow::Ok(results)
+    };
+    let result = Box::pin(run).await;
+    cluster.teardown();
+    result
+}
+
+/// MUST: the shipped cases catch each fault. Each row runs a case of the catalogue, as it
+/// ships, on a kube-sim that injects the fault, and asserts that the named check fails
+/// with an evidence line of the injected violation's shape.
+#[rstest]
+#[case::a_zombie_serving_beside_its_replacement_fails_the_force_delete_case(
+    "pod:zombie-on-force-delete",
+    "survival-PodDeleteForce",
+    "at-most-one",
+    "two pods named mysql-1 served at once: uid * was observed deleted at seq * and its replacement uid * was serving (*), yet uid * acknowledged *"
+)]
+#[case::a_relabelled_pod_fails_the_rolling_update_case(
+    "update:relabel-in-place",
+    "update-rolling",
+    "ordered rolling update",
+    "pod mysql-* (uid *) was never replaced: the same uid held the name when the window began (*): relabelled in place, not made from the new template"
+)]
+#[case::an_on_delete_set_rolled_later_fails_the_on_delete_case(
+    "update:on-delete-rolls-later",
+    "update-on-delete",
+    "OnDelete update",
+    "deletion of pod mysql-* (uid *) (revision *) began at seq * though the harness did not delete it: with updateStrategy OnDelete a pod is replaced only once it is deleted"
+)]
+#[case::a_stale_endpoint_fails_the_pod_delete_case(
+    "endpoints:stale",
+    "survival-PodDeleteGraceful",
+    "ordinal identity",
+    "in slice * the ready endpoint mysql-1 (target mysql-1 uid *, addresses [*]) is stale: the pod named mysql-1 is uid *"
+)]
+#[case::a_cached_dns_answer_fails_the_pod_delete_case(
+    "dns:cached-answers",
+    "survival-PodDeleteGraceful",
+    "DNS resolution in the cluster",
+    "mysql-1.mysql.*.svc.cluster.local resolved from inside pod mysql-* at seq * to [*], but pod mysql-1 (uid *) was Ready with IP *; * was the IP of pod mysql-1 (uid *), observed deleted at seq *"
+)]
+#[case::a_pv_replaced_under_its_claim_fails_the_pod_delete_case(
+    "pv:replaced-under-claim",
+    "survival-PodDeleteGraceful",
+    "identity after pod recreation",
+    "the volume under PVC mysql-persistent-storage-mysql-1 (same claim uid *) was replaced: PV * (uid *) at seq *, now PV * (uid *) at seq *"
+)]
+#[case::ignored_when_deleted_fails_the_retention_matrix(
+    "pvc:when-deleted-ignored",
+    "retention-policy-scaled-retain-deleted-delete",
+    "PVC deletion (whenDeleted: Delete)",
+    "PVC mysql-persistent-storage-mysql-* (uid *, PV *) still exists at seq * although whenDeleted is Delete (*)"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[traced_test]
+async fn the_shipped_cases_fail_under_each_fault(
+    #[case] fault: &str,
+    #[case] case: &str,
+    #[case] check: &str,
+    #[case] shape: &str,
+) -> anyhow::Result<()> {
+    let results = run_case_with_fault(fault, case).await?;
+    let evidence = failed_evidence(&results, check);
+    assert!(
+        evidence.lines().any(|line| has_shape(line, shape)),
+        "no evidence line of {check:?} in case {case} under {fault} has the injected violation's shape {shape:?}:\n{evidence}"
+    );
+    Ok(())
+}
+
 /// Changes the pod template of 3 replicas (RollingUpdate with `partition`), waits for the
 /// rollout and judges it.
 async fn rolling_update(
@@ -470,6 +613,42 @@ async fn rolling_update(
         checks::rollout(&entries, (start, end), &expect),
         checks::revisions_consistent(&entries, end, &expect),
     ])
+}
+
+/// Kills mysql-2's node and, once mysql-2 is NotReady, asks for 5 replicas: an OrderedReady
+/// controller halts until the node is back. Waits (bounded) for mysql-3 to appear anyway,
+/// starts the node again, waits for all 5 and judges the order.
+async fn scale_up_while_ordinal2_is_not_ready(
+    env: &TestEnv,
+    sts: &str,
+) -> anyhow::Result<Vec<CheckResult>> {
+    env.deploy(3).await?;
+    env.settle().await?;
+    let killed = env.kill_node_of(2).await?;
+    let steps = async {
+        env.wait_not_ready(2).await?;
+        let start = env.history.mark("scale 3 -> 5 while mysql-2 is NotReady");
+        env.request_scale(3, 5, ScaleVia::ScaleSubresource).await?;
+        // Any uid: mysql-3 never existed before.
+        let early = tokio::time::timeout(PREVENTED_STATE_BOUND, env.wait_recreated(3, "")).await;
+        let early = early.map(|ready| ready.is_ok());
+        tracing::info!(
+            ?early,
+            "mysql-3 Ready while mysql-2's node was down, within {PREVENTED_STATE_BOUND:?}"
+        );
+        anyhow::Ok(start)
+    }
+    .await;
+    env.restart_node(&killed).await?;
+    let start = steps?;
+    env.wait_ready(5).await?;
+    env.settle().await?;
+    let end = env.history.mark("scaled");
+    Ok(vec![checks::ordered_scale_up(
+        &env.entries(),
+        (start, end),
+        sts,
+    )])
 }
 
 /// Whether `line` is `shape` with each `*` standing for any text (possibly empty).
@@ -512,7 +691,7 @@ fn every_sim_fault_has_a_selftest_case() {
     let source = include_str!("selftest.rs");
     let untested: Vec<&str> = kube_sim::config::Fault::ALL_NAMES
         .into_iter()
-        .filter(|name| !source.contains(&format!("(\n    \"{name}\",\n    Step::")))
+        .filter(|name| !source.contains(&format!("(\n    \"{name}\",\n    ")))
         .collect();
     assert!(untested.is_empty(), "faults without a case: {untested:?}");
 }

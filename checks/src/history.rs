@@ -115,6 +115,10 @@ pub struct PodState {
     /// histories recorded before it was observed.
     #[serde(default)]
     pub pod_ip: Option<String>,
+    /// `metadata.annotations`: a pod made from a changed template carries the template's
+    /// annotations (see [`TemplateAnnotation`]). Empty in histories recorded before.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The label the StatefulSet controller puts on each pod: the revision (ControllerRevision
@@ -154,6 +158,9 @@ pub struct PvState {
     pub reclaim_policy: Option<String>,
     /// Node the PV is pinned to through `spec.nodeAffinity` (hostname term), if any.
     pub node: Option<String>,
+    /// `metadata.deletionTimestamp` is set (absent in older histories).
+    #[serde(default)]
+    pub terminating: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -221,6 +228,10 @@ pub struct ControllerRevisionState {
     pub revision: i64,
     /// The name of the StatefulSet its controller ownerReference names, if any.
     pub owner: Option<String>,
+    /// That ownerReference's uid: which StatefulSet of that name owns it (a set deleted
+    /// and created again under the same name is another owner). None in older histories.
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 /// One endpoint of an EndpointSlice. Fields added after the first recorded histories
@@ -280,6 +291,11 @@ pub enum Action {
     ChangeTemplate {
         statefulset: String,
         change: String,
+        /// The annotation the change set on the template, which every pod made from the
+        /// new template carries (so a rollout is judged by what the pods are made of, not
+        /// only by their `controller-revision-hash` label). None in older histories.
+        #[serde(default)]
+        annotation: Option<TemplateAnnotation>,
     },
     /// `spec.updateStrategy` set: its type and, for RollingUpdate, the partition.
     SetUpdateStrategy {
@@ -293,6 +309,26 @@ pub enum Action {
         taint: String,
         added: bool,
     },
+}
+
+/// An annotation a template change set on a StatefulSet's pod template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateAnnotation {
+    pub key: String,
+    pub value: String,
+}
+
+impl TemplateAnnotation {
+    /// Whether `pod` carries this annotation with this value.
+    pub fn carried_by(&self, pod: &PodState) -> bool {
+        pod.annotations.get(&self.key) == Some(&self.value)
+    }
+}
+
+impl std::fmt::Display for TemplateAnnotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "annotation {}={}", self.key, self.value)
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -320,6 +356,7 @@ impl std::fmt::Display for Action {
             Action::ChangeTemplate {
                 statefulset,
                 change,
+                ..
             } => write!(f, "change the pod template of {statefulset}: {change}"),
             Action::SetUpdateStrategy {
                 statefulset,

@@ -47,6 +47,7 @@ pub fn pod(name: &str, uid: &str) -> PodState {
         claims: BTreeMap::from([(TEMPLATE.into(), format!("{TEMPLATE}-{name}"))]),
         owner_uid: Some("sts-uid".into()),
         pod_ip: Some(pod_ip(name)),
+        annotations: BTreeMap::new(),
     }
 }
 
@@ -111,6 +112,7 @@ pub fn pv(name: &str, claim_uid: &str) -> PvState {
         claim_uid: Some(claim_uid.into()),
         reclaim_policy: Some("Delete".into()),
         node: Some("worker".into()),
+        terminating: false,
     }
 }
 
@@ -191,7 +193,16 @@ pub fn change_template() -> Event {
     Event::Action(crate::history::Action::ChangeTemplate {
         statefulset: "mysql".into(),
         change: "annotation conformance/rollout=1".into(),
+        annotation: Some(rollout_annotation()),
     })
+}
+
+/// The annotation [`change_template`] sets on the pod template.
+pub fn rollout_annotation() -> crate::history::TemplateAnnotation {
+    crate::history::TemplateAnnotation {
+        key: "conformance/rollout".into(),
+        value: "1".into(),
+    }
 }
 
 /// The harness set RollingUpdate with `partition` on StatefulSet `mysql`.
@@ -230,6 +241,7 @@ pub fn controller_revision(name: &str, revision: i64) -> ControllerRevisionState
         uid: format!("{name}-uid"),
         revision,
         owner: Some("mysql".into()),
+        owner_uid: Some("sts-uid".into()),
     }
 }
 

@@ -9,9 +9,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
-    Pass { summary: String },
-    Fail { evidence: Vec<String> },
-    Unknown { reason: String },
+    Pass {
+        summary: String,
+    },
+    Fail {
+        evidence: Vec<String>,
+    },
+    Unknown {
+        reason: String,
+    },
+    /// The check could not run on this target (e.g. no exec into pods for a DNS lookup):
+    /// listed with its reason, never silently absent, and never counted as a pass (the
+    /// promise it serves is then only partly covered).
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -27,12 +39,17 @@ impl Verdict {
         matches!(self, Verdict::Unknown { .. })
     }
 
-    /// `PASS`, `FAIL` or `UNKNOWN`.
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Verdict::Skipped { .. })
+    }
+
+    /// `PASS`, `FAIL`, `UNKNOWN` or `SKIPPED`.
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Pass { .. } => "PASS",
             Verdict::Fail { .. } => "FAIL",
             Verdict::Unknown { .. } => "UNKNOWN",
+            Verdict::Skipped { .. } => "SKIPPED",
         }
     }
 
@@ -68,6 +85,7 @@ impl fmt::Display for Verdict {
         match self {
             Verdict::Pass { summary } => write!(f, "PASS: {summary}"),
             Verdict::Unknown { reason } => write!(f, "UNKNOWN: {reason}"),
+            Verdict::Skipped { reason } => write!(f, "SKIPPED: {reason}"),
             Verdict::Fail { evidence } => {
                 write!(f, "FAIL:")?;
                 for line in evidence {
@@ -94,6 +112,16 @@ impl CheckResult {
     pub fn is_pass(&self) -> bool {
         self.verdict.is_pass()
     }
+
+    /// The check `check` could not run here, for `reason`.
+    pub fn skipped(check: &'static str, reason: impl Into<String>) -> Self {
+        Self::new(
+            check,
+            Verdict::Skipped {
+                reason: reason.into(),
+            },
+        )
+    }
 }
 
 /// `PASS     name: summary`, or the label and name followed by the evidence, indented.
@@ -102,7 +130,9 @@ impl fmt::Display for CheckResult {
         let label = self.verdict.label();
         match &self.verdict {
             Verdict::Pass { summary } => write!(f, "{label:<8} {}: {summary}", self.check),
-            Verdict::Unknown { reason } => write!(f, "{label:<8} {}: {reason}", self.check),
+            Verdict::Unknown { reason } | Verdict::Skipped { reason } => {
+                write!(f, "{label:<8} {}: {reason}", self.check)
+            }
             Verdict::Fail { evidence } => {
                 write!(f, "{label:<8} {}", self.check)?;
                 for line in evidence {

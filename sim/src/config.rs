@@ -80,10 +80,51 @@ pub enum Fault {
     /// a database (another pod's) starts on an empty data dir, as if the volume's data did
     /// not outlive the pod that wrote it (a node-local cache never written through).
     VolumeWipeOnNewPod,
+    /// `update:relabel-in-place`: a RollingUpdate does not replace an outdated pod: it
+    /// rewrites the pod's `controller-revision-hash` label to the update revision, so the
+    /// pod looks updated (and `status.updatedReplicas` counts it) while it still runs the
+    /// old template.
+    UpdateRelabelInPlace,
+    /// `update:on-delete-rolls-later`: with updateStrategy OnDelete the controller leaves
+    /// the pods alone for [`ON_DELETE_ROLL_DELAY`] after a template change, then rolls them
+    /// as a RollingUpdate would (a controller that treats OnDelete as "not yet").
+    UpdateOnDeleteRollsLater,
+    /// `scale-up:ready-remembered`: the StatefulSet controller counts a pod as Running and
+    /// Ready once it ever was, so an OrderedReady scale-up proceeds while a lower pod is
+    /// NotReady (e.g. its node died) instead of halting.
+    ScaleUpReadyRemembered,
+    /// `endpoints:stale`: the EndpointSlice controller never drops an endpoint it published:
+    /// a gone pod's endpoint stays, ready, with its old uid and address (a recreated pod's
+    /// name gets a stale second endpoint, a removed ordinal a phantom one).
+    EndpointsStale,
+    /// `dns:cached-answers`: the cluster DNS answers each name with the first addresses it
+    /// ever gave it: a recreated pod's name keeps resolving to its old address, a NotReady
+    /// or deleted pod's name keeps resolving.
+    DnsCachedAnswers,
+    /// `pvc:when-deleted-ignored`: the StatefulSet controller ignores
+    /// `persistentVolumeClaimRetentionPolicy.whenDeleted: Delete` (whenScaled still works):
+    /// deleting the set leaves its claims behind.
+    PvcWhenDeletedIgnored,
+    /// `pv:replaced-under-claim`: a Bound PV whose claim no pod uses (between a pod's
+    /// deletion and its replacement) is removed and created again under the same name,
+    /// bound to the same claim and directory: the claim looks kept, its volume is a new
+    /// PV object (uid).
+    PvReplacedUnderClaim,
+    /// `pv:delete-on-retain-later`: the PV reclaimer keeps a Released PV whose
+    /// reclaimPolicy is Retain for [`RETAIN_DELETE_DELAY`], then deletes it (and its data):
+    /// a check that judges the moment the PV turns Released misses it.
+    PvDeleteOnRetainLater,
 }
 
+/// How long `pv:delete-on-retain-later` keeps a Released Retain PV before deleting it.
+pub const RETAIN_DELETE_DELAY: Duration = Duration::from_secs(2);
+
+/// How long `update:on-delete-rolls-later` waits after a template change before it rolls
+/// an OnDelete set by itself.
+pub const ON_DELETE_ROLL_DELAY: Duration = Duration::from_secs(4);
+
 impl Fault {
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 28] = [
         Fault::NamesRandom,
         Fault::ScaleUpParallel,
         Fault::ScaleDownForward,
@@ -104,8 +145,16 @@ impl Fault {
         Fault::PvDeleteOnRetain,
         Fault::VolumeWipeOnNewPod,
         Fault::UpdateNoRevisionObject,
+        Fault::UpdateRelabelInPlace,
+        Fault::UpdateOnDeleteRollsLater,
+        Fault::ScaleUpReadyRemembered,
+        Fault::EndpointsStale,
+        Fault::DnsCachedAnswers,
+        Fault::PvcWhenDeletedIgnored,
+        Fault::PvReplacedUnderClaim,
+        Fault::PvDeleteOnRetainLater,
     ];
-    pub const ALL_NAMES: [&'static str; 20] = [
+    pub const ALL_NAMES: [&'static str; 28] = [
         "names:random",
         "scale-up:parallel",
         "scale-down:forward",
@@ -126,6 +175,14 @@ impl Fault {
         "pv:delete-on-retain",
         "volume:wipe-on-new-pod",
         "update:no-revision-object",
+        "update:relabel-in-place",
+        "update:on-delete-rolls-later",
+        "scale-up:ready-remembered",
+        "endpoints:stale",
+        "dns:cached-answers",
+        "pvc:when-deleted-ignored",
+        "pv:replaced-under-claim",
+        "pv:delete-on-retain-later",
     ];
 
     pub fn name(self) -> &'static str {

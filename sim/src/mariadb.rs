@@ -70,6 +70,12 @@ pub enum MariaDbError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to move the data dir {path} aside for a zombie container")]
+    Split {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to start mariadbd for data dir {path}")]
     Spawn {
         path: PathBuf,
@@ -479,6 +485,23 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Splits a volume's data between a zombie container and the pod that replaces it (the
+/// `pod:zombie-on-force-delete` fault): `data_dir` is renamed to `aside` (the zombie's
+/// server, which holds its files open and its working directory inside, keeps using them
+/// there) and a copy of it is put back at `data_dir`, with new inodes and so none of the
+/// zombie's file locks, for the replacement to start on. Call it with the zombie stopped
+/// (SIGSTOP): the copy is then a crash image, which the replacement's server recovers.
+pub fn split_data_dir(data_dir: &Path, aside: &Path) -> Result<(), MariaDbError> {
+    let split = || -> io::Result<()> {
+        fs::rename(data_dir, aside)?;
+        copy_dir(aside, data_dir)
+    };
+    split().map_err(|source| MariaDbError::Split {
+        path: data_dir.to_path_buf(),
+        source,
+    })
+}
+
 /// Empties `data_dir` (the volume:wipe-on-restart fault), keeping the directory itself.
 pub fn wipe_data_dir(data_dir: &Path) -> Result<(), MariaDbError> {
     let entries = match fs::read_dir(data_dir) {
@@ -685,6 +708,26 @@ mod tests {
         wipe_data_dir(&data).expect("wipe");
         assert!(data.is_dir());
         assert_eq!(fs::read_dir(&data).expect("read_dir").count(), 0);
+    }
+
+    #[test]
+    fn a_split_leaves_an_open_file_with_the_zombie_and_a_copy_at_the_volume() {
+        use std::io::Seek;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("pv");
+        fs::create_dir_all(data.join("mysql")).expect("mkdir");
+        fs::write(data.join("ibdata1"), b"before").expect("write");
+        let mut held = fs::OpenOptions::new()
+            .write(true)
+            .open(data.join("ibdata1"))
+            .expect("open");
+        let aside = dir.path().join("pv.zombie-u1");
+        split_data_dir(&data, &aside).expect("split");
+        held.seek(SeekFrom::Start(0)).expect("seek");
+        held.write_all(b"zombie").expect("the zombie writes on");
+        assert_eq!(fs::read(aside.join("ibdata1")).expect("read"), b"zombie");
+        assert_eq!(fs::read(data.join("ibdata1")).expect("read"), b"before");
+        assert!(is_initialized(&data));
     }
 
     #[test]

@@ -4,20 +4,27 @@
 //!
 //! This is what the EndpointSlice check of `identity` promises, proved end to end through
 //! the cluster's DNS: a name that does not resolve, resolves to a stale address (an earlier
-//! incarnation's) or to another pod's is a broken identity. Lookups of pods that were not
-//! Ready at that point are not judged (DNS may rightly leave them out); with no lookup
-//! judged the check is Unknown, never Pass.
+//! incarnation's) or to another pod's is a broken identity. A name whose pod is not Ready
+//! (or does not exist) at that point must not resolve: a headless Service publishes only
+//! ready addresses. A pod recreated after its name was last resolved must have its name
+//! resolved again (a cache still holding the old address is what this catches); otherwise
+//! the check is Unknown. With no lookup judged the check is Unknown, never Pass.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::checkers::IdentityExpect;
 use crate::history::{Change, Entry, Event, PodState, Resolution, Snapshot};
 use crate::verdict::{CheckResult, Verdict};
-use crate::world::{World, ordinal_of, pod_ref};
+use crate::world::{World, describe_pod, ordinal_of, pod_ref};
 
-/// Every lookup recorded in `entries` of a Ready pod's name gave exactly its pod IP.
+/// The name of the DNS check.
+pub const DNS_CHECK: &str = "DNS resolution in the cluster";
+
+/// Every lookup recorded in `entries` of a Ready pod's name gave exactly its pod IP, no
+/// lookup of a pod that was not Ready resolved, and every pod recreated after its name
+/// was resolved was resolved again.
 pub fn dns_resolution(entries: &[Entry], expect: &IdentityExpect) -> CheckResult {
-    CheckResult::new("DNS resolution in the cluster", verdict(entries, expect))
+    CheckResult::new(DNS_CHECK, verdict(entries, expect))
 }
 
 /// The last pod observed with an IP, for naming where a wrong address came from.
@@ -38,6 +45,8 @@ struct Findings {
     not_ready: BTreeSet<String>,
     /// The set's Ready pods when the first lookup was made: each must be looked up.
     ready_at_first: Option<(u64, Vec<String>)>,
+    /// Each name's last judged lookup of a Ready pod: the pod's uid and the lookup's seq.
+    last_judged: BTreeMap<String, (String, u64)>,
 }
 
 fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
@@ -70,7 +79,10 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
             "pod {pod} was Ready at seq {first} but its name was not resolved while it was"
         ));
     }
-    if found.judged.is_empty() && found.unknowns.is_empty() {
+    found
+        .unknowns
+        .extend(not_resolved_again(&world, expect, &found.last_judged));
+    if found.judged.is_empty() && found.unknowns.is_empty() && found.evidence.is_empty() {
         found.unknowns.push(format!(
             "no name looked up belonged to a Ready pod (not Ready: {})",
             join(&found.not_ready)
@@ -85,6 +97,27 @@ fn verdict(entries: &[Entry], expect: &IdentityExpect) -> Verdict {
             join(&found.from)
         )
     })
+}
+
+/// Pods Ready at the end whose name was last resolved for an earlier incarnation.
+fn not_resolved_again(
+    world: &World,
+    expect: &IdentityExpect,
+    last_judged: &BTreeMap<String, (String, u64)>,
+) -> Vec<String> {
+    last_judged
+        .iter()
+        .filter_map(|(name, (uid, seq))| {
+            let pod = world.live_pod(name).filter(|p| is_ready(p))?;
+            (pod.uid != *uid && in_set(name, expect)).then(|| {
+                format!(
+                    "{} was recreated after its name was last resolved (for uid {uid} at seq \
+                     {seq}) and its name was not resolved again",
+                    pod_ref(pod)
+                )
+            })
+        })
+        .collect()
 }
 
 fn note_owner(owners: &mut BTreeMap<String, IpOwner>, pod: &PodState, change: Change, seq: u64) {
@@ -145,6 +178,18 @@ fn judge(
     }
     let Some(pod) = world.live_pod(pod_name).filter(|p| is_ready(p)) else {
         found.not_ready.insert(pod_name.to_string());
+        if lookup.error.is_none() && !lookup.addresses.is_empty() {
+            let state = match world.live_pod(pod_name) {
+                Some(pod) => format!("{} was not Ready ({})", pod_ref(pod), describe_pod(pod)),
+                None => format!("no pod named {pod_name} existed"),
+            };
+            found.evidence.push(format!(
+                "{name} resolved from inside pod {} at seq {seq} to [{}], but {state}: the name \
+                 of a pod that is not Ready must not resolve",
+                lookup.from_pod,
+                lookup.addresses.join(", ")
+            ));
+        }
         return;
     };
     let Some(ip) = pod.pod_ip.as_deref() else {
@@ -157,6 +202,9 @@ fn judge(
     };
     found.judged.insert(pod_name.to_string());
     found.from.insert(lookup.from_pod.clone());
+    found
+        .last_judged
+        .insert(pod_name.to_string(), (pod.uid.clone(), seq));
     let expected = format!("but {} was Ready with IP {ip}", pod_ref(pod));
     let from = &lookup.from_pod;
     if let Some(error) = &lookup.error {
@@ -330,10 +378,10 @@ mod tests {
     }
 
     #[test]
-    fn a_name_of_a_pod_that_was_not_ready_is_not_judged() {
+    fn a_not_ready_pod_whose_name_does_not_resolve_passes() {
         let mut events = deployed();
         events.push(applied(pod("mysql-2", "u2").not_ready()));
-        events.extend(all_resolved());
+        events.extend(all_resolved().into_iter().take(2));
         events.push(unresolved("mysql-0", "mysql-2", "not found"));
         let v = check(events);
         assert!(v.is_pass(), "{v}");
@@ -341,6 +389,58 @@ mod tests {
             v.to_string().contains("Ready pods mysql-0, mysql-1 "),
             "{v}"
         );
+    }
+
+    #[test]
+    fn a_not_ready_pod_whose_name_resolves_is_named() {
+        let mut events = deployed();
+        events.push(applied(pod("mysql-2", "u2").not_ready()));
+        events.extend(all_resolved());
+        let v = check(events);
+        assert_eq!(
+            only_evidence(&v),
+            "mysql-2.mysql.ns.svc.cluster.local resolved from inside pod mysql-0 at seq 6 to \
+             [10.0.0.12], but pod mysql-2 (uid u2) was not Ready (phase Running, not ready, \
+             restarts 0, node worker): the name of a pod that is not Ready must not resolve"
+        );
+    }
+
+    #[test]
+    fn a_name_resolving_after_its_pod_is_gone_is_named() {
+        let mut events = deployed();
+        events.extend(all_resolved());
+        events.push(deleted(pod("mysql-2", "u2")));
+        events.push(resolved("mysql-0", "mysql-2", &["10.0.0.12"]));
+        let v = check(events);
+        assert!(
+            only_evidence(&v).ends_with(
+                "but no pod named mysql-2 existed: the name of a pod that is not Ready must not \
+                 resolve"
+            ),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_recreated_pod_must_be_resolved_again() {
+        let mut events = deployed();
+        events.extend(all_resolved());
+        events.push(deleted(pod("mysql-1", "u1")));
+        events.push(applied(
+            pod("mysql-1", "u1b").with(|p| p.pod_ip = Some("10.0.0.21".into())),
+        ));
+        let v = check(events.clone());
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "pod mysql-1 (uid u1b) was recreated after its name was last resolved (for uid \
+                 u1 at seq 4) and its name was not resolved again"
+            ),
+            "{v}"
+        );
+        events.push(resolved("mysql-0", "mysql-1", &["10.0.0.21"]));
+        let v = check(events);
+        assert!(v.is_pass(), "{v}");
     }
 
     #[test]

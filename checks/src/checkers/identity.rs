@@ -4,9 +4,13 @@
 //!
 //! DNS identity is the endpoint the headless Service's DNS name resolves through: for each
 //! Ready pod, an endpoint with hostname = pod name, `ready` true, `targetRef.uid` = the
-//! pod's uid (not a previous incarnation's) and the pod's IP among its addresses. DNS
-//! identity is judged only on Ready pods, so with none Ready (and replicas expected) the
-//! check is Unknown.
+//! pod's uid (not a previous incarnation's) and exactly the pod's IP as its addresses. And
+//! the other way round, strictly: every ready endpoint of the Service's live slices stands
+//! for a live, Ready pod of the set, with that pod's uid and exactly its address: no
+//! phantom ordinal, no stale second endpoint of an earlier incarnation, no extra address
+//! (each would make DNS answer with an address no pod of that name has). DNS identity is
+//! judged only on Ready pods, so with none Ready (and replicas expected) the check is
+//! Unknown.
 
 use crate::history::{EndpointSliceState, EndpointState, Entry, PodState};
 
@@ -305,8 +309,8 @@ fn endpoints_of_ready_pods(
             .filter(|(_, wrong)| !wrong.is_empty())
             .map(|(slice, wrong)| format!("in slice {slice} it {}", wrong.join(", ")))
             .collect();
-        // One endpoint that stands for the pod is enough (a pod may appear in two slices
-        // while the controller moves it).
+        // A pod may appear in two slices while the controller moves it: each ready
+        // endpoint is judged on its own below; here, one must stand for the pod.
         if mismatches.len() == candidates.len() {
             found.evidence.push(format!(
                 "{} is Ready with IP {ip} but no endpoint with hostname {} stands for it: {}",
@@ -317,6 +321,72 @@ fn endpoints_of_ready_pods(
         }
     }
     found
+        .evidence
+        .extend(ready_endpoints_without_their_pod(world, &slices, expect));
+    found
+}
+
+/// Every ready endpoint of the Service must stand for a live, Ready pod of the set: its
+/// hostname names the pod, its targetRef uid is the pod's uid and its addresses are exactly
+/// the pod's IP. One line per endpoint that does not.
+fn ready_endpoints_without_their_pod(
+    world: &World,
+    slices: &[&EndpointSliceState],
+    expect: &IdentityExpect,
+) -> Vec<String> {
+    let mut evidence = Vec::new();
+    for slice in slices {
+        for e in slice.endpoints.iter().filter(|e| e.ready) {
+            let who = format!(
+                "in slice {} the ready endpoint {} (target {} uid {}, addresses [{}])",
+                slice.name,
+                e.hostname.as_deref().unwrap_or("without hostname"),
+                e.target.as_deref().unwrap_or("none"),
+                e.target_ref_uid.as_deref().unwrap_or("none"),
+                e.addresses.join(", ")
+            );
+            let Some(host) = e.hostname.as_deref().or(e.target.as_deref()) else {
+                evidence.push(format!("{who} names no pod"));
+                continue;
+            };
+            let in_set = ordinal_of(host, &expect.statefulset)
+                .is_some_and(|i| i >= expect.start && i < expect.start + expect.replicas);
+            let Some(pod) = world.live_pod(host).filter(|_| in_set) else {
+                evidence.push(format!(
+                    "{who} stands for no live pod of {}-{}..{}-{}: a phantom endpoint",
+                    expect.statefulset,
+                    expect.start,
+                    expect.statefulset,
+                    (expect.start + expect.replicas).saturating_sub(1),
+                ));
+                continue;
+            };
+            if !pod.ready || pod.terminating {
+                evidence.push(format!(
+                    "{who} is ready but {} is not Ready ({})",
+                    pod_ref(pod),
+                    describe_pod(pod)
+                ));
+                continue;
+            }
+            if e.target_ref_uid.as_deref() != Some(pod.uid.as_str()) {
+                evidence.push(format!(
+                    "{who} is stale: the pod named {host} is uid {}",
+                    pod.uid
+                ));
+                continue;
+            }
+            if let Some(ip) = pod.pod_ip.as_deref()
+                && e.addresses != [ip]
+            {
+                evidence.push(format!(
+                    "{who} does not hold exactly the IP {ip} of {}",
+                    pod_ref(pod)
+                ));
+            }
+        }
+    }
+    evidence
 }
 
 /// Why `endpoint` does not stand for `pod` (empty when it does).
@@ -330,7 +400,7 @@ fn endpoint_mismatches(endpoint: &EndpointState, pod: &PodState, ip: &str) -> Ve
         Some(uid) => wrong.push(format!("targets uid {uid}")),
         None => wrong.push("has no targetRef uid".to_string()),
     }
-    if !endpoint.addresses.iter().any(|a| a == ip) {
+    if endpoint.addresses != [ip] {
         wrong.push(format!("has addresses [{}]", endpoint.addresses.join(", ")));
     }
     wrong
@@ -529,12 +599,79 @@ mod tests {
     }
 
     #[test]
-    fn one_endpoint_standing_for_the_pod_is_enough() {
+    fn a_pod_in_two_slices_with_the_same_endpoint_passes() {
         let mut events = healthy();
-        let mut stale = slice_of(vec![endpoint(&pod("mysql-1", "u1-old"))]);
-        stale.name = "mysql-fghij".into();
-        events.push(applied(stale));
-        assert!(check(events).is_pass());
+        let mut moving = slice_of(vec![endpoint(&pod("mysql-1", "u1"))]);
+        moving.name = "mysql-fghij".into();
+        events.push(applied(moving));
+        let v = check(events);
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[rstest]
+    #[case::stale_second_endpoint(
+        endpoint(&pod("mysql-1", "u1-old")),
+        "in slice mysql-fghij the ready endpoint mysql-1 (target mysql-1 uid u1-old, addresses \
+         [10.0.0.11]) is stale: the pod named mysql-1 is uid u1"
+    )]
+    #[case::phantom_ordinal(
+        endpoint(&pod("mysql-5", "u5")),
+        "in slice mysql-fghij the ready endpoint mysql-5 (target mysql-5 uid u5, addresses \
+         [10.0.0.15]) stands for no live pod of mysql-0..mysql-2: a phantom endpoint"
+    )]
+    #[case::deleted_pod(
+        endpoint(&pod("mysql-1", "u1")).with_hostname("mysql-9"),
+        "in slice mysql-fghij the ready endpoint mysql-9 (target mysql-1 uid u1, addresses \
+         [10.0.0.11]) stands for no live pod of mysql-0..mysql-2: a phantom endpoint"
+    )]
+    #[case::extra_address(
+        EndpointState {
+            addresses: vec!["10.0.0.11".into(), "10.0.0.99".into()],
+            ..endpoint(&pod("mysql-1", "u1"))
+        },
+        "in slice mysql-fghij the ready endpoint mysql-1 (target mysql-1 uid u1, addresses \
+         [10.0.0.11, 10.0.0.99]) does not hold exactly the IP 10.0.0.11 of pod mysql-1 (uid u1)"
+    )]
+    fn a_ready_endpoint_without_its_pod_is_named(
+        #[case] extra: EndpointState,
+        #[case] expected: &str,
+    ) {
+        let mut events = healthy();
+        let mut second = slice_of(vec![extra]);
+        second.name = "mysql-fghij".into();
+        events.push(applied(second));
+        let v = check(events);
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence().iter().any(|e| e == expected),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn a_ready_endpoint_of_a_not_ready_pod_is_named() {
+        let mut events = healthy();
+        events.push(applied(pod("mysql-1", "u1").not_ready()));
+        let v = check(events);
+        assert_eq!(
+            v.evidence(),
+            [
+                "in slice mysql-abcde the ready endpoint mysql-1 (target mysql-1 uid u1, addresses \
+              [10.0.0.11]) is ready but pod mysql-1 (uid u1) is not Ready (phase Running, not \
+              ready, restarts 0, node worker)"
+            ],
+            "{v}"
+        );
+    }
+
+    trait EndpointExt {
+        fn with_hostname(self, hostname: &str) -> Self;
+    }
+    impl EndpointExt for EndpointState {
+        fn with_hostname(mut self, hostname: &str) -> Self {
+            self.hostname = Some(hostname.into());
+            self
+        }
     }
 
     #[test]

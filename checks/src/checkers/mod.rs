@@ -21,14 +21,16 @@ mod stopped;
 mod writes;
 
 pub use at_most_one::at_most_one;
-pub use dns::dns_resolution;
+pub use dns::{DNS_CHECK, dns_resolution};
 pub use identity::{IdentityExpect, ordinal_identity};
-pub use reclaim::{reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained};
+pub use reclaim::{
+    RECLAIM_DWELL, reclaim_finding, reclaim_policy_followed, volumes_restored, volumes_retained,
+};
 pub use recreation::{Recreation, identity_after_recreation};
 pub use restore::{backup_consistent, rows_restored, rows_restored_from_backup};
-pub use retention::{pvc_deleted, pvc_kept, pvc_retention};
+pub use retention::{pvc_deleted, pvc_deleted_with_set, pvc_fresh, pvc_kept, pvc_retention};
 pub use revisions::revisions_consistent;
-pub use rollout::{RolloutExpect, Strategy, rollout};
+pub use rollout::{ON_DELETE_DWELL, RolloutExpect, Strategy, rollout};
 pub use scaling::{
     ordered_scale_up, ordered_scale_up_from, parallel_scale, reverse_scale_down,
     reverse_scale_down_from,

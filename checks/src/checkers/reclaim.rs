@@ -9,6 +9,8 @@
 //! Absence never passes: a claim or PV not observed at `before` leaves its ordinal
 //! unjudged (Unknown, naming it).
 
+use std::time::Duration;
+
 use crate::history::{Change, Entry, Event, PvState, PvcState, Snapshot};
 use crate::verdict::{CheckResult, Verdict};
 use crate::world::{World, pvc_ref};
@@ -89,10 +91,40 @@ fn fate(entries: &[Entry], now: &World, pv: &PvState, before: u64, after: u64) -
     }
 }
 
+/// How long a Retain PV must have been observed Released (kept) before the end of the
+/// window for its retention to count: a reclaimer that deletes it a moment later must have
+/// had the time to do it.
+pub const RECLAIM_DWELL: Duration = Duration::from_secs(5);
+
+/// When the PV `uid` was first observed Released after `before`: (seq, time).
+fn released_at(entries: &[Entry], uid: &str, before: u64, after: u64) -> Option<(u64, Duration)> {
+    entries
+        .iter()
+        .filter(|e| e.seq > before && e.seq <= after)
+        .find_map(|e| match &e.event {
+            Event::Object {
+                change: Change::Applied,
+                object: Snapshot::PersistentVolume(pv),
+            } if pv.uid == uid && pv.phase.as_deref() == Some("Released") => Some((e.seq, e.at)),
+            _ => None,
+        })
+}
+
+/// The time of the last entry at or before `after`.
+fn time_at(entries: &[Entry], after: u64) -> Option<Duration> {
+    entries
+        .iter()
+        .take_while(|e| e.seq <= after)
+        .last()
+        .map(|e| e.at)
+}
+
 /// Under reclaimPolicy Retain, the PV of each ordinal's claim (as observed at `before`)
 /// outlives the claim's deletion: at `after` the claim is gone and the PV still exists, the
-/// same object (uid), phase Released. Fails naming a PV whose policy is not Retain, a PV
-/// deleted or replaced, or a PV not Released.
+/// same object (uid), phase Released, and has been Released for at least
+/// [`RECLAIM_DWELL`] (judged after a dwell, not the moment it turns Released: less is
+/// Unknown). Fails naming a PV whose policy is not Retain, a PV deleted or replaced, or a
+/// PV not Released.
 pub fn volumes_retained(
     entries: &[Entry],
     before: u64,
@@ -142,11 +174,38 @@ fn retained(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> Ver
                         state.phase.as_deref().unwrap_or("in no phase")
                     ))
                 }
-                Fate::Kept(_) => Judged::Done(pv.name.clone()),
+                Fate::Kept(_) => kept_long_enough(entries, pv, before, after),
             }
         },
-        |kept| format!("PVs {kept} outlived their claims: Released and kept at seq {after}"),
+        |kept| {
+            format!(
+                "PVs {kept} outlived their claims: Released and kept at seq {after}, at least \
+                 {} s after they turned Released",
+                RECLAIM_DWELL.as_secs()
+            )
+        },
     )
+}
+
+/// A Released Retain PV counts as retained once it stayed so for [`RECLAIM_DWELL`].
+fn kept_long_enough(entries: &[Entry], pv: &PvState, before: u64, after: u64) -> Judged {
+    let Some((seq, at)) = released_at(entries, &pv.uid, before, after) else {
+        return Judged::Unjudged(format!(
+            "{} was never observed turning Released between seq {before} and seq {after}",
+            pv_ref(pv)
+        ));
+    };
+    let kept_for = time_at(entries, after).unwrap_or(at).saturating_sub(at);
+    if kept_for < RECLAIM_DWELL {
+        return Judged::Unjudged(format!(
+            "{} turned Released at seq {seq}, only {:.1} s before seq {after}: retention is \
+             judged after {} s",
+            pv_ref(pv),
+            kept_for.as_secs_f64(),
+            RECLAIM_DWELL.as_secs()
+        ));
+    }
+    Judged::Done(pv.name.clone())
 }
 
 /// What one ordinal's volume came to.
@@ -220,7 +279,9 @@ pub fn reclaim_policy_followed(
         |now, ordinal, claim, pv| match pv.reclaim_policy.as_deref() {
             Some("Retain") => match retained(entries, before, after, &[ordinal]) {
                 Verdict::Fail { evidence } => Judged::Wrong(evidence.join("; ")),
-                Verdict::Unknown { reason } => Judged::Unjudged(reason),
+                Verdict::Unknown { reason } | Verdict::Skipped { reason } => {
+                    Judged::Unjudged(reason)
+                }
                 Verdict::Pass { .. } => Judged::Done(format!("{} Released", pv.name)),
             },
             Some("Delete") => {
@@ -397,15 +458,66 @@ mod tests {
         ]
     }
 
+    /// `events` and then a mark `after` later than the last of them.
+    fn then_after(events: Vec<Event>, after: std::time::Duration) -> Vec<Entry> {
+        let mut entries = History::from_events(events.into_iter().chain([mark("watched")]));
+        let last = entries.len() - 1;
+        entries[last].at = entries[last - 1].at + after;
+        entries
+    }
+
     #[test]
-    fn released_retain_volumes_pass() {
+    fn released_retain_volumes_pass_once_kept_for_the_dwell() {
         let mut events = claims_deleted();
         events.push(applied(released(retain(pv("pv-0", "c0")))));
         events.push(applied(released(retain(pv("pv-1", "c1")))));
-        let entries = History::from_events(events);
+        let entries = then_after(events, RECLAIM_DWELL);
         let result = volumes_retained(&entries, 4, 100, &[0, 1]);
         assert!(result.is_pass(), "{result}");
         assert!(reclaim_policy_followed(&entries, 4, 100, &[0, 1]).is_pass());
+    }
+
+    #[test]
+    fn a_retain_volume_judged_the_moment_it_turned_released_is_unknown() {
+        let mut events = claims_deleted();
+        events.push(applied(released(retain(pv("pv-0", "c0")))));
+        events.push(applied(released(retain(pv("pv-1", "c1")))));
+        let entries = then_after(events, RECLAIM_DWELL / 2);
+        let result = volumes_retained(&entries, 4, 100, &[0, 1]);
+        assert!(result.verdict.is_unknown(), "{result}");
+        assert!(
+            result.to_string().contains(
+                "PV pv-0 (uid pv-0-uid, reclaimPolicy Retain) turned Released at seq 7, only 2.5 s \
+                 before seq 100: retention is judged after 5 s"
+            ),
+            "{result}"
+        );
+    }
+
+    #[test]
+    fn a_retain_volume_deleted_after_a_delay_fails_once_judged_after_the_dwell() {
+        let mut events = claims_deleted();
+        events.push(applied(released(retain(pv("pv-0", "c0")))));
+        events.push(applied(released(retain(pv("pv-1", "c1")))));
+        let mut entries = then_after(events, RECLAIM_DWELL);
+        entries.insert(
+            9,
+            Entry {
+                seq: 9,
+                at: entries[8].at + RECLAIM_DWELL / 2,
+                event: deleted(released(retain(pv("pv-0", "c0")))),
+            },
+        );
+        entries[10].seq = 10;
+        let result = volumes_retained(&entries, 4, 100, &[0, 1]);
+        assert_eq!(
+            result.verdict.evidence(),
+            [format!(
+                "PV pv-0 (uid pv-0-uid, reclaimPolicy Retain) of claim {} was deleted at seq 9 although its reclaimPolicy is Retain",
+                claim(0)
+            )],
+            "{result}"
+        );
     }
 
     #[test]

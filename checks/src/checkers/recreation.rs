@@ -1,10 +1,13 @@
 //! Identity after a fault: a deleted pod comes back with the same name and claims but a
 //! new uid; a crashed container or a restarted node keeps the pod (same uid) with a higher
-//! restart count and the same claims.
+//! restart count and the same claims. The claims are judged as objects, not names: each is
+//! the same PVC (uid) bound to the same PV (name and uid: not a volume replaced under a kept
+//! claim), that PV is not marked for deletion while the pod runs on it, and a PV pinned to a
+//! node (nodeAffinity) has the pod on that node.
 
 use std::collections::BTreeMap;
 
-use crate::history::{Action, Entry, Event, PodState};
+use crate::history::{Action, Entry, Event, PodState, PvcState};
 
 use crate::verdict::{CheckResult, Verdict};
 use crate::world::{World, describe_pod, pod_observations, pod_ref};
@@ -81,6 +84,9 @@ fn verdict(entries: &[Entry], pod_name: &str, old_uid: &str, expect: Recreation)
         }
     };
     evidence.extend(same_claims(old, current));
+    if current.node_name.is_some() {
+        evidence.extend(on_pinned_nodes(current, &world));
+    }
     let claims = same_claim_objects(entries, old_seq, old, &world);
     evidence.extend(claims.evidence);
     Verdict::judge(evidence, claims.unknowns, || {
@@ -195,9 +201,83 @@ fn same_claim_objects(
                 after.state.uid,
                 after.seq
             ));
+            continue;
         }
+        same_volume(
+            claim,
+            (before.seq, &before.state),
+            (after.seq, &after.state),
+            &then,
+            now,
+            &mut found,
+        );
     }
     found
+}
+
+/// The claim's PV is the same object before and after (name and uid), not marked for
+/// deletion, and, when pinned to a node, holds the pod on that node.
+fn same_volume(
+    claim: &str,
+    (before_seq, before): (u64, &PvcState),
+    (after_seq, after): (u64, &PvcState),
+    then: &World,
+    now: &World,
+    found: &mut ClaimFindings,
+) {
+    let (Some(old_pv), Some(new_pv)) =
+        (before.volume_name.as_deref(), after.volume_name.as_deref())
+    else {
+        found.unknowns.push(format!(
+            "PVC {claim} was not bound to a PV at seq {before_seq} and at seq {after_seq}, so its volume's identity was not judged"
+        ));
+        return;
+    };
+    let (Some(pv_then), Some(pv_now)) = (then.pvs.get(old_pv), now.pvs.get(new_pv)) else {
+        found.unknowns.push(format!(
+            "PV {old_pv} or {new_pv} of PVC {claim} was never observed, so its volume's identity was not judged"
+        ));
+        return;
+    };
+    if old_pv != new_pv || pv_then.state.uid != pv_now.state.uid || pv_now.gone {
+        found.evidence.push(format!(
+            "the volume under PVC {claim} (same claim uid {}) was replaced: PV {old_pv} (uid {}) at seq {}, {} PV {new_pv} (uid {}) at seq {}",
+            after.uid,
+            pv_then.state.uid,
+            pv_then.seq,
+            if pv_now.gone { "deleted" } else { "now" },
+            pv_now.state.uid,
+            pv_now.seq
+        ));
+        return;
+    }
+    if pv_now.state.terminating {
+        found.evidence.push(format!(
+            "PV {new_pv} (uid {}) of PVC {claim} is marked for deletion (deletionTimestamp set, observed at seq {}) while a pod of the set runs on it",
+            pv_now.state.uid, pv_now.seq
+        ));
+    }
+}
+
+/// The pod runs on the node its claims' PVs are pinned to.
+fn on_pinned_nodes(pod: &PodState, world: &World) -> Vec<String> {
+    pod.claims
+        .values()
+        .filter_map(|claim| {
+            let pvc = world.live_pvc(claim)?;
+            let pv_name = pvc.volume_name.as_deref()?;
+            let pv = world.pvs.get(pv_name)?;
+            let pinned = pv.state.node.as_deref()?;
+            (pod.node_name.as_deref() != Some(pinned)).then(|| {
+                format!(
+                    "{} runs on node {}, but PV {pv_name} (uid {}) of its claim {claim} is pinned to node {pinned}",
+                    pod_ref(pod),
+                    pod.node_name.as_deref().unwrap_or("none"),
+                    pv.state.uid
+                )
+            })
+        })
+        .collect()
 }
 
 fn claim_list(claims: &BTreeMap<String, String>) -> String {
@@ -235,6 +315,7 @@ mod tests {
     /// mysql-1 (uid u1, 2 restarts, on node `worker`) and its PVC, then `fault` at seq 2.
     fn history(fault: Event, tail: Vec<Event>) -> Vec<Entry> {
         let mut events = vec![
+            applied(pv("pv-1", "c1")),
             applied(pvc(&claim(1), "c1", "pv-1")),
             applied(pod("mysql-1", "u1").restarts(2)),
             fault,
@@ -289,13 +370,13 @@ mod tests {
             applied(pod("mysql-1", "u1b")),
         ],
         Recreation::NewPod,
-        "PVC mysql-persistent-storage-mysql-1 changed: uid c1 at seq 0, now uid c1new"
+        "PVC mysql-persistent-storage-mysql-1 changed: uid c1 at seq 1, now uid c1new"
     )]
     #[case::gone_for_good(
         delete_pod(),
         vec![deleted(pod("mysql-1", "u1"))],
         Recreation::NewPod,
-        "no pod mysql-1 exists at the end of the history (pod mysql-1 (uid u1) observed deleted at seq 3)"
+        "no pod mysql-1 exists at the end of the history (pod mysql-1 (uid u1) observed deleted at seq 4)"
     )]
     #[case::recreated_instead_of_restarted(
         crash(),
@@ -307,7 +388,7 @@ mod tests {
         stop_node("worker"),
         vec![applied(pod("mysql-1", "u1").restarts(2))],
         Recreation::Restarted,
-        "pod mysql-1 (uid u1) restart count is 2, not above the 2 observed before the fault at seq 2"
+        "pod mysql-1 (uid u1) restart count is 2, not above the 2 observed before the fault at seq 3"
     )]
     fn broken_identity_is_named(
         #[case] fault: Event,
@@ -355,6 +436,94 @@ mod tests {
             v.to_string().contains(expected),
             "wanted {expected:?} in {v}"
         );
+    }
+
+    #[rstest]
+    #[case::pv_replaced_under_the_kept_claim(
+        vec![
+            deleted(pod("mysql-1", "u1")),
+            deleted(pv("pv-1", "c1")),
+            applied(pv("pv-1", "c1")).with_pv_uid("pv-1-new"),
+            applied(pod("mysql-1", "u1b")),
+        ],
+        "the volume under PVC mysql-persistent-storage-mysql-1 (same claim uid c1) was replaced: \
+         PV pv-1 (uid pv-1-uid) at seq 0, now PV pv-1 (uid pv-1-new) at seq 6"
+    )]
+    #[case::claim_rebound_to_another_pv(
+        vec![
+            deleted(pod("mysql-1", "u1")),
+            applied(pv("pv-9", "c1")),
+            applied(pvc(&claim(1), "c1", "pv-9")),
+            applied(pod("mysql-1", "u1b")),
+        ],
+        "the volume under PVC mysql-persistent-storage-mysql-1 (same claim uid c1) was replaced: \
+         PV pv-1 (uid pv-1-uid) at seq 0, now PV pv-9 (uid pv-9-uid) at seq 5"
+    )]
+    #[case::pv_marked_for_deletion_under_the_running_pod(
+        vec![
+            deleted(pod("mysql-1", "u1")),
+            applied(crate::history::PvState { terminating: true, ..pv("pv-1", "c1") }),
+            applied(pod("mysql-1", "u1b")),
+        ],
+        "PV pv-1 (uid pv-1-uid) of PVC mysql-persistent-storage-mysql-1 is marked for deletion \
+         (deletionTimestamp set, observed at seq 5) while a pod of the set runs on it"
+    )]
+    #[case::recreated_away_from_its_pinned_pv(
+        vec![
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b").with(|p| p.node_name = Some("worker2".into()))),
+        ],
+        "pod mysql-1 (uid u1b) runs on node worker2, but PV pv-1 (uid pv-1-uid) of its claim \
+         mysql-persistent-storage-mysql-1 is pinned to node worker"
+    )]
+    fn a_volume_that_is_not_the_same_is_named(#[case] tail: Vec<Event>, #[case] expected: &str) {
+        let v = identity_after_recreation(
+            &history(delete_pod(), tail),
+            "mysql-1",
+            "u1",
+            Recreation::NewPod,
+        )
+        .verdict;
+        assert!(
+            v.evidence().iter().any(|e| e == expected),
+            "wanted {expected:?} in {v}"
+        );
+    }
+
+    #[test]
+    fn a_pv_never_observed_is_unknown() {
+        let entries = History::from_events(vec![
+            applied(pvc(&claim(1), "c1", "pv-1")),
+            applied(pod("mysql-1", "u1")),
+            delete_pod(),
+            deleted(pod("mysql-1", "u1")),
+            applied(pod("mysql-1", "u1b")),
+        ]);
+        let v = identity_after_recreation(&entries, "mysql-1", "u1", Recreation::NewPod).verdict;
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string().contains(
+                "PV pv-1 or pv-1 of PVC mysql-persistent-storage-mysql-1 was never observed"
+            ),
+            "{v}"
+        );
+    }
+
+    trait PvUid {
+        fn with_pv_uid(self, uid: &str) -> Self;
+    }
+
+    impl PvUid for Event {
+        fn with_pv_uid(mut self, uid: &str) -> Self {
+            if let Event::Object {
+                object: crate::history::Snapshot::PersistentVolume(pv),
+                ..
+            } = &mut self
+            {
+                pv.uid = uid.into();
+            }
+            self
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! part unjudged, so the verdict is Unknown naming it. [`pvc_kept`] is the check for a
 //! point where the ordinals are meant to be gone (right after a scale-down).
 
-use crate::history::{Entry, PvcState};
+use crate::history::{Entry, Event, PvcState, ReadResult, WriteEvent};
 
 use crate::verdict::{CheckResult, Verdict};
 use crate::world::{World, pod_ref, pvc_ref};
@@ -80,12 +80,83 @@ enum Remount {
 }
 
 /// The PVCs of `ordinals` observed at `before` are gone by `after` (retention policy
-/// `whenScaled: Delete`).
+/// `whenScaled: Delete`), each only after its ordinal's pod was gone.
 pub fn pvc_deleted(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
     CheckResult::new(
         "PVC deletion (whenScaled: Delete)",
-        deletion(entries, &DOCUMENTED, ordinals, before, after),
+        deletion(
+            entries,
+            &DOCUMENTED,
+            ordinals,
+            before,
+            after,
+            Policy::WhenScaled,
+        ),
     )
+}
+
+/// The PVCs of `ordinals` observed at `before` are gone by `after` once the StatefulSet was
+/// deleted (retention policy `whenDeleted: Delete`), each only after its ordinal's pod was
+/// gone.
+pub fn pvc_deleted_with_set(
+    entries: &[Entry],
+    before: u64,
+    after: u64,
+    ordinals: &[u32],
+) -> CheckResult {
+    CheckResult::new(
+        "PVC deletion (whenDeleted: Delete)",
+        deletion(
+            entries,
+            &DOCUMENTED,
+            ordinals,
+            before,
+            after,
+            Policy::WhenDeleted,
+        ),
+    )
+}
+
+/// After a scale-down with `whenScaled: Delete` (the claims of `ordinals` live at `before`)
+/// and a scale back up by `after`, each ordinal has a fresh claim (another uid than at
+/// `before`) and an empty one: no read of its rows after `before` holds a row acknowledged
+/// before it.
+pub fn pvc_fresh(entries: &[Entry], before: u64, after: u64, ordinals: &[u32]) -> CheckResult {
+    CheckResult::new(
+        "fresh PVCs after whenScaled: Delete",
+        fresh(entries, &DOCUMENTED, ordinals, before, after),
+    )
+}
+
+/// Which retention rule deleted the claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    WhenScaled,
+    WhenDeleted,
+}
+
+impl Policy {
+    fn field(self) -> &'static str {
+        match self {
+            Policy::WhenScaled => "whenScaled",
+            Policy::WhenDeleted => "whenDeleted",
+        }
+    }
+}
+
+/// The world at `before` and at `after`; Unknown when no ordinal is to be judged.
+fn worlds(
+    entries: &[Entry],
+    ordinals: &[u32],
+    before: u64,
+    after: u64,
+) -> Result<(World, World), Verdict> {
+    if ordinals.is_empty() {
+        return Err(Verdict::Unknown {
+            reason: "no ordinal was given, so no PVC was judged".into(),
+        });
+    }
+    Ok((World::at(entries, before), World::at(entries, after)))
 }
 
 fn retention(
@@ -96,13 +167,10 @@ fn retention(
     after: u64,
     remount: Remount,
 ) -> Verdict {
-    if ordinals.is_empty() {
-        return Verdict::Unknown {
-            reason: "no ordinal was given, so no PVC was judged".into(),
-        };
-    }
-    let then = World::at(entries, before);
-    let now = World::at(entries, after);
+    let (then, now) = match worlds(entries, ordinals, before, after) {
+        Ok(worlds) => worlds,
+        Err(unjudged) => return unjudged,
+    };
     let mut evidence = Vec::new();
     let mut unknowns = Vec::new();
     let mut kept = Vec::new();
@@ -149,14 +217,12 @@ fn deletion(
     ordinals: &[u32],
     before: u64,
     after: u64,
+    policy: Policy,
 ) -> Verdict {
-    if ordinals.is_empty() {
-        return Verdict::Unknown {
-            reason: "no ordinal was given, so no PVC was judged".into(),
-        };
-    }
-    let then = World::at(entries, before);
-    let now = World::at(entries, after);
+    let (then, now) = match worlds(entries, ordinals, before, after) {
+        Ok(worlds) => worlds,
+        Err(unjudged) => return unjudged,
+    };
     let mut evidence = Vec::new();
     let mut unknowns = Vec::new();
     let mut removed = Vec::new();
@@ -168,21 +234,145 @@ fn deletion(
         };
         match now.pvcs.get(&name) {
             Some(seen) if !seen.gone && seen.state.uid == old.uid => evidence.push(format!(
-                "{} still exists at seq {after} although whenScaled is Delete (last observed at seq {}: phase {}, {})",
+                "{} still exists at seq {after} although {} is Delete (last observed at seq {}: phase {}, {})",
                 pvc_ref(old),
+                policy.field(),
                 seen.seq,
                 seen.state.phase.as_deref().unwrap_or("unknown"),
                 if seen.state.terminating { "terminating" } else { "not terminating" }
             )),
-            _ => removed.push(format!("{} ({})", name, old.uid)),
+            _ => {
+                removed.push(format!("{} ({})", name, old.uid));
+                evidence.extend(gone_before_its_pod(entries, claims, ordinal, old, before, after));
+            }
         }
     }
     Verdict::judge(evidence, unknowns, || {
         format!(
-            "PVCs {} removed between seq {before} and seq {after}",
-            removed.join(", ")
+            "PVCs {} removed between seq {before} and seq {after} ({} Delete), each after its pod",
+            removed.join(", "),
+            policy.field()
         )
     })
+}
+
+/// A claim observed gone while the pod of its ordinal still ran: a claim goes only after
+/// its pod (upstream makes the pod, or the set, its owner, and the PVC protection finalizer
+/// holds it while a pod uses it). The pod's and the claim's events come through different
+/// watches, whose relative order is only close to the server's: a pod already terminating
+/// (or finished) may be gone on the server before its Deleted event arrives, so only a
+/// claim gone while its pod had not even begun its deletion is named.
+fn gone_before_its_pod(
+    entries: &[Entry],
+    claims: &ClaimTemplate,
+    ordinal: u32,
+    old: &PvcState,
+    before: u64,
+    after: u64,
+) -> Option<String> {
+    let gone = deleted_between(entries, old, before, after)?;
+    let then = World::at(entries, gone);
+    let pod = then.live_pod(&claims.pod(ordinal))?;
+    let finished = matches!(pod.phase.as_deref(), Some("Succeeded" | "Failed"));
+    if pod.terminating || finished {
+        return None;
+    }
+    let seen = then.pods.get(&pod.name)?;
+    Some(format!(
+        "{} was observed deleted at seq {gone} while {} still ran, its deletion not begun \
+         (last observed at seq {}): a claim goes only after its pod",
+        pvc_ref(old),
+        pod_ref(pod),
+        seen.seq
+    ))
+}
+
+fn fresh(
+    entries: &[Entry],
+    claims: &ClaimTemplate,
+    ordinals: &[u32],
+    before: u64,
+    after: u64,
+) -> Verdict {
+    let (then, now) = match worlds(entries, ordinals, before, after) {
+        Ok(worlds) => worlds,
+        Err(unjudged) => return unjudged,
+    };
+    let acknowledged_before = acknowledged_rows(entries, before);
+    let mut evidence = Vec::new();
+    let mut unknowns = Vec::new();
+    let mut fresh = Vec::new();
+    for &ordinal in ordinals {
+        let name = claims.claim(ordinal);
+        let Some(old) = then.live_pvc(&name) else {
+            unknowns.push(format!("PVC {name} did not exist at seq {before}"));
+            continue;
+        };
+        let Some(cur) = now.live_pvc(&name) else {
+            unknowns.push(format!(
+                "PVC {name} did not exist at seq {after}, so its freshness was not judged"
+            ));
+            continue;
+        };
+        if cur.uid == old.uid {
+            evidence.push(format!(
+                "{} at seq {after} is the claim of seq {before}, not a fresh one, although \
+                 whenScaled is Delete",
+                pvc_ref(cur)
+            ));
+            continue;
+        }
+        let reads: Vec<(u64, &ReadResult)> = entries
+            .iter()
+            .filter(|e| e.seq > before && e.seq <= after)
+            .filter_map(|e| match &e.event {
+                Event::Read(r) if r.ordinal == ordinal => Some((e.seq, r)),
+                _ => None,
+            })
+            .collect();
+        if reads.is_empty() {
+            unknowns.push(format!(
+                "ordinal {ordinal} was not read between seq {before} and seq {after}, so whether \
+                 its fresh {} is empty was not judged",
+                pvc_ref(cur)
+            ));
+            continue;
+        }
+        let old_rows: Vec<(u64, u64, &str)> = reads
+            .iter()
+            .flat_map(|(seq, r)| {
+                r.rows
+                    .iter()
+                    .filter(|row| acknowledged_before.contains(&row.id))
+                    .map(move |row| (*seq, row.id, r.pod_uid.as_str()))
+            })
+            .collect();
+        match old_rows.first() {
+            Some((seq, id, uid)) => evidence.push(format!(
+                "the read of ordinal {ordinal} at seq {seq} (pod uid {uid}) holds {} row(s) \
+                 acknowledged before seq {before} (first: row {id}): {} is not empty although \
+                 whenScaled is Delete",
+                old_rows.len(),
+                pvc_ref(cur)
+            )),
+            None => fresh.push(format!("{} (was {})", pvc_ref(cur), old.uid)),
+        }
+    }
+    Verdict::judge(evidence, unknowns, || {
+        format!("fresh, empty claims {}", fresh.join(", "))
+    })
+}
+
+/// Ids of the writes acknowledged at or before `upto`.
+fn acknowledged_rows(entries: &[Entry], upto: u64) -> std::collections::BTreeSet<u64> {
+    entries
+        .iter()
+        .take_while(|e| e.seq <= upto)
+        .filter_map(|e| match &e.event {
+            Event::Write(WriteEvent::Ok { id }) => Some(*id),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What was found of one PVC between `before` and `after`.
@@ -487,8 +677,96 @@ mod tests {
         events.push(deleted(pvc(&claim(4), "c4", "pv-4")));
         events.push(deleted(pvc(&claim(3), "c3", "pv-3")));
         let entries = History::from_events(events);
-        let v = deletion(&entries, &DOCUMENTED, &[3, 4], 6, 10);
+        let v = deletion(&entries, &DOCUMENTED, &[3, 4], 6, 10, Policy::WhenScaled);
         assert!(v.is_pass(), "{v}");
+    }
+
+    #[test]
+    fn a_claim_gone_before_its_pod_is_named() {
+        let mut events = scaled_down();
+        events.insert(7, deleted(pvc(&claim(4), "c4", "pv-4")));
+        events.push(deleted(pvc(&claim(3), "c3", "pv-3")));
+        let entries = History::from_events(events);
+        let v = pvc_deleted(&entries, 6, 10, &[3, 4]).verdict;
+        assert_eq!(
+            v.evidence(),
+            [
+                "PVC mysql-persistent-storage-mysql-4 (uid c4, PV pv-4) was observed deleted at seq \
+              7 while pod mysql-4 (uid u4) still ran, its deletion not begun (last observed at \
+              seq 5): a claim goes only after its pod"
+            ],
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_claim_gone_while_its_pod_terminates_is_not_named() {
+        let mut events = scaled_down();
+        events.insert(7, applied(pod("mysql-4", "u4").terminating()));
+        events.insert(8, deleted(pvc(&claim(4), "c4", "pv-4")));
+        events.push(deleted(pvc(&claim(3), "c3", "pv-3")));
+        let entries = History::from_events(events);
+        let v = pvc_deleted(&entries, 6, 11, &[3, 4]).verdict;
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[test]
+    fn when_deleted_delete_is_judged_and_named() {
+        let mut events = scaled_down();
+        events.push(deleted(pvc(&claim(4), "c4", "pv-4")));
+        let entries = History::from_events(events);
+        let result = pvc_deleted_with_set(&entries, 6, 9, &[3, 4]);
+        assert_eq!(result.check, "PVC deletion (whenDeleted: Delete)");
+        assert!(
+            result.verdict.evidence()[0].contains(
+                "PVC mysql-persistent-storage-mysql-3 (uid c3, PV pv-3) still exists at seq 9 \
+                 although whenDeleted is Delete"
+            ),
+            "{}",
+            result.verdict
+        );
+    }
+
+    /// Rows 1 (ordinal 3) acknowledged, ordinal 3 scaled away with its claim deleted, then
+    /// back with claim `new_uid`, read with `rows` (the mark before the scale-down is seq 3).
+    fn scaled_back(new_uid: &str, rows: &[crate::history::Row]) -> Vec<Entry> {
+        let r = row(1, 3);
+        History::from_events(vec![
+            applied(pvc(&claim(3), "c3", "pv-3")),
+            invoked(&r),
+            ok(1),
+            mark("scale 4 -> 3"),
+            deleted(pvc(&claim(3), "c3", "pv-3")),
+            applied(pvc(&claim(3), new_uid, "pv-9")),
+            read(3, rows),
+            mark("scaled back"),
+        ])
+    }
+
+    #[test]
+    fn fresh_empty_claims_pass() {
+        let v = pvc_fresh(&scaled_back("c3b", &[]), 3, 7, &[3]).verdict;
+        assert!(v.is_pass(), "{v}");
+    }
+
+    #[rstest]
+    #[case::the_old_claim_kept("c3", vec![], "is the claim of seq 3, not a fresh one")]
+    #[case::old_rows_on_the_new_claim(
+        "c3b",
+        vec![row(1, 3)],
+        "holds 1 row(s) acknowledged before seq 3 (first: row 1)"
+    )]
+    fn a_claim_that_is_not_fresh_is_named(
+        #[case] uid: &str,
+        #[case] rows: Vec<crate::history::Row>,
+        #[case] expected: &str,
+    ) {
+        let v = pvc_fresh(&scaled_back(uid, &rows), 3, 7, &[3]).verdict;
+        assert!(v.is_fail(), "{v}");
+        assert!(
+            v.evidence()[0].contains(expected),
+            "wanted {expected:?} in {v}"
+        );
     }
 
     #[test]

@@ -40,11 +40,11 @@ fn judge(world: &World, end: u64, expect: &RolloutExpect) -> Verdict {
             ),
         };
     }
-    // The set's live ControllerRevisions, by name.
+    // The set's live ControllerRevisions, by name: owned by this very set (its uid).
     let owned: BTreeMap<&str, &Seen<ControllerRevisionState>> = world
         .revisions
         .iter()
-        .filter(|(_, s)| !s.gone && s.state.owner.as_deref() == Some(name))
+        .filter(|(_, s)| !s.gone && owned_by(&s.state, name, &sts.uid))
         .map(|(n, s)| (n.as_str(), s))
         .collect();
     let mut evidence = Vec::new();
@@ -54,7 +54,7 @@ fn judge(world: &World, end: u64, expect: &RolloutExpect) -> Verdict {
             evidence.push(format!("{at}: status.{field} is not set"));
             return None;
         };
-        if let Some(why) = not_the_sets(world, revision, name) {
+        if let Some(why) = not_the_sets(world, revision, name, &sts.uid) {
             evidence.push(format!("{at}: status.{field} {revision} names {why}"));
             return None;
         }
@@ -96,7 +96,7 @@ fn judge(world: &World, end: u64, expect: &RolloutExpect) -> Verdict {
             ));
             continue;
         };
-        if let Some(why) = not_the_sets(world, label, name) {
+        if let Some(why) = not_the_sets(world, label, name, &sts.uid) {
             evidence.push(format!(
                 "{} has controller-revision-hash {label}, which names {why} (last observed at \
                  seq {})",
@@ -134,8 +134,17 @@ fn judge(world: &World, end: u64, expect: &RolloutExpect) -> Verdict {
     })
 }
 
-/// Why `revision` is not a live ControllerRevision of StatefulSet `name`, if it is not.
-fn not_the_sets(world: &World, revision: &str, name: &str) -> Option<String> {
+/// Whether `revision` is owned by the StatefulSet `name` with uid `uid`: by the owner
+/// reference's uid where it was recorded (a set deleted and created again under the same
+/// name is another owner), by name in histories recorded before.
+fn owned_by(revision: &ControllerRevisionState, name: &str, uid: &str) -> bool {
+    revision.owner.as_deref() == Some(name)
+        && revision.owner_uid.as_deref().is_none_or(|o| o == uid)
+}
+
+/// Why `revision` is not a live ControllerRevision of StatefulSet `name` (uid `uid`), if
+/// it is not.
+fn not_the_sets(world: &World, revision: &str, name: &str, uid: &str) -> Option<String> {
     match world.revisions.get(revision) {
         None => Some("no ControllerRevision (never observed)".to_string()),
         Some(s) if s.gone => Some(format!(
@@ -150,6 +159,11 @@ fn not_the_sets(world: &World, revision: &str, name: &str) -> Option<String> {
                 .owner
                 .as_deref()
                 .map_or("no StatefulSet".to_string(), |o| format!("StatefulSet {o}"))
+        )),
+        Some(s) if !owned_by(&s.state, name, uid) => Some(format!(
+            "ControllerRevision {} owned by StatefulSet {name} uid {}, not this set (uid {uid})",
+            revision_ref(&s.state),
+            s.state.owner_uid.as_deref().unwrap_or("none")
         )),
         Some(_) => None,
     }
@@ -285,6 +299,25 @@ mod tests {
             text.contains(
                 "status.currentRevision mysql-old names ControllerRevision mysql-old (uid \
                  mysql-old-uid) owned by StatefulSet other, not StatefulSet mysql"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_revision_of_an_earlier_set_of_the_same_name_is_not_the_sets() {
+        let mut events = rolled_out();
+        events[0] = applied(ControllerRevisionState {
+            owner_uid: Some("earlier-sts-uid".into()),
+            ..controller_revision(OLD, 1)
+        });
+        events[5] = status(OLD, NEW, Some(1));
+        let text = evidence(&check(events, Strategy::RollingUpdate));
+        assert!(
+            text.contains(
+                "status.currentRevision mysql-old names ControllerRevision mysql-old (uid \
+                 mysql-old-uid) owned by StatefulSet mysql uid earlier-sts-uid, not this set \
+                 (uid sts-uid)"
             ),
             "{text}"
         );

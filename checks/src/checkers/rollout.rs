@@ -1,8 +1,13 @@
 //! Template updates: RollingUpdate replaces pods one at a time, highest ordinal first, each
-//! replacement observed Ready before the next deletion begins, never below the partition,
-//! and ends with every pod at or above the partition on the update revision and
+//! deletion beginning only while every other ordinal's pod is Running and Ready at that
+//! moment (upstream halts while any pod is unhealthy), never below the partition, and ends
+//! with every ordinal at or above the partition held by a new pod (a uid other than the one
+//! it had when the window began) made from the new template (it carries the annotation the
+//! recorded template change set, not only the update revision's label), and
 //! `currentRevision == updateRevision` (once the partition is 0). OnDelete replaces a pod
-//! only when someone deletes it. Judged in observation order (seq), like the scaling checks.
+//! only when someone deletes it: every other ordinal keeps its pod (same uid, old template)
+//! through a window that lasts at least [`ON_DELETE_DWELL`] after the change. Judged in
+//! observation order (seq), like the scaling checks.
 //!
 //! The partition in effect at a seq is the one of the last `SetUpdateStrategy` action
 //! recorded at or before it (actions are recorded before they act, so the controller
@@ -11,8 +16,9 @@
 //! window: the test waits for the rollout before it ends its window.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
-use crate::history::{Action, Entry, Event, PodState, Snapshot, StsState};
+use crate::history::{Action, Entry, Event, PodState, Snapshot, StsState, TemplateAnnotation};
 use crate::verdict::{CheckResult, Verdict, Window};
 use crate::world::{describe_pod, ordinal_of, pod_ref};
 
@@ -23,6 +29,11 @@ pub enum Strategy {
     OnDelete,
 }
 
+/// How long after an OnDelete template change the pods nobody deleted must be watched
+/// staying untouched: a controller that rolls them "later" (a resync, a retry) must have
+/// had the time to do it.
+pub const ON_DELETE_DWELL: Duration = Duration::from_secs(10);
+
 /// What the rollout should look like.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RolloutExpect {
@@ -31,6 +42,9 @@ pub struct RolloutExpect {
     /// `spec.ordinals.start` (0 unless set).
     pub start: u32,
     pub strategy: Strategy,
+    /// OnDelete: how long after the template change the window must last for the pods
+    /// nobody deleted to be judged untouched ([`ON_DELETE_DWELL`] by default).
+    pub dwell: Duration,
 }
 
 impl RolloutExpect {
@@ -40,7 +54,17 @@ impl RolloutExpect {
             replicas,
             start: 0,
             strategy,
+            dwell: match strategy {
+                Strategy::OnDelete => ON_DELETE_DWELL,
+                Strategy::RollingUpdate => Duration::ZERO,
+            },
         }
+    }
+
+    /// The same expectation with another dwell.
+    pub fn with_dwell(mut self, dwell: Duration) -> Self {
+        self.dwell = dwell;
+        self
     }
 }
 
@@ -60,13 +84,53 @@ pub fn rollout(
     }
 }
 
-/// What the check remembers of one ordinal's current pod.
+/// What the check remembers of one ordinal's current pod: its last observation.
 struct Tracked {
     seq: u64,
     gone: bool,
     pod: PodState,
-    /// This uid was observed Ready and not terminating.
-    ready_seen: bool,
+}
+
+impl Tracked {
+    /// Running and Ready at its last observation (not as once seen: Ready is current
+    /// health, and a pod can lose it).
+    fn healthy(&self) -> bool {
+        !self.gone
+            && !self.pod.terminating
+            && self.pod.ready
+            && self.pod.phase.as_deref() == Some("Running")
+    }
+}
+
+/// The last template change of the set recorded by the end of the window: its seq, when
+/// it was recorded, and the annotation it set (None in histories recorded before it was).
+struct TemplateChange<'e> {
+    seq: u64,
+    at: Duration,
+    annotation: Option<&'e TemplateAnnotation>,
+}
+
+fn template_change<'e>(
+    entries: &'e [Entry],
+    window: Window,
+    name: &str,
+) -> Option<TemplateChange<'e>> {
+    entries
+        .iter()
+        .take_while(|e| e.seq <= window.to)
+        .filter_map(|e| match &e.event {
+            Event::Action(Action::ChangeTemplate {
+                statefulset,
+                annotation,
+                ..
+            }) if statefulset == name => Some(TemplateChange {
+                seq: e.seq,
+                at: e.at,
+                annotation: annotation.as_ref(),
+            }),
+            _ => None,
+        })
+        .last()
 }
 
 /// A pod whose deletion began in the window.
@@ -131,11 +195,16 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
     };
     let mut harness_deleted: HashSet<String> = HashSet::new();
     let mut tracked: BTreeMap<u32, Tracked> = BTreeMap::new();
+    // Each ordinal's pod when the window began: (seq, pod).
+    let mut before: Option<BTreeMap<u32, (u64, PodState)>> = None;
     let mut begun: HashSet<String> = HashSet::new();
     let mut deletions: Vec<Deletion> = Vec::new();
     let mut evidence = Vec::new();
     for entry in entries.iter().take_while(|e| e.seq <= window.to) {
         let seq = entry.seq;
+        if before.is_none() && seq >= window.from {
+            before = Some(live_pods(&tracked));
+        }
         let (gone, pod) = match &entry.event {
             Event::Action(Action::SetUpdateStrategy {
                 statefulset,
@@ -203,6 +272,17 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
                             .filter_map(|(h, t)| higher_not_done(*h, t, &update, name))
                             .map(|why| format!("{deleted} {why}")),
                     );
+                    evidence.extend(
+                        tracked
+                            .range(expect.start..ordinal)
+                            .filter_map(|(l, t)| lower_not_healthy(*l, t, name))
+                            .map(|why| format!("{deleted} {why}")),
+                    );
+                    evidence.extend(
+                        (expect.start..end)
+                            .filter(|o| *o != ordinal && !tracked.contains_key(o))
+                            .map(|o| format!("{deleted} while {name}-{o} had never been observed")),
+                    );
                 }
                 _ => {}
             }
@@ -212,27 +292,16 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
                 by_harness,
             });
         }
-        let serving = !gone && pod.ready && !pod.terminating;
-        match tracked.get_mut(&ordinal) {
-            Some(t) if t.pod.uid == pod.uid => {
-                t.ready_seen = !gone && (t.ready_seen || serving);
-                t.seq = seq;
-                t.gone = gone;
-                t.pod = pod.clone();
-            }
-            _ => {
-                tracked.insert(
-                    ordinal,
-                    Tracked {
-                        seq,
-                        gone,
-                        pod: pod.clone(),
-                        ready_seen: serving,
-                    },
-                );
-            }
-        }
+        tracked.insert(
+            ordinal,
+            Tracked {
+                seq,
+                gone,
+                pod: pod.clone(),
+            },
+        );
     }
+    let before = before.unwrap_or_else(|| live_pods(&tracked));
     let replaced: Vec<&Deletion> = match expect.strategy {
         Strategy::RollingUpdate => deletions.iter().filter(|d| !d.by_harness).collect(),
         Strategy::OnDelete => deletions.iter().filter(|d| d.by_harness).collect(),
@@ -248,7 +317,16 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
             }
         });
     }
-    // The end state: which ordinals must be on the update revision.
+    let change = template_change(entries, window, name);
+    let annotation = change.as_ref().and_then(|c| c.annotation);
+    if annotation.is_none() {
+        unknowns.push(format!(
+            "no change of StatefulSet {name}'s pod template with the annotation it set was \
+             recorded by the end of {window}: no pod can be shown to be made from the new \
+             template (its revision label alone proves nothing)"
+        ));
+    }
+    // The end state: which ordinals must be held by a new pod of the new template.
     let must_update: Vec<u32> = match expect.strategy {
         Strategy::RollingUpdate => (expect.start + partition.value..end).collect(),
         Strategy::OnDelete => replaced
@@ -256,9 +334,9 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
             .filter_map(|d| ordinal_of(&d.pod.name, name))
             .collect(),
     };
-    for ordinal in must_update {
+    for ordinal in &must_update {
         let pod_name = format!("{name}-{ordinal}");
-        match tracked.get(&ordinal) {
+        match tracked.get(ordinal) {
             None => evidence.push(format!(
                 "{pod_name} was never observed by the end of {window}"
             )),
@@ -267,60 +345,201 @@ fn judge(entries: &[Entry], window: Window, expect: &RolloutExpect) -> Verdict {
                 pod_ref(&t.pod),
                 t.seq
             )),
-            Some(t) if t.pod.revision() != Some(update.as_str()) => evidence.push(format!(
-                "{} ended on revision {}, not the update revision {update} (last observed at \
-                 seq {})",
-                pod_ref(&t.pod),
-                revision(&t.pod),
-                t.seq
-            )),
-            Some(t) if !t.ready_seen || t.pod.terminating => evidence.push(format!(
-                "{} on the update revision was not Ready at the end of {window} (last observed \
-                 at seq {}: {})",
-                pod_ref(&t.pod),
-                t.seq,
-                describe_pod(&t.pod)
-            )),
-            Some(_) => {}
+            Some(t) => evidence.extend(not_updated(t, before.get(ordinal), &update, annotation)),
         }
     }
-    if expect.strategy == Strategy::RollingUpdate {
-        evidence.extend(status_at_end(
-            sts,
-            sts_seq,
-            &update,
-            partition.value,
-            expect,
-        ));
-        evidence.extend(below_partition_on_update(
-            &tracked,
-            expect.start..expect.start + partition.value,
-            &update,
-            &partition,
-        ));
+    match expect.strategy {
+        Strategy::RollingUpdate => {
+            evidence.extend(status_at_end(
+                sts,
+                sts_seq,
+                &update,
+                partition.value,
+                expect,
+            ));
+            evidence.extend(below_partition_on_update(
+                &tracked,
+                expect.start..expect.start + partition.value,
+                &update,
+                annotation,
+                &partition,
+            ));
+        }
+        Strategy::OnDelete => {
+            let untouched: Vec<u32> = (expect.start..end)
+                .filter(|o| !must_update.contains(o))
+                .collect();
+            evidence.extend(untouched.iter().filter_map(|o| {
+                changed_untouched(*o, name, before.get(o), tracked.get(o), &update, annotation)
+            }));
+            if let Some(short) = dwell_too_short(entries, window, change.as_ref(), expect.dwell) {
+                unknowns.push(short);
+            }
+        }
     }
     Verdict::judge(evidence, unknowns, || {
         let order: Vec<String> = replaced
             .iter()
             .map(|d| format!("{} (seq {})", d.pod.name, d.seq))
             .collect();
+        let made_of = annotation.map_or_else(String::new, |a| format!(", carrying {a}"));
         match expect.strategy {
             Strategy::RollingUpdate => format!(
-                "replaced one at a time in order {}, each after the higher ordinals were Ready on \
-                 revision {update}, none below partition {}; status revisions consistent at seq \
-                 {sts_seq}",
+                "replaced one at a time in order {}, each while every other ordinal was Running \
+                 and Ready, by new pods on revision {update}{made_of}, none below partition {}; \
+                 status revisions consistent at seq {sts_seq}",
                 order.join(", "),
                 partition.value
             ),
             Strategy::OnDelete => format!(
-                "only the pods the harness deleted were replaced ({}), on revision {update}",
-                order.join(", ")
+                "only the pods the harness deleted were replaced ({}), by new pods on revision \
+                 {update}{made_of}; the others kept their pods and template for {:.1} s after \
+                 the change",
+                order.join(", "),
+                expect.dwell.as_secs_f64()
             ),
         }
     })
 }
 
-/// Why ordinal `h` (above a pod whose deletion just began) was not yet updated and Ready.
+/// Each ordinal's live pod, with the seq it was last observed at.
+fn live_pods(tracked: &BTreeMap<u32, Tracked>) -> BTreeMap<u32, (u64, PodState)> {
+    tracked
+        .iter()
+        .filter(|(_, t)| !t.gone)
+        .map(|(o, t)| (*o, (t.seq, t.pod.clone())))
+        .collect()
+}
+
+/// Why the pod holding an ordinal at the end is not a new, Ready pod of the new template.
+fn not_updated(
+    t: &Tracked,
+    before: Option<&(u64, PodState)>,
+    update: &str,
+    annotation: Option<&TemplateAnnotation>,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    let last = format!("last observed at seq {}", t.seq);
+    if t.pod.revision() != Some(update) {
+        why.push(format!(
+            "{} ended on revision {}, not the update revision {update} ({last})",
+            pod_ref(&t.pod),
+            revision(&t.pod),
+        ));
+    }
+    if let Some((seq, old)) = before.filter(|(_, old)| old.uid == t.pod.uid) {
+        why.push(format!(
+            "{} was never replaced: the same uid held the name when the window began (observed \
+             at seq {seq} on revision {}) and ends labelled revision {} ({last}): relabelled in \
+             place, not made from the new template",
+            pod_ref(&t.pod),
+            revision(old),
+            revision(&t.pod),
+        ));
+    }
+    if let Some(a) = annotation.filter(|a| !a.carried_by(&t.pod)) {
+        why.push(format!(
+            "{} does not carry the template change ({a}; it has {}={}) ({last})",
+            pod_ref(&t.pod),
+            a.key,
+            t.pod.annotations.get(&a.key).map_or("none", String::as_str),
+        ));
+    }
+    if why.is_empty() && !t.healthy() {
+        why.push(format!(
+            "{} on the update revision was not Running and Ready at the end ({last}: {})",
+            pod_ref(&t.pod),
+            describe_pod(&t.pod)
+        ));
+    }
+    why
+}
+
+/// OnDelete: why an ordinal nobody deleted did not keep its pod and template.
+fn changed_untouched(
+    ordinal: u32,
+    name: &str,
+    before: Option<&(u64, PodState)>,
+    now: Option<&Tracked>,
+    update: &str,
+    annotation: Option<&TemplateAnnotation>,
+) -> Option<String> {
+    let (seq, old) = before?;
+    let Some(t) = now else {
+        return Some(format!(
+            "{name}-{ordinal}, which the harness did not delete, was no longer observed"
+        ));
+    };
+    if t.gone {
+        return Some(format!(
+            "{} (held by uid {} at seq {seq}), which the harness did not delete, had no pod at \
+             the end ({} observed deleted at seq {})",
+            pod_ref(old),
+            old.uid,
+            pod_ref(&t.pod),
+            t.seq
+        ));
+    }
+    if t.pod.uid != old.uid {
+        return Some(format!(
+            "{name}-{ordinal} was replaced though the harness did not delete it: uid {} at seq \
+             {seq}, uid {} at seq {} (revision {}): with updateStrategy OnDelete a pod is \
+             replaced only once it is deleted",
+            old.uid,
+            t.pod.uid,
+            t.seq,
+            revision(&t.pod)
+        ));
+    }
+    let relabelled = t.pod.revision() == Some(update) && old.revision() != Some(update);
+    let reannotated = annotation.is_some_and(|a| a.carried_by(&t.pod) && !a.carried_by(old));
+    (relabelled || reannotated).then(|| {
+        format!(
+            "{}, which the harness did not delete, was changed in place to revision {}{} (last \
+             observed at seq {}): with updateStrategy OnDelete it keeps its template until it \
+             is deleted",
+            pod_ref(&t.pod),
+            revision(&t.pod),
+            annotation
+                .filter(|_| reannotated)
+                .map_or_else(String::new, |a| format!(" and {a}")),
+            t.seq
+        )
+    })
+}
+
+/// OnDelete: Unknown unless the window lasted `dwell` after the template change.
+fn dwell_too_short(
+    entries: &[Entry],
+    window: Window,
+    change: Option<&TemplateChange<'_>>,
+    dwell: Duration,
+) -> Option<String> {
+    let Some(change) = change else {
+        return Some(format!(
+            "no template change was recorded by the end of {window}: pods were not watched \
+             staying untouched"
+        ));
+    };
+    let last = entries
+        .iter()
+        .take_while(|e| e.seq <= window.to)
+        .last()
+        .map_or(change.at, |e| e.at);
+    let watched = last.saturating_sub(change.at);
+    (watched < dwell).then(|| {
+        format!(
+            "the window ended {:.1} s after the template change (seq {}), before the {:.1} s an \
+             OnDelete controller must be watched leaving the other pods alone",
+            watched.as_secs_f64(),
+            change.seq,
+            dwell.as_secs_f64()
+        )
+    })
+}
+
+/// Why ordinal `h` (above a pod whose deletion just began) was not yet updated and Ready
+/// at that moment.
 fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<String> {
     if t.gone {
         return Some(format!(
@@ -346,9 +565,9 @@ fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<Stri
             t.seq
         ));
     }
-    if !t.ready_seen {
+    if !t.healthy() {
         return Some(format!(
-            "before the replacement {} was observed Ready (last observed at seq {}: {})",
+            "while the replacement {} was not Running and Ready (last observed at seq {}: {})",
             pod_ref(&t.pod),
             t.seq,
             describe_pod(&t.pod)
@@ -357,26 +576,55 @@ fn higher_not_done(h: u32, t: &Tracked, update: &str, name: &str) -> Option<Stri
     None
 }
 
+/// Why a lower ordinal was not healthy when a higher one's deletion began: upstream halts
+/// a rollout while any pod is not Running and Ready.
+fn lower_not_healthy(l: u32, t: &Tracked, name: &str) -> Option<String> {
+    if t.gone {
+        return Some(format!(
+            "while the lower {name}-{l} had no pod ({} observed deleted at seq {})",
+            pod_ref(&t.pod),
+            t.seq
+        ));
+    }
+    (!t.healthy()).then(|| {
+        format!(
+            "while the lower {} was not Running and Ready (last observed at seq {}: {})",
+            pod_ref(&t.pod),
+            t.seq,
+            describe_pod(&t.pod)
+        )
+    })
+}
+
 /// Pods below the partition that run the update revision at the end: a pod recreated
 /// there must be made from the current revision (upstream newVersionedStatefulSetPod).
 fn below_partition_on_update(
     tracked: &BTreeMap<u32, Tracked>,
     below: std::ops::Range<u32>,
     update: &str,
+    annotation: Option<&TemplateAnnotation>,
     partition: &Partition,
 ) -> Vec<String> {
     tracked
         .range(below)
-        .filter(|(_, t)| !t.gone && t.pod.revision() == Some(update))
-        .map(|(_, t)| {
-            format!(
-                "{} runs the update revision {update} though it is below the partition {} ({}) \
-                 (last observed at seq {})",
+        .filter(|(_, t)| !t.gone)
+        .filter_map(|(_, t)| {
+            let what = if t.pod.revision() == Some(update) {
+                format!("the update revision {update}")
+            } else {
+                format!(
+                    "{} of the new template",
+                    annotation.filter(|a| a.carried_by(&t.pod))?
+                )
+            };
+            Some(format!(
+                "{} runs {what} though it is below the partition {} ({}) (last observed at seq \
+                 {})",
                 pod_ref(&t.pod),
                 partition.value,
                 partition.source,
                 t.seq
-            )
+            ))
         })
         .collect()
 }
@@ -435,8 +683,16 @@ mod tests {
         at(pod(&format!("mysql-{i}"), &format!("u{i}")), OLD)
     }
 
+    /// Made from the changed template: the update revision and the change's annotation.
     fn new(i: u32) -> PodState {
-        at(pod(&format!("mysql-{i}"), &format!("n{i}")), NEW)
+        made_of_new_template(at(pod(&format!("mysql-{i}"), &format!("n{i}")), NEW))
+    }
+
+    fn made_of_new_template(p: PodState) -> PodState {
+        let a = rollout_annotation();
+        p.with(|p| {
+            p.annotations.insert(a.key, a.value);
+        })
     }
 
     /// The StatefulSet's status once the rollout is done.
@@ -475,13 +731,11 @@ mod tests {
         ]
     }
 
+    /// Judged from the template change (seq 3) on; OnDelete without a dwell (the events
+    /// are a millisecond apart; `the_on_delete_window_must_last_the_dwell` times one).
     fn check(events: Vec<Event>, strategy: Strategy) -> Verdict {
-        let result = rollout(
-            &History::from_events(events),
-            (3, u64::MAX),
-            &RolloutExpect::new("mysql", 3, strategy),
-        );
-        result.verdict
+        let expect = RolloutExpect::new("mysql", 3, strategy).with_dwell(Duration::ZERO);
+        rollout(&History::from_events(events), (3, u64::MAX), &expect).verdict
     }
 
     fn rolling(tail: Vec<Event>) -> Verdict {
@@ -568,8 +822,8 @@ mod tests {
         let text = v.evidence().join("\n");
         assert!(
             text.contains(
-                "deletion of pod mysql-1 (uid u1) (revision mysql-old) began at seq 7 before the \
-                 replacement pod mysql-2 (uid n2) was observed Ready"
+                "deletion of pod mysql-1 (uid u1) (revision mysql-old) began at seq 7 while the \
+                 replacement pod mysql-2 (uid n2) was not Running and Ready"
             ),
             "{text}"
         );
@@ -656,9 +910,11 @@ mod tests {
     }
 
     #[test]
-    fn nothing_replaced_is_unknown_never_pass() {
+    fn nothing_replaced_never_passes() {
         let v = rolling(vec![done(OLD, 0)]);
         assert!(v.is_unknown() || v.is_fail(), "{v}");
+        // Pods already labelled with the update revision when the window began were not
+        // replaced in it: the label alone does not make them an update.
         let events = vec![
             applied(new(0)),
             applied(new(1)),
@@ -667,10 +923,10 @@ mod tests {
             done(NEW, 3),
         ];
         let v = check(events, Strategy::RollingUpdate);
-        assert!(v.is_unknown(), "{v}");
+        assert!(v.is_fail(), "{v}");
         assert!(
             v.to_string()
-                .contains("no pod of StatefulSet mysql was replaced"),
+                .contains("pod mysql-0 (uid n0) was never replaced"),
             "{v}"
         );
     }
@@ -718,5 +974,168 @@ mod tests {
         events.push(done(OLD, 0));
         let v = check(events, Strategy::OnDelete);
         assert!(v.is_unknown(), "{v}");
+    }
+
+    #[test]
+    fn a_pod_relabelled_in_place_is_not_an_update() {
+        let mut tail = vec![applied(at(old(2), NEW))];
+        tail.extend(replace(1));
+        tail.extend(replace(0));
+        tail.push(done(NEW, 3));
+        let v = rolling(tail);
+        assert!(v.is_fail(), "{v}");
+        let text = v.evidence().join("\n");
+        assert!(
+            text.contains(
+                "pod mysql-2 (uid u2) was never replaced: the same uid held the name when the \
+                 window began (observed at seq 2 on revision mysql-old) and ends labelled \
+                 revision mysql-new (last observed at seq 4): relabelled in place"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "pod mysql-2 (uid u2) does not carry the template change (annotation \
+                 conformance/rollout=1; it has conformance/rollout=none)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_new_pod_from_the_old_template_is_not_an_update() {
+        let mut tail = replace(2);
+        tail[3] = applied(at(pod("mysql-2", "n2"), NEW));
+        tail.extend(replace(1));
+        tail.extend(replace(0));
+        tail.push(done(NEW, 3));
+        let v = rolling(tail);
+        assert_eq!(
+            v.evidence(),
+            [
+                "pod mysql-2 (uid n2) does not carry the template change (annotation \
+                 conformance/rollout=1; it has conformance/rollout=none) (last observed at seq 7)"
+            ],
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_rollout_without_the_recorded_template_change_is_unknown() {
+        let mut events = start();
+        events[3] = Event::Action(Action::ChangeTemplate {
+            statefulset: "mysql".into(),
+            change: "annotation conformance/rollout=1".into(),
+            annotation: None,
+        });
+        events.extend(in_order());
+        let v = check(events, Strategy::RollingUpdate);
+        assert!(v.is_unknown(), "{v}");
+        assert!(
+            v.to_string()
+                .contains("its revision label alone proves nothing"),
+            "{v}"
+        );
+    }
+
+    /// Ready is current health, of every ordinal: a pod NotReady when the next deletion
+    /// begins halts upstream's rollout, however Ready it was before.
+    #[rstest::rstest]
+    #[case::a_lower_pod(
+        old(0),
+        "lower pod mysql-0 (uid u0) was not Running and Ready (last observed at seq 8: phase \
+         Running, not ready, restarts 0, node worker)"
+    )]
+    #[case::the_replacement_once_ready(
+        new(2),
+        "replacement pod mysql-2 (uid n2) was not Running and Ready (last observed at seq 8: \
+         phase Running, not ready, restarts 0, node worker)"
+    )]
+    fn a_deletion_while_another_pod_is_not_ready_is_named(
+        #[case] flapping: PodState,
+        #[case] why: &str,
+    ) {
+        let mut tail = replace(2);
+        tail.push(applied(flapping.clone().not_ready()));
+        tail.extend(replace(1));
+        tail.push(applied(flapping));
+        tail.extend(replace(0));
+        tail.push(done(NEW, 3));
+        let v = rolling(tail);
+        assert_eq!(
+            v.evidence(),
+            [format!(
+                "deletion of pod mysql-1 (uid u1) (revision mysql-old) began at seq 9 while the \
+                 {why}"
+            )],
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn on_delete_replacing_an_untouched_pod_unseen_is_named() {
+        let mut events = start();
+        events.push(done(OLD, 0));
+        events.push(delete_pod(1));
+        events.extend(replace(1));
+        events.push(applied(new(2)));
+        let v = check(events, Strategy::OnDelete);
+        assert_eq!(
+            v.evidence(),
+            [
+                "mysql-2 was replaced though the harness did not delete it: uid u2 at seq 2, uid \
+                 n2 at seq 10 (revision mysql-new): with updateStrategy OnDelete a pod is \
+                 replaced only once it is deleted"
+            ],
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn on_delete_updating_an_untouched_pod_in_place_is_named() {
+        let mut events = start();
+        events.push(done(OLD, 0));
+        events.push(delete_pod(1));
+        events.extend(replace(1));
+        events.push(applied(made_of_new_template(at(old(2), NEW))));
+        let v = check(events, Strategy::OnDelete);
+        assert_eq!(
+            v.evidence(),
+            [
+                "pod mysql-2 (uid u2), which the harness did not delete, was changed in place to \
+                 revision mysql-new and annotation conformance/rollout=1 (last observed at seq \
+                 10): with updateStrategy OnDelete it keeps its template until it is deleted"
+            ],
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn the_on_delete_window_must_last_the_dwell() {
+        let mut events = start();
+        events.push(done(OLD, 0));
+        events.push(delete_pod(1));
+        events.extend(replace(1));
+        events.push(mark("watched"));
+        let mut entries = History::from_events(events);
+        let expect = RolloutExpect::new("mysql", 3, Strategy::OnDelete);
+        assert_eq!(expect.dwell, ON_DELETE_DWELL);
+        let short = rollout(&entries, (3, u64::MAX), &expect).verdict;
+        assert!(short.is_unknown(), "{short}");
+        assert!(
+            short.to_string().contains(
+                "the window ended 0.0 s after the template change (seq 3), before the 10.0 s"
+            ),
+            "{short}"
+        );
+        let last = entries.len() - 1;
+        entries[last].at = entries[3].at + ON_DELETE_DWELL;
+        let long = rollout(&entries, (3, u64::MAX), &expect).verdict;
+        assert!(long.is_pass(), "{long}");
+        assert!(
+            long.to_string()
+                .contains("kept their pods and template for 10.0 s"),
+            "{long}"
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! OrderedReady scaling: on scale-up ordinal i is created only once i-1 is Running and
-//! Ready; on scale-down pods are removed highest ordinal first, each gone before the
-//! next deletion begins. Judged in observation order (seq).
+//! OrderedReady scaling: on scale-up ordinal i is created only while every lower ordinal's
+//! pod is Running and Ready at that moment (its last observation then, not a Ready seen
+//! once: upstream halts while any pod is unhealthy); on scale-down pods are removed
+//! highest ordinal first, each gone before the next deletion begins. Judged in observation
+//! order (seq).
 //!
 //! The ordinals a scale should touch come from the `Scale` actions recorded in the window:
 //! one that never appeared (scale-up) or never began its deletion (scale-down) is named,
@@ -13,14 +15,11 @@ use crate::history::{Action, Entry, Event, PodState};
 use crate::verdict::{CheckResult, Verdict, Window};
 use crate::world::{describe_pod, ordinal_of, pod_observations, pod_ref};
 
-/// What the scale-up check remembers of one ordinal.
+/// What the scale-up check remembers of one ordinal: its last observation.
 struct Tracked {
     seq: u64,
     gone: bool,
     pod: PodState,
-    /// The current incarnation (uid) was observed Ready and not terminating: in the
-    /// window, or in its last state before the window.
-    ready_seen: bool,
 }
 
 impl Tracked {
@@ -29,24 +28,16 @@ impl Tracked {
             seq,
             gone,
             pod: pod.clone(),
-            ready_seen: serving(gone, pod),
         }
     }
 
-    fn update(&mut self, seq: u64, gone: bool, pod: &PodState, in_window: bool) {
-        if pod.uid != self.pod.uid || !in_window {
-            *self = Tracked::new(seq, gone, pod);
-            return;
-        }
-        self.ready_seen = !gone && (self.ready_seen || serving(gone, pod));
-        self.seq = seq;
-        self.gone = gone;
-        self.pod = pod.clone();
+    /// Running and Ready at its last observation.
+    fn healthy(&self) -> bool {
+        !self.gone
+            && self.pod.ready
+            && !self.pod.terminating
+            && self.pod.phase.as_deref() == Some("Running")
     }
-}
-
-fn serving(gone: bool, pod: &PodState) -> bool {
-    !gone && pod.ready && !pod.terminating
 }
 
 /// A `Scale` of `statefulset` recorded in `window`: its seq, from and to.
@@ -100,7 +91,8 @@ fn scaled_ordinals(steps: &[ScaleStep], up: bool, start: u32) -> BTreeMap<u32, &
 }
 
 /// Every ordinal first observed (a new pod uid for its name) inside `window` appeared only
-/// after its predecessor's current pod was observed Ready and while it was not terminating.
+/// while the pod of every lower ordinal was, at its last observation, Running, Ready and not
+/// terminating.
 pub fn ordered_scale_up(
     entries: &[Entry],
     window: impl Into<Window>,
@@ -138,19 +130,11 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str, start: u32) ->
         if appears && in_window {
             appeared.push(format!("{} (seq {seq})", pod.name));
             appeared_ordinals.insert(ordinal);
-            if let Some(e) = (ordinal > start)
-                .then(|| ordinal - 1)
-                .and_then(|prev| predecessor_not_ready(&ordinals, prev, seq, pod, statefulset))
-            {
-                evidence.push(e);
-            }
+            evidence.extend((start..ordinal).filter_map(|lower| {
+                predecessor_not_ready(&ordinals, lower, seq, pod, statefulset)
+            }));
         }
-        match ordinals.get_mut(&ordinal) {
-            Some(t) => t.update(seq, gone, pod, in_window),
-            None => {
-                ordinals.insert(ordinal, Tracked::new(seq, gone, pod));
-            }
-        }
+        ordinals.insert(ordinal, Tracked::new(seq, gone, pod));
     }
     let mut unknowns = Vec::new();
     let steps = scale_steps(entries, window, statefulset);
@@ -184,7 +168,7 @@ fn scale_up(entries: &[Entry], window: Window, statefulset: &str, start: u32) ->
     }
     Verdict::judge(evidence, unknowns, || {
         format!(
-            "{} appeared in {window}, each after its predecessor was observed Ready",
+            "{} appeared in {window}, each while every lower ordinal was Running and Ready",
             appeared.join(", ")
         )
     })
@@ -216,9 +200,9 @@ fn predecessor_not_ready(
             "{appeared} while {} was terminating ({last})",
             pod_ref(&t.pod)
         ))
-    } else if !t.ready_seen {
+    } else if !t.healthy() {
         Some(format!(
-            "{appeared} before {} was observed Ready ({last})",
+            "{appeared} while {} was not Running and Ready ({last})",
             pod_ref(&t.pod)
         ))
     } else {

@@ -198,18 +198,35 @@ pub fn locate_upstream_binary() -> Result<PathBuf, SimError> {
 fn locate_beside_exe(flavor: Flavor) -> Result<PathBuf, SimError> {
     let exe = std::env::current_exe().ok();
     let candidates = flavor_candidates(exe.as_deref(), flavor);
+    newest(&candidates).ok_or_else(|| SimError::NotFound {
+        name: flavor.name(),
+        searched: candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// The most recently built of the candidates that exist (the first on a tie): a
+/// `kube-sim` left by an older `cargo build -p kube-sim` must not win over the
+/// `e2e-kube-sim` this very test build made.
+fn newest(candidates: &[PathBuf]) -> Option<PathBuf> {
+    let built = |c: &PathBuf| std::fs::metadata(c).and_then(|m| m.modified()).ok();
     candidates
         .iter()
-        .find(|c| c.is_file())
-        .cloned()
-        .ok_or_else(|| SimError::NotFound {
-            name: flavor.name(),
-            searched: candidates
-                .iter()
-                .map(|c| c.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        .filter(|c| c.is_file())
+        .fold(
+            None,
+            |best: Option<(&PathBuf, Option<std::time::SystemTime>)>, c| {
+                let t = built(c);
+                match best {
+                    Some((_, bt)) if bt >= t => best,
+                    _ => Some((c, t)),
+                }
+            },
+        )
+        .map(|(c, _)| c.clone())
 }
 
 /// Where a sibling `kube-sim` may be for an executable at `exe`.
@@ -612,6 +629,25 @@ mod tests {
             ]
         );
         assert!(sibling_candidates(None).is_empty());
+    }
+
+    #[test]
+    fn the_newest_sibling_binary_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("kube-sim");
+        let new = dir.path().join("e2e-kube-sim");
+        std::fs::write(&old, b"old").expect("write");
+        std::fs::write(&new, b"new").expect("write");
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(earlier))
+            .expect("set mtime");
+        let candidates = vec![old.clone(), new.clone(), dir.path().join("absent")];
+        assert_eq!(newest(&candidates), Some(new));
+        assert_eq!(newest(&candidates[..1]), Some(old));
+        assert_eq!(newest(&candidates[2..]), None);
     }
 
     #[test]

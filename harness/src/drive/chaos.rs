@@ -200,32 +200,37 @@ impl NodeChaos for KindChaos {
 pub struct SimChaos {
     /// `http://127.0.0.1:PORT`
     pub base_url: String,
-    /// Who serves the endpoints and what a node kill really is there.
-    launcher: &'static str,
-    kill_fidelity: &'static str,
+    /// What serves the endpoints and so really stops a node: kube-sim or kube-upstream.
+    pub server: ControlServer,
+}
+
+/// The process whose control endpoints [`SimChaos`] calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlServer {
+    KubeSim,
+    KubeUpstream,
+}
+
+impl ControlServer {
+    fn name(self) -> &'static str {
+        match self {
+            ControlServer::KubeSim => "kube-sim",
+            ControlServer::KubeUpstream => "kube-upstream",
+        }
+    }
 }
 
 impl SimChaos {
     /// kube-sim's control endpoints.
     pub fn new(base_url: impl Into<String>) -> SimChaos {
-        SimChaos {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            launcher: "kube-sim",
-            kill_fidelity: "kube-sim stops the node: its pods' mariadbd processes are killed; a \
-                            process-level crash on this machine, whose page cache survives",
-        }
+        SimChaos::of(ControlServer::KubeSim, base_url)
     }
 
-    /// kube-upstream's control endpoints: a node kill SIGKILLs the real node's init, so the
-    /// kernel kills its kubelet, containerd, shims and containers at once.
-    pub fn upstream(base_url: impl Into<String>) -> SimChaos {
+    /// The control endpoints of `server` at `base_url`.
+    pub fn of(server: ControlServer, base_url: impl Into<String>) -> SimChaos {
         SimChaos {
-            launcher: "kube-upstream",
-            kill_fidelity: "kube-upstream kills the real node's init (SIGKILL): the kernel kills \
-                            every process of its pid namespace at once (kubelet, containerd, \
-                            shims, containers), as `docker kill` does to a kind node; a \
-                            process-level crash on this machine, whose page cache survives",
-            ..SimChaos::new(base_url)
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            server,
         }
     }
 
@@ -273,7 +278,11 @@ impl SimChaos {
 #[async_trait]
 impl NodeChaos for SimChaos {
     fn describe(&self) -> String {
-        format!("{} control endpoints at {}", self.launcher, self.base_url)
+        format!(
+            "{} control endpoints at {}",
+            self.server.name(),
+            self.base_url
+        )
     }
 
     async fn stop_node(&self, node: &str) -> Result<(), ChaosError> {
@@ -286,7 +295,16 @@ impl NodeChaos for SimChaos {
     }
 
     fn kill_fidelity(&self) -> String {
-        self.kill_fidelity.to_owned()
+        match self.server {
+            ControlServer::KubeSim => "kube-sim stops the node: its pods' mariadbd processes \
+                 are killed; a process-level crash on this machine, whose page cache survives"
+                .to_owned(),
+            ControlServer::KubeUpstream => "kube-upstream kills the real node's init (SIGKILL): \
+                 the kernel kills every process of its pid namespace at once (kubelet, \
+                 containerd, shims, containers), as `docker kill` does to a kind node; a \
+                 process-level crash on this machine, whose page cache survives"
+                .to_owned(),
+        }
     }
 
     /// The sim has one way to stop a node: everything on it dies at once.
@@ -542,6 +560,22 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains(CONTAINER_CRASH_CMD_ENV), "{err}");
+    }
+
+    #[test]
+    fn the_node_kill_note_names_what_really_stops_the_node() {
+        let sim = SimChaos::new("http://127.0.0.1:1");
+        assert!(sim.kill_fidelity().starts_with("kube-sim stops the node"));
+        assert!(sim.describe().starts_with("kube-sim control endpoints"));
+        let upstream = SimChaos::of(ControlServer::KubeUpstream, "http://127.0.0.1:1");
+        let note = upstream.kill_fidelity();
+        assert!(note.starts_with("kube-upstream stops the node"), "{note}");
+        assert!(!note.contains("kube-sim"), "{note}");
+        assert!(
+            upstream
+                .describe()
+                .starts_with("kube-upstream control endpoints")
+        );
     }
 
     /// A one-shot HTTP server that records the request line and answers with `status`.

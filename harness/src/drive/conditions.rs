@@ -142,6 +142,11 @@ pub fn pod_ready() -> Condition<Pod> {
     Condition::when("pod Ready", is_pod_ready, describe_pod)
 }
 
+/// The pod is not Ready (its Ready condition is not True).
+pub fn pod_not_ready() -> Condition<Pod> {
+    Condition::when("pod not Ready", |pod| !is_pod_ready(pod), describe_pod)
+}
+
 /// The pod with `uid` is gone: not found, or replaced by one with another uid.
 pub fn pod_gone(uid: &str) -> Condition<Pod> {
     let uid = uid.to_owned();

@@ -105,6 +105,9 @@ impl RunFacts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PromiseStatus {
     Passed,
+    /// Every test that ran passed, but some case (or some check of a case) was skipped
+    /// here: the promise is not proven whole on this target.
+    PartlyCovered,
     Failed,
     /// Failed only because a check judged nothing: neither proved nor disproved.
     Unknown,
@@ -116,6 +119,7 @@ impl PromiseStatus {
     fn label(self) -> &'static str {
         match self {
             PromiseStatus::Passed => "passed",
+            PromiseStatus::PartlyCovered => "partly covered",
             PromiseStatus::Failed => "FAILED",
             PromiseStatus::Unknown => "UNKNOWN",
             PromiseStatus::Skipped => "skipped",
@@ -127,6 +131,9 @@ impl PromiseStatus {
 /// One test's contribution: a failed test whose checks failed only as Unknown is Unknown.
 fn test_status(test: &TestReport) -> PromiseStatus {
     match test.outcome() {
+        TestOutcome::Passed if test.results.iter().any(|r| r.verdict.is_skipped()) => {
+            PromiseStatus::PartlyCovered
+        }
         TestOutcome::Passed => PromiseStatus::Passed,
         TestOutcome::Skipped => PromiseStatus::Skipped,
         TestOutcome::Failed => {
@@ -141,13 +148,19 @@ fn test_status(test: &TestReport) -> PromiseStatus {
     }
 }
 
-/// Failed beats Unknown beats Passed beats Skipped; no test at all is Not run.
+/// Failed beats Unknown beats Partly covered (some passed, some skipped, or a test with
+/// a skipped check) beats Passed beats Skipped; no test at all is Not run. A promise with
+/// skipped cases is never "passed".
 fn promise_status(statuses: &[PromiseStatus]) -> PromiseStatus {
     let has = |s| statuses.contains(&s);
     if has(PromiseStatus::Failed) {
         PromiseStatus::Failed
     } else if has(PromiseStatus::Unknown) {
         PromiseStatus::Unknown
+    } else if has(PromiseStatus::PartlyCovered)
+        || (has(PromiseStatus::Passed) && has(PromiseStatus::Skipped))
+    {
+        PromiseStatus::PartlyCovered
     } else if has(PromiseStatus::Passed) {
         PromiseStatus::Passed
     } else if has(PromiseStatus::Skipped) {
@@ -419,6 +432,40 @@ mod tests {
                 ("survival".into(), PromiseStatus::Unknown),
                 ("moves".into(), PromiseStatus::NotRun),
             ]
+        );
+    }
+
+    #[test]
+    fn a_promise_with_a_skipped_case_is_partly_covered_never_passed() {
+        let tests = vec![
+            test("scale-a", vec![pass()], None),
+            test("scale-b", vec![], Some("no node chaos here")),
+        ];
+        let order = promises(&facts(), &tests)
+            .into_iter()
+            .find(|(p, ..)| p == "order")
+            .map(|(_, s, _)| s);
+        assert_eq!(order, Some(PromiseStatus::PartlyCovered));
+        assert_eq!(PromiseStatus::PartlyCovered.label(), "partly covered");
+    }
+
+    #[test]
+    fn a_test_with_a_skipped_check_passes_but_covers_its_promise_partly() {
+        let skipped = Verdict::Skipped {
+            reason: "no exec into pods on this target".into(),
+        };
+        let tests = vec![test("identity", vec![pass(), skipped.clone()], None)];
+        assert_eq!(tests[0].outcome(), TestOutcome::Passed);
+        let identity = promises(&facts(), &tests)
+            .into_iter()
+            .find(|(p, ..)| p == "identity")
+            .map(|(_, s, _)| s);
+        assert_eq!(identity, Some(PromiseStatus::PartlyCovered));
+        let only_skipped = test("identity", vec![skipped], None);
+        assert_eq!(
+            only_skipped.outcome(),
+            TestOutcome::Failed,
+            "a test that judged nothing did not pass"
         );
     }
 

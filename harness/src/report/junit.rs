@@ -1,7 +1,8 @@
 //! The JUnit XML of one test's report, built with quick-junit: one testsuite for the test,
 //! one testcase per check (Pass: success with the summary as output; Fail: a `CheckFailed`
 //! failure carrying the evidence; Unknown: a `CheckUnknown` failure carrying the reason, never
-//! skipped, which dashboards count as green), the target and notes
+//! skipped, which dashboards count as green; Skipped, a check that could not run on the
+//! target: `<skipped>` with the reason), the target and notes
 //! as properties, the steps as the suite's output. Every text is redacted first.
 
 use std::collections::HashMap;
@@ -79,6 +80,13 @@ fn testcase(r: &CheckResult, name: &str, test: &str, e: &impl Fn(&str) -> String
                 .set_message(e(&format!("could not judge: {reason}")))
                 .set_type(UNKNOWN_TYPE)
                 .set_description(e(reason));
+            (status, None)
+        }
+        Verdict::Skipped { reason } => {
+            // Could not run on this target: skipped, with why (the test's promise is then
+            // only partly covered).
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(e(reason));
             (status, None)
         }
         Verdict::Fail { evidence } => {

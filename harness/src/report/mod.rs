@@ -241,10 +241,12 @@ impl Report {
     }
 }
 
-/// Whether a test passed: every verdict is a pass, and it judged at least one check
-/// unless it was skipped with a reason.
+/// Whether a test passed: every verdict is a pass or a check that could not run here
+/// (skipped with its reason), and at least one check passed unless the whole test was
+/// skipped with a reason.
 pub(crate) fn judged_passed(verdicts: &[&Verdict], skipped: bool) -> bool {
-    (skipped || !verdicts.is_empty()) && verdicts.iter().all(|v| v.is_pass())
+    (skipped || verdicts.iter().any(|v| v.is_pass()))
+        && verdicts.iter().all(|v| v.is_pass() || v.is_skipped())
 }
 
 pub(crate) fn rfc3339(t: SystemTime) -> String {
@@ -419,6 +421,43 @@ mod tests {
             report.summary().contains("FAIL     no check ran"),
             "{}",
             report.summary()
+        );
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_is_listed_as_skipped_with_its_reason() {
+        let report = Report::new(
+            "upstream",
+            "identity",
+            vec![
+                CheckResult::new(
+                    "ordinal identity",
+                    Verdict::Pass {
+                        summary: "ok".into(),
+                    },
+                ),
+                CheckResult::skipped(
+                    "DNS resolution in the cluster",
+                    "no exec into pods on this target",
+                ),
+            ],
+        );
+        assert!(report.all_passed(), "a skipped check fails nothing");
+        let summary = report.summary();
+        assert!(
+            summary.contains(
+                "SKIPPED  DNS resolution in the cluster: no exec into pods on this target"
+            ),
+            "{summary}"
+        );
+        let xml = report.junit_xml().expect("junit");
+        assert!(
+            xml.contains("tests=\"2\" skipped=\"1\" failures=\"0\" errors=\"0\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<skipped message=\"no exec into pods on this target\"/>"),
+            "{xml}"
         );
     }
 

@@ -226,7 +226,7 @@ fn verdict_lines(verdict: &Verdict) -> Vec<&str> {
     match verdict {
         Verdict::Pass { summary } => vec![summary.as_str()],
         Verdict::Fail { evidence } => evidence.iter().map(String::as_str).collect(),
-        Verdict::Unknown { reason } => vec![reason.as_str()],
+        Verdict::Unknown { reason } | Verdict::Skipped { reason } => vec![reason.as_str()],
     }
 }
 

@@ -44,6 +44,21 @@ impl InClusterDns {
     pub fn resolved(&self) -> bool {
         matches!(self, InClusterDns::Resolved)
     }
+
+    /// The DNS check on `entries`, or the check listed as skipped with the reason the
+    /// lookups could not run here (never silently absent).
+    pub fn check(
+        &self,
+        entries: &[checks::history::Entry],
+        expect: &checks::IdentityExpect,
+    ) -> checks::CheckResult {
+        match self {
+            InClusterDns::Resolved => checks::dns_resolution(entries, expect),
+            InClusterDns::Unavailable(reason) => {
+                checks::CheckResult::skipped(checks::DNS_CHECK, reason.clone())
+            }
+        }
+    }
 }
 
 /// `<pod>.<service>.<namespace>.svc.<domain>`: the name a headless Service gives a pod
@@ -90,7 +105,12 @@ impl TestEnv {
                 &expect.service,
                 namespace,
             );
-            let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref());
+            // A pod that is not Ready must not resolve: wait for that answer instead.
+            let ip = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_deref())
+                .filter(|_| conditions::is_pod_ready(pod));
             let answer = self.settled_lookup(&from_name, &name, ip, deadline).await?;
             self.history
                 .record(Event::Resolved(resolution(&from_name, name, answer)));
@@ -130,8 +150,8 @@ impl TestEnv {
         }))
     }
 
-    /// Looks `name` up from inside `from` until it gives exactly `ip` or `deadline`
-    /// passed, with backoff; returns the last answer.
+    /// Looks `name` up from inside `from` until it gives exactly `ip` (no address at all
+    /// when `ip` is None) or `deadline` passed, with backoff; returns the last answer.
     async fn settled_lookup(
         &self,
         from: &str,
@@ -150,7 +170,8 @@ impl TestEnv {
                 exec::getent_hosts(&self.pods(), from, CONTAINER, name, EXEC_TIMEOUT).await?;
             let settled = match (&answer, ip) {
                 (HostLookup::Addresses(a), Some(ip)) => !a.is_empty() && a.iter().all(|a| a == ip),
-                _ => ip.is_none(),
+                (HostLookup::Addresses(a), None) => a.is_empty(),
+                (HostLookup::NotFound, ip) => ip.is_none(),
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if settled || left.is_zero() {

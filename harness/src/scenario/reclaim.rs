@@ -223,20 +223,82 @@ impl TestEnv {
         Box::pin(self.delete_statefulset_and_claims(replicas)).await?;
         let names: Vec<String> = volumes.into_values().collect();
         self.wait_volumes_reclaimed(&names).await?;
+        // Judged after a dwell, not the moment a PV turns Released: a reclaimer that
+        // deletes a retained PV a moment later must be seen doing it.
+        self.watch_volumes_kept(&names, checks::RECLAIM_DWELL)
+            .await?;
         self.settle().await?;
         let released = self.history.mark("claims deleted, their PVs reclaimed");
         Ok((before, released))
     }
 
-    /// Deletes the StatefulSet, waits until its pods are gone, deletes the claims of
-    /// ordinals `0..replicas` and waits until they are gone.
-    pub async fn delete_statefulset_and_claims(&self, replicas: u32) -> Result<(), ScenarioError> {
+    /// Watches the PVs `volumes` that still exist for `dwell`; ends early once one of them
+    /// is gone (the History holds it, for the checks to judge).
+    pub async fn watch_volumes_kept(
+        &self,
+        volumes: &[String],
+        dwell: std::time::Duration,
+    ) -> Result<(), ScenarioError> {
+        let kept: Vec<&String> = match self.volumes().list(&Default::default()).await {
+            Ok(list) => volumes
+                .iter()
+                .filter(|name| list.items.iter().any(|pv| pv.name_any() == **name))
+                .collect(),
+            Err(source) => {
+                return Err(ScenarioError::Api {
+                    action: "list",
+                    object: "PersistentVolume objects".into(),
+                    source,
+                });
+            }
+        };
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let what = format!(
+            "one of the kept PVs {} to go",
+            kept.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let watched = wait::wait_until(
+            &self.volumes(),
+            watcher::Config::default(),
+            &what,
+            "PersistentVolume objects",
+            dwell,
+            |pvs| {
+                if kept
+                    .iter()
+                    .all(|name| pvs.iter().any(|pv| pv.name_any() == **name))
+                {
+                    Progress::Pending("all kept".into())
+                } else {
+                    Progress::Done
+                }
+            },
+        )
+        .await;
+        match watched {
+            Err(e) if !e.is_timeout() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the StatefulSet (its claims are left to its retention policy) and waits
+    /// until the pods of ordinals `0..replicas` are gone.
+    pub async fn delete_statefulset(&self, replicas: u32) -> Result<(), ScenarioError> {
         let name = self.statefulset_name();
-        let claims: Vec<String> = (0..replicas).map(|i| self.claim_name(i)).collect();
         self.history.mark(format!(
-            "delete StatefulSet {name}, then its claims {}",
-            claims.join(", ")
+            "delete StatefulSet {name} (its claims left to its policy)"
         ));
+        self.remove_statefulset(replicas).await
+    }
+
+    /// Deletes the StatefulSet and waits until the pods of `0..replicas` are gone.
+    async fn remove_statefulset(&self, replicas: u32) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
         self.statefulsets()
             .delete(&name, &DeleteParams::default())
             .await
@@ -248,6 +310,19 @@ impl TestEnv {
         let pods: Vec<String> = (0..replicas).map(|i| self.pod_name(i)).collect();
         let pods: Vec<&str> = pods.iter().map(String::as_str).collect();
         wait::wait_for_absent(&self.pods(), &pods, self.timeouts.statefulset_ready).await?;
+        Ok(())
+    }
+
+    /// Deletes the StatefulSet, waits until its pods are gone, deletes the claims of
+    /// ordinals `0..replicas` and waits until they are gone.
+    pub async fn delete_statefulset_and_claims(&self, replicas: u32) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
+        let claims: Vec<String> = (0..replicas).map(|i| self.claim_name(i)).collect();
+        self.history.mark(format!(
+            "delete StatefulSet {name}, then its claims {}",
+            claims.join(", ")
+        ));
+        self.remove_statefulset(replicas).await?;
         for claim in &claims {
             match self.pvcs().delete(claim, &DeleteParams::default()).await {
                 Ok(_) => {}

@@ -189,6 +189,24 @@ impl TestEnv {
             self.gate_on_root_logins(&format!("scale {name} {from}->{to}"))
                 .await?;
         }
+        self.request_scale(from, to, via).await?;
+        let first = self.ordinal_start().await?;
+        let removed: Vec<String> = (to.max(0)..from.max(0))
+            .map(|i| self.pod_name(first + i as u32))
+            .collect();
+        let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
+        wait::wait_for_absent(&self.pods(), &removed, self.timeouts.statefulset_ready).await?;
+        self.wait_ready(to).await
+    }
+
+    /// Records and requests a scale of the StatefulSet, without waiting for it.
+    pub async fn request_scale(
+        &self,
+        from: i32,
+        to: i32,
+        via: ScaleVia,
+    ) -> Result<(), ScenarioError> {
+        let name = self.statefulset_name();
         self.history.action(Action::Scale {
             statefulset: name.clone(),
             from,
@@ -207,13 +225,19 @@ impl TestEnv {
             object: format!("StatefulSet {}/{name}", self.namespace.name()),
             source,
         })?;
-        let first = self.ordinal_start().await?;
-        let removed: Vec<String> = (to.max(0)..from.max(0))
-            .map(|i| self.pod_name(first + i as u32))
-            .collect();
-        let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
-        wait::wait_for_absent(&self.pods(), &removed, self.timeouts.statefulset_ready).await?;
-        self.wait_ready(to).await
+        Ok(())
+    }
+
+    /// Waits until the pod of `ordinal` is observed not Ready.
+    pub async fn wait_not_ready(&self, ordinal: u32) -> Result<(), ScenarioError> {
+        wait::wait_for(
+            &self.pods(),
+            &self.pod_name(ordinal),
+            conditions::pod_not_ready(),
+            self.timeouts.pod_ready,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Makes the history catch up with the cluster before a check.

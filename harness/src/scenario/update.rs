@@ -3,11 +3,17 @@
 //! `podManagementPolicy: Parallel` or `spec.ordinals.start` goes through
 //! [`TestEnv::deploy_with`]: see [`parallel`] and [`start_ordinal`].
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetOrdinals};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::watcher;
 use serde_json::json;
 
-use checks::history::Action;
+use checks::history::{Action, TemplateAnnotation};
 
 use crate::drive::conditions;
 use crate::drive::wait;
@@ -43,6 +49,10 @@ impl TestEnv {
         self.history.action(Action::ChangeTemplate {
             statefulset: name.clone(),
             change: format!("annotation {ROLLOUT_ANNOTATION}={value}"),
+            annotation: Some(TemplateAnnotation {
+                key: ROLLOUT_ANNOTATION.into(),
+                value: value.into(),
+            }),
         });
         let patch = json!({
             "spec": {"template": {"metadata": {"annotations": {ROLLOUT_ANNOTATION: value}}}}
@@ -94,6 +104,46 @@ impl TestEnv {
                 source,
             })?;
         Ok(())
+    }
+
+    /// Watches the pods of `ordinals` for `dwell` (with OnDelete, pods nobody deleted must
+    /// stay as they are, however long one waits). Ends early once one of them is replaced,
+    /// begins deletion or changes its revision label, returning what changed; `None` when
+    /// the dwell passed with nothing changed. Either way the History holds what the
+    /// observer saw, for the checks to judge: this only bounds how long they watch.
+    pub async fn watch_untouched(
+        &self,
+        ordinals: &[u32],
+        dwell: Duration,
+    ) -> Result<Option<String>, ScenarioError> {
+        let mut expected = BTreeMap::new();
+        for ordinal in ordinals {
+            let pod = self.get_pod(*ordinal).await?;
+            expected.insert(pod.name_any(), (pod.uid(), revision_of(&pod)));
+        }
+        let what = format!("a change to the untouched pods {:?}", expected.keys());
+        let object = format!("Pod objects in namespace {}", self.namespace.name());
+        let mut changed = None;
+        let watched = wait::wait_until(
+            &self.pods(),
+            watcher::Config::default(),
+            &what,
+            &object,
+            dwell,
+            |pods| match untouched_change(&expected, pods) {
+                Some(change) => {
+                    changed = Some(change);
+                    wait::Progress::Done
+                }
+                None => wait::Progress::Pending("untouched".into()),
+            },
+        )
+        .await;
+        match watched {
+            Ok(()) => Ok(changed),
+            Err(e) if e.is_timeout() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Waits until the rollout reached its end for `partition`: the controller observed
@@ -156,4 +206,28 @@ pub(super) fn start_of(sts: &StatefulSet) -> u32 {
         .and_then(|o| o.start)
         .unwrap_or(0);
     u32::try_from(start).unwrap_or(0)
+}
+
+fn revision_of(pod: &Pod) -> Option<String> {
+    pod.labels().get(checks::history::REVISION_LABEL).cloned()
+}
+
+/// What changed among the `expected` pods (name -> uid and revision label), if anything.
+fn untouched_change(
+    expected: &BTreeMap<String, (Option<String>, Option<String>)>,
+    pods: &[std::sync::Arc<Pod>],
+) -> Option<String> {
+    expected.iter().find_map(|(name, (uid, revision))| {
+        let Some(pod) = pods.iter().find(|p| &p.name_any() == name) else {
+            return Some(format!("pod {name} is gone"));
+        };
+        if &pod.uid() != uid {
+            return Some(format!("pod {name} was replaced (uid {:?})", pod.uid()));
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Some(format!("pod {name} began deletion"));
+        }
+        let now = revision_of(pod);
+        (&now != revision).then(|| format!("pod {name} changed its revision to {now:?}"))
+    })
 }

@@ -29,9 +29,8 @@ async fn stable_ordinal_identity(env: &TestEnv) -> Checks {
     env.settle().await?;
     let entries = env.entries();
     let expect = env.identity_expect(3);
-    let mut results = vec![checks::ordinal_identity(&entries, &expect)];
-    if dns.resolved() {
-        results.push(checks::dns_resolution(&entries, &expect));
-    }
-    Ok(results)
+    Ok(vec![
+        checks::ordinal_identity(&entries, &expect),
+        dns.check(&entries, &expect),
+    ])
 }

@@ -118,7 +118,9 @@ impl Case {
         }
     }
 
-    async fn body(&self, env: &TestEnv) -> Checks {
+    /// Runs the case's body in `env` (the runner adds the node lock, the test's bound and
+    /// its report; the self-test calls this directly to judge a case under a fault).
+    pub async fn body(&self, env: &TestEnv) -> Checks {
         (self.body)(env).await
     }
 }

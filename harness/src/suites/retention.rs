@@ -24,6 +24,30 @@ pub(super) fn cases() -> Vec<Case> {
             |env| when_scaled_delete(env).boxed(),
         ),
         Case::new(
+            "retention-policy-scaled-retain-deleted-retain",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| retention_policy(env, Policy::Retain, Policy::Retain).boxed(),
+        ),
+        Case::new(
+            "retention-policy-scaled-retain-deleted-delete",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| retention_policy(env, Policy::Retain, Policy::Delete).boxed(),
+        ),
+        Case::new(
+            "retention-policy-scaled-delete-deleted-retain",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| retention_policy(env, Policy::Delete, Policy::Retain).boxed(),
+        ),
+        Case::new(
+            "retention-policy-scaled-delete-deleted-delete",
+            Promise::PvcRetention,
+            Exclusive::No,
+            |env| retention_policy(env, Policy::Delete, Policy::Delete).boxed(),
+        ),
+        Case::new(
             "reclaim-retain-and-restore",
             Promise::ReclaimPolicy,
             Exclusive::No,
@@ -81,6 +105,99 @@ async fn when_scaled_delete(env: &TestEnv) -> Checks {
         checks::pvc_deleted(&entries, before, after, &[3, 4]),
         checks::pvc_retention(&entries, before, after, &[0, 1, 2]),
     ])
+}
+
+/// A `persistentVolumeClaimRetentionPolicy` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    Retain,
+    Delete,
+}
+
+/// Replicas of the retention-policy matrix.
+const POLICY_REPLICAS: u32 = 3;
+/// How long a claim its policy deletes may take to go (the garbage collector follows the
+/// pod, then the PVC protection finalizer): on the timeout the check judges what was
+/// observed.
+const CLAIMS_GONE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// MUST (where the server supports `persistentVolumeClaimRetentionPolicy`, GA in 1.32), for
+/// each of whenScaled and whenDeleted in {Retain, Delete}: scaling 3 -> 1 keeps the claims
+/// of ordinals 1 and 2 (Retain) or deletes each only after its pod is gone (Delete); scaling
+/// back to 3 re-binds the kept claims with every acknowledged row (Retain) or gives the
+/// ordinals fresh, empty claims (Delete); deleting the StatefulSet keeps every claim
+/// (whenDeleted Retain) or deletes each after its pod (whenDeleted Delete).
+async fn retention_policy(env: &TestEnv, when_scaled: Policy, when_deleted: Policy) -> Checks {
+    if let Err(reason) = env.supports_retention_policy().await {
+        return Ok(skip(env, &reason));
+    }
+    let name = |p: Policy| format!("{p:?}");
+    env.deploy_with_retention(
+        POLICY_REPLICAS as i32,
+        &name(when_scaled),
+        &name(when_deleted),
+    )
+    .await?;
+    env.write_everywhere(POLICY_REPLICAS, ROWS_PER_ORDINAL)
+        .await?;
+    env.settle().await?;
+    let before = env.history.mark(format!(
+        "rows written; scale 3 -> 1 (whenScaled {when_scaled:?}, whenDeleted {when_deleted:?})"
+    ));
+    env.scale(POLICY_REPLICAS as i32, 1, ScaleVia::ScaleSubresource)
+        .await?;
+    if when_scaled == Policy::Delete {
+        claims_gone_or_judged(env, &[1, 2]).await?;
+    }
+    env.settle().await?;
+    let scaled_down = env.history.mark("scaled down; scale 1 -> 3");
+    env.scale(1, POLICY_REPLICAS as i32, ScaleVia::ScaleSubresource)
+        .await?;
+    env.read_everywhere(POLICY_REPLICAS).await?;
+    env.settle().await?;
+    let scaled_up = env
+        .history
+        .mark("scaled back up and read; delete the StatefulSet");
+    env.delete_statefulset(POLICY_REPLICAS).await?;
+    if when_deleted == Policy::Delete {
+        claims_gone_or_judged(env, &[0, 1, 2]).await?;
+    }
+    env.settle().await?;
+    let end = env.history.mark("StatefulSet deleted");
+    let entries = env.entries();
+    let all: Vec<u32> = (0..POLICY_REPLICAS).collect();
+    let mut results = match when_scaled {
+        Policy::Retain => vec![
+            checks::pvc_kept(&entries, before, scaled_down, &[1, 2]),
+            checks::pvc_retention(&entries, before, scaled_up, &all),
+            checks::no_lost_writes(&entries),
+        ],
+        Policy::Delete => vec![
+            checks::pvc_deleted(&entries, before, scaled_down, &[1, 2]),
+            checks::pvc_kept(&entries, before, scaled_down, &[0]),
+            checks::pvc_fresh(&entries, before, scaled_up, &[1, 2]),
+        ],
+    };
+    results.push(match when_deleted {
+        Policy::Retain => checks::pvc_kept(&entries, scaled_up, end, &all),
+        Policy::Delete => checks::pvc_deleted_with_set(&entries, scaled_up, end, &all),
+    });
+    Ok(results)
+}
+
+/// Waits (bounded by [`CLAIMS_GONE_TIMEOUT`]) for the claims of `ordinals` to go; when
+/// they do not, says so in the report and lets the checks judge what was observed.
+async fn claims_gone_or_judged(env: &TestEnv, ordinals: &[u32]) -> Result<(), ScenarioError> {
+    match tokio::time::timeout(CLAIMS_GONE_TIMEOUT, env.wait_pvcs_absent(ordinals)).await {
+        Ok(gone) => gone,
+        Err(_) => {
+            env.note(format!(
+                "the claims of ordinals {ordinals:?} were not gone within {} s",
+                CLAIMS_GONE_TIMEOUT.as_secs()
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// Replicas of the reclaim cases: two ordinals show each PV kept (or not) by its own claim.

@@ -14,6 +14,8 @@ const ROWS_PER_ORDINAL: u64 = 10;
 const WRITER_ACKS: u64 = 5;
 /// The ordinal the writer writes to: the last one a rolling update replaces.
 const WRITER: u32 = 0;
+/// The ordinal the OnDelete case deletes (under a writer).
+const ON_DELETE_VICTIM: u32 = 1;
 /// The first ordinal of the start-ordinal case.
 const START: u32 = 3;
 
@@ -69,7 +71,8 @@ fn upto(entries: &[Entry], seq: u64) -> Vec<Entry> {
 /// a time from the highest ordinal to the lowest, each replacement Running and Ready before
 /// the next pod is deleted; at the end `currentRevision == updateRevision`, both name
 /// ControllerRevisions of the set (the update revision the highest), every pod runs the
-/// update revision, and every row MySQL acknowledged (including those of a writer
+/// update revision, never two pods of one name serve at once and a replaced pod's
+/// container stops serving, and every row MySQL acknowledged (including those of a writer
 /// running through the rollout) is read back intact.
 async fn rolling_update(env: &TestEnv) -> Checks {
     env.deploy(REPLICAS as i32).await?;
@@ -94,6 +97,8 @@ async fn rolling_update(env: &TestEnv) -> Checks {
     Ok(vec![
         checks::rollout(&entries, (start, end), &rolling),
         checks::revisions_consistent(&entries, end, &rolling),
+        checks::at_most_one(&entries, (start, end)),
+        checks::deleted_pods_stop_serving(&entries, (start, end)),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])
@@ -102,14 +107,18 @@ async fn rolling_update(env: &TestEnv) -> Checks {
 /// MUST: with a RollingUpdate partition of 2 (of 3 replicas) only ordinal 2 is updated and
 /// ordinals 0 and 1 keep their revision (mysql-0, deleted meanwhile, is recreated on the
 /// current revision); lowering the partition to 0 continues the rollout
-/// (1, then 0), in order, to `currentRevision == updateRevision`, every acknowledged row
-/// intact.
+/// (1, then 0), in order, to `currentRevision == updateRevision`; a writer on mysql-0
+/// runs through it all, never two pods of one name serve at once, and every acknowledged
+/// row is intact.
 async fn partitioned_update(env: &TestEnv) -> Checks {
     env.deploy(REPLICAS as i32).await?;
     env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
     env.set_update_strategy(UpdateStrategy::RollingUpdate { partition: 2 })
         .await?;
     env.settle().await?;
+    // A writer runs through the deletion of mysql-0 and its replacements.
+    let mut writer = env.workload.spawn_writer(WRITER);
+    writer.wait_for_more_acks(WRITER_ACKS).await?;
     let start = env.history.mark("rolling update with partition 2");
     env.change_template("1").await?;
     env.wait_rolled_out(REPLICAS as i32, 2).await?;
@@ -123,6 +132,12 @@ async fn partitioned_update(env: &TestEnv) -> Checks {
     env.set_update_strategy(UpdateStrategy::RollingUpdate { partition: 0 })
         .await?;
     env.wait_rolled_out(REPLICAS as i32, 0).await?;
+    let after = writer.wait_for_more_acks(WRITER_ACKS).await.map(drop);
+    let summary = writer.stop().await;
+    env.note(format!(
+        "the writer running through the partitioned rollout had {summary}"
+    ));
+    after?;
     env.read_everywhere(REPLICAS).await?;
     env.settle().await?;
     let end = env
@@ -135,31 +150,59 @@ async fn partitioned_update(env: &TestEnv) -> Checks {
         checks::revisions_consistent(&entries, partial, &rolling),
         checks::rollout(&entries, (start, end), &rolling),
         checks::revisions_consistent(&entries, end, &rolling),
+        checks::at_most_one(&entries, (start, end)),
+        checks::deleted_pods_stop_serving(&entries, (start, end)),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])
 }
 
-/// MUST: with updateStrategy OnDelete, a pod template change replaces no pod by itself;
-/// a pod deleted afterwards is recreated from the new template (the update revision).
+/// MUST: with updateStrategy OnDelete, a pod template change replaces no pod by itself,
+/// not even [`checks::ON_DELETE_DWELL`] later: the pods nobody deleted keep their uid and
+/// template; a pod deleted afterwards (under a writer) is recreated from the new template
+/// (a new uid carrying the change), never two pods of one name serving at once.
 async fn on_delete(env: &TestEnv) -> Checks {
     env.deploy(REPLICAS as i32).await?;
     env.write_everywhere(REPLICAS, ROWS_PER_ORDINAL).await?;
     env.set_update_strategy(UpdateStrategy::OnDelete).await?;
     env.settle().await?;
+    let mut writer = env.workload.spawn_writer(ON_DELETE_VICTIM);
+    writer.wait_for_more_acks(WRITER_ACKS).await?;
     let start = env.history.mark("OnDelete update of the pod template");
     env.change_template("1").await?;
     env.wait_update_pending().await?;
-    env.delete_pod(1, None).await?;
+    env.delete_pod(ON_DELETE_VICTIM, None).await?;
     env.wait_ready(REPLICAS as i32).await?;
+    let after = writer.wait_for_more_acks(WRITER_ACKS).await.map(drop);
+    let summary = writer.stop().await;
+    env.note(format!(
+        "the writer running through the deletion of {} had {summary}",
+        env.pod_name(ON_DELETE_VICTIM)
+    ));
+    after?;
+    let untouched: Vec<u32> = (0..REPLICAS).filter(|o| *o != ON_DELETE_VICTIM).collect();
+    let changed = env
+        .watch_untouched(&untouched, checks::ON_DELETE_DWELL)
+        .await?;
+    env.note(match changed {
+        Some(change) => format!("an untouched pod changed: {change}"),
+        None => format!(
+            "the pods nobody deleted stayed untouched for {} s",
+            checks::ON_DELETE_DWELL.as_secs()
+        ),
+    });
     env.read_everywhere(REPLICAS).await?;
     env.settle().await?;
-    let end = env.history.mark("mysql-1 deleted and recreated");
+    let end = env
+        .history
+        .mark("mysql-1 deleted and recreated, the others watched untouched");
     let entries = env.entries();
     let on_delete = expect(env, Strategy::OnDelete);
     Ok(vec![
         checks::rollout(&entries, (start, end), &on_delete),
         checks::revisions_consistent(&entries, end, &on_delete),
+        checks::at_most_one(&entries, (start, end)),
+        checks::deleted_pods_stop_serving(&entries, (start, end)),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &env.identity_expect(REPLICAS)),
     ])

@@ -1,9 +1,12 @@
 //! kube-sim's cluster DNS, as CoreDNS's kubernetes plugin answers for a headless Service:
 //! `<hostname>.<service>.<namespace>.svc.cluster.local` resolves to the addresses of the
 //! ready endpoints with that hostname in the Service's EndpointSlices; anything else is
-//! unknown. Under `dns:stale-address` every answer is an address the pod does not have.
+//! unknown. Under `dns:stale-address` every answer is an address the pod does not have;
+//! under `dns:cached-answers` a name keeps the first addresses it resolved to.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -35,7 +38,24 @@ pub fn resolve(store: &Store, faults: &Faults, name: &str) -> Vec<String> {
     if faults.has(Fault::DnsStaleAddress) {
         return addresses.iter().map(|a| stale(a)).collect();
     }
+    if faults.has(Fault::DnsCachedAnswers) {
+        return cached(name, addresses);
+    }
     addresses
+}
+
+/// `dns:cached-answers`: the first answer with addresses a name got is its answer from
+/// then on, as a cache that never follows the EndpointSlices.
+fn cached(name: &str, addresses: Vec<String>) -> Vec<String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if addresses.is_empty() {
+        return cache.get(name).cloned().unwrap_or_default();
+    }
+    cache.entry(name.to_string()).or_insert(addresses).clone()
 }
 
 /// `(hostname, service, namespace)` of `<hostname>.<service>.<namespace>.svc.<domain>`.

@@ -36,6 +36,11 @@ pub fn reconcile(snap: &Snapshot, faults: &Faults) -> Vec<Action> {
                 new_slice(svc, desired_endpoints, desired_ports),
             )),
             Some(slice) => {
+                let desired_endpoints = if faults.has(Fault::EndpointsStale) {
+                    with_stale_endpoints(slice, desired_endpoints)
+                } else {
+                    desired_endpoints
+                };
                 if let Some(updated) = updated_slice(slice, svc, desired_endpoints, desired_ports) {
                     actions.push(Action::replace(ResourceKind::EndpointSlice, updated));
                 }
@@ -48,6 +53,40 @@ pub fn reconcile(snap: &Snapshot, faults: &Faults) -> Vec<Action> {
         );
     }
     actions
+}
+
+/// `endpoints:stale`: every endpoint the slice holds for a pod uid no longer selected stays,
+/// ready, with its old uid and address (as while its pod served): a recreated pod's name
+/// gets a stale second endpoint, a removed ordinal a phantom one.
+fn with_stale_endpoints(slice: &Value, mut desired: Vec<Value>) -> Vec<Value> {
+    let uid = |e: &Value| {
+        obj::str_at(e, "/targetRef/uid")
+            .unwrap_or_default()
+            .to_string()
+    };
+    let current: Vec<String> = desired.iter().map(uid).collect();
+    let stale: Vec<Value> = obj::array(slice, "/endpoints")
+        .iter()
+        .filter(|e| !current.contains(&uid(e)))
+        .map(|e| {
+            // As it was while its pod served: a cache never sees the pod go.
+            let mut kept = e.clone();
+            obj::set_at(
+                &mut kept,
+                "/conditions",
+                json!({"ready": true, "serving": true, "terminating": false}),
+            );
+            kept
+        })
+        .collect();
+    if !stale.is_empty() {
+        tracing::debug!(
+            count = stale.len(),
+            "fault endpoints:stale: keeping endpoints of pods that are gone"
+        );
+    }
+    desired.extend(stale);
+    desired
 }
 
 /// Slices this controller manages for `svc`, oldest name first.
@@ -241,6 +280,45 @@ mod tests {
         assert_eq!(eps[1]["conditions"]["ready"], false);
         assert_eq!(obj::str_at(&eps[1], "/targetRef/name"), Some("mysql-1"));
         assert_eq!(object["ports"][0]["port"], 3306);
+    }
+
+    #[test]
+    fn fault_endpoints_stale_keeps_a_gone_pods_endpoint_ready() {
+        let first = Snapshot {
+            services: vec![svc()],
+            pods: vec![pod("mysql-1", Some("127.77.1.3"), true)],
+            ..Default::default()
+        };
+        let Some(Action::Create { object, .. }) = reconcile(&first, &Faults::none()).pop() else {
+            panic!("create expected")
+        };
+        let mut slice = object;
+        obj::set_at(&mut slice, "/metadata/name", json!("mysql-abcde"));
+        obj::set_at(&mut slice, "/metadata/namespace", json!("ns"));
+        obj::set_at(&mut slice, "/metadata/uid", json!("slice-uid"));
+        let mut recreated = pod("mysql-1", Some("127.77.1.9"), true);
+        obj::set_at(&mut recreated, "/metadata/uid", json!("uid-mysql-1b"));
+        let snap = Snapshot {
+            services: vec![svc()],
+            pods: vec![recreated],
+            endpointslices: vec![slice],
+            ..Default::default()
+        };
+        let mut faults = Faults::none();
+        faults.insert(Fault::EndpointsStale);
+        let updated = replaced(&reconcile(&snap, &faults), ResourceKind::EndpointSlice);
+        let eps = obj::array(&updated[0], "/endpoints");
+        let uids: Vec<&str> = eps
+            .iter()
+            .filter_map(|e| obj::str_at(e, "/targetRef/uid"))
+            .collect();
+        assert_eq!(uids, ["uid-mysql-1b", "uid-mysql-1"]);
+        assert!(eps.iter().all(|e| e["conditions"]["ready"] == true));
+        let clean = replaced(
+            &reconcile(&snap, &Faults::none()),
+            ResourceKind::EndpointSlice,
+        );
+        assert_eq!(obj::array(&clean[0], "/endpoints").len(), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::{
     Action, EventRecord, POD_INDEX_LABEL, POD_NAME_LABEL, PVC_PROTECTION, REVISION_LABEL, Snapshot,
     defaults, obj,
 };
-use crate::config::{Fault, Faults};
+use crate::config::{Fault, Faults, ON_DELETE_ROLL_DELAY};
 use crate::store::ResourceKind;
 
 const COMPONENT: &str = "statefulset-controller";
@@ -109,7 +109,8 @@ impl<'a> Set<'a> {
             min_ready_seconds: int_at(raw, "/spec/minReadySeconds").unwrap_or(0),
             retention: Retention {
                 delete_when_scaled: policy("whenScaled"),
-                delete_when_deleted: policy("whenDeleted"),
+                delete_when_deleted: policy("whenDeleted")
+                    && !faults.has(Fault::PvcWhenDeletedIgnored),
             },
             update_revision,
             current_revision,
@@ -390,9 +391,27 @@ impl<'a> Control<'a> {
         if self.process_condemned(slots, condemned, monotonic) == Step::Block {
             return;
         }
-        if !self.set.on_delete {
+        if !self.set.on_delete || self.rolls_on_delete_set() {
             self.rolling_update(slots);
         }
+    }
+
+    /// `update:on-delete-rolls-later`: an OnDelete set whose update revision was first seen
+    /// [`ON_DELETE_ROLL_DELAY`] ago or more is rolled as a RollingUpdate would be.
+    fn rolls_on_delete_set(&self) -> bool {
+        if !self.faults.has(Fault::UpdateOnDeleteRollsLater)
+            || self.set.update_revision == self.set.current_revision
+        {
+            return false;
+        }
+        let since = first_seen(&self.set.update_revision, self.now);
+        let rolls = (self.now - since)
+            .to_std()
+            .is_ok_and(|waited| waited >= ON_DELETE_ROLL_DELAY);
+        if rolls {
+            tracing::warn!(set = %self.set.name, revision = %self.set.update_revision, "fault update:on-delete-rolls-later: rolling an OnDelete set by itself");
+        }
+        rolls
     }
 
     fn process_replica(&mut self, ord: i64, pod: Option<&Value>, ordered: bool) -> Step {
@@ -408,11 +427,29 @@ impl<'a> Control<'a> {
         if obj::pod_phase(pod) == "Pending" {
             self.create_missing_claims(ord, pod_name_of(pod));
         }
-        if obj::is_terminating(pod) || !self.set.available(pod, self.now) {
+        if obj::is_terminating(pod) || !self.available_for_scale_up(pod) {
             return Step::Block;
         }
         self.fix_claims(ord, Some(pod), true);
         Step::Continue
+    }
+
+    /// Upstream: available now. `scale-up:ready-remembered`: or ever before.
+    fn available_for_scale_up(&self, pod: &Value) -> bool {
+        let available = self.set.available(pod, self.now);
+        if !self.faults.has(Fault::ScaleUpReadyRemembered) {
+            return available;
+        }
+        let mut seen = ever_available().lock().unwrap_or_else(|p| p.into_inner());
+        if available {
+            seen.insert(obj::uid(pod).to_string());
+            return true;
+        }
+        let remembered = seen.contains(obj::uid(pod));
+        if remembered {
+            tracing::warn!(pod = %obj::name(pod), "fault scale-up:ready-remembered: a pod that is not Ready now counts as Ready");
+        }
+        remembered
     }
 
     fn create_replica(&mut self, ord: i64, ordered: bool) -> Step {
@@ -599,6 +636,10 @@ impl<'a> Control<'a> {
             if self.set.pod_revision(pod) != Some(self.set.update_revision.as_str())
                 && !obj::is_terminating(pod)
             {
+                if self.faults.has(Fault::UpdateRelabelInPlace) {
+                    self.relabel(pod);
+                    continue;
+                }
                 self.delete_pod(pod);
                 if parallel {
                     continue;
@@ -609,6 +650,19 @@ impl<'a> Control<'a> {
                 return;
             }
         }
+    }
+
+    /// `update:relabel-in-place`: the pod gets the update revision's label, nothing else.
+    fn relabel(&mut self, pod: &Value) {
+        let mut relabelled = pod.clone();
+        obj::set_at(
+            &mut relabelled,
+            &format!("/metadata/labels/{REVISION_LABEL}"),
+            Value::String(self.set.update_revision.clone()),
+        );
+        tracing::warn!(pod = %obj::name(pod), revision = %self.set.update_revision, "fault update:relabel-in-place: relabelling an outdated pod instead of replacing it");
+        self.actions
+            .push(Action::replace(ResourceKind::Pod, relabelled));
     }
 
     fn delete_pod(&mut self, pod: &Value) {
@@ -823,6 +877,23 @@ fn remember_template(revision: &str, template: Option<&Value>) {
             template.cloned().unwrap_or_else(|| json!({})),
         );
     }
+}
+
+/// The uids of pods once available (for `scale-up:ready-remembered`).
+fn ever_available() -> &'static Mutex<std::collections::HashSet<String>> {
+    static SEEN: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    SEEN.get_or_init(|| Mutex::new(std::collections::HashSet::new()))
+}
+
+/// When this controller first saw each update revision (for
+/// `update:on-delete-rolls-later`).
+fn first_seen(revision: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+    static SEEN: OnceLock<Mutex<HashMap<String, DateTime<Utc>>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    *seen.entry(revision.to_string()).or_insert(now)
 }
 
 fn known_template(revision: &str) -> Option<Value> {

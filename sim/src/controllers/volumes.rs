@@ -11,7 +11,10 @@
 //! The sim's `network` class provisions the same way but without nodeAffinity: every node
 //! reaches the directory, as every node reaches a cloud disk or an NFS export.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -32,6 +35,62 @@ pub fn reconcile(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action
     actions.extend(provision(snap, pv_root));
     actions.extend(bind_named(snap));
     actions.extend(reclaim(snap, pv_root, faults));
+    if faults.has(Fault::PvReplacedUnderClaim) {
+        actions.extend(replace_unused_bound_pvs(snap));
+    }
+    actions
+}
+
+/// Marks a PV the `pv:replaced-under-claim` fault already replaced.
+const REPLACED: &str = "kube-sim/replaced-under-claim";
+
+/// `pv:replaced-under-claim`: a Bound PV whose claim no pod uses (between a pod's
+/// deletion and its replacement) is removed and created again under the same name,
+/// bound to the same claim, on the same directory: a new PV object (uid) under a claim
+/// that looks untouched, as a storage backend that re-imports its volumes. Once per PV.
+fn replace_unused_bound_pvs(snap: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for pv in &snap.pvs {
+        let replaced = obj::string_map(pv, "/metadata/annotations").contains_key(REPLACED);
+        if replaced || obj::is_terminating(pv) || obj::pod_phase(pv) != "Bound" {
+            continue;
+        }
+        let (Some(ns), Some(name)) = (
+            obj::str_at(pv, "/spec/claimRef/namespace"),
+            obj::str_at(pv, "/spec/claimRef/name"),
+        ) else {
+            continue;
+        };
+        let Some(claim) = snap
+            .pvcs
+            .iter()
+            .find(|c| obj::namespace(c) == ns && obj::name(c) == name && !obj::is_terminating(c))
+        else {
+            continue;
+        };
+        if claim_in_use(snap, claim) {
+            continue;
+        }
+        let mut again = pv.clone();
+        for field in ["uid", "resourceVersion", "creationTimestamp"] {
+            if let Some(meta) = again.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove(field);
+            }
+        }
+        obj::set_at(
+            &mut again,
+            &format!("/metadata/annotations/{}", REPLACED.replace('/', "~1")),
+            json!("true"),
+        );
+        tracing::warn!(pv = %obj::name(pv), claim = %name, "fault pv:replaced-under-claim: replacing the PV object under its claim");
+        actions.push(Action::Remove {
+            kind: ResourceKind::PersistentVolume,
+            namespace: None,
+            name: obj::name(pv).to_string(),
+            uid: obj::uid(pv).to_string(),
+        });
+        actions.push(Action::create(ResourceKind::PersistentVolume, again));
+    }
     actions
 }
 
@@ -329,9 +388,12 @@ fn bound_claim(claim: &Value, class: &Value, pv_name: &str) -> Value {
 /// Retain ones too); Released PVs whose `claimRef` was cleared turn Available; deleted PVs
 /// lose their protection finalizer.
 pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> {
-    let deletes = |policy: Option<&str>| match policy {
+    let deletes = |policy: Option<&str>, pv: &Value| match policy {
         Some("Delete") => true,
-        Some("Retain") => faults.has(Fault::PvDeleteOnRetain),
+        Some("Retain") => {
+            faults.has(Fault::PvDeleteOnRetain)
+                || (faults.has(Fault::PvDeleteOnRetainLater) && released_long_ago(pv))
+        }
         _ => false,
     };
     let mut actions = Vec::new();
@@ -356,7 +418,7 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> 
             obj::set_at(&mut available, "/status/phase", json!("Available"));
             actions.push(Action::replace(ResourceKind::PersistentVolume, available));
         } else if phase == "Released"
-            && deletes(obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy"))
+            && deletes(obj::str_at(pv, "/spec/persistentVolumeReclaimPolicy"), pv)
             && obj::string_map(pv, "/metadata/annotations")
                 .get(PROVISIONED_BY)
                 .is_some_and(|p| SIM_PROVISIONERS.contains(&p.as_str()))
@@ -368,6 +430,20 @@ pub fn reclaim(snap: &Snapshot, pv_root: &Path, faults: &Faults) -> Vec<Action> 
         }
     }
     actions
+}
+
+/// `pv:delete-on-retain-later`: whether this Released PV was first seen Released by the
+/// reclaimer [`crate::config::RETAIN_DELETE_DELAY`] ago or more.
+fn released_long_ago(pv: &Value) -> bool {
+    static RELEASED: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    let mut released = RELEASED
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let since = *released
+        .entry(obj::uid(pv).to_string())
+        .or_insert_with(Instant::now);
+    since.elapsed() >= crate::config::RETAIN_DELETE_DELAY
 }
 
 fn claim_exists(snap: &Snapshot, pv: &Value) -> bool {
@@ -543,6 +619,42 @@ mod tests {
             "spec": {"claimRef": {"namespace": "ns", "name": "data-0", "uid": claim_uid},
                 "hostPath": {"path": "/state/pvs/pvc-x_ns_data-0"}, "persistentVolumeReclaimPolicy": "Delete"},
             "status": {"phase": phase}})
+    }
+
+    #[test]
+    fn the_replaced_under_claim_fault_recreates_an_unused_bound_pv_once() {
+        let mut bound_claim = claim("data-0", None);
+        obj::set_at(&mut bound_claim, "/status/phase", json!("Bound"));
+        let in_use = Snapshot {
+            pvs: vec![bound_pv("uid-data-0", "Bound")],
+            pvcs: vec![bound_claim.clone()],
+            pods: vec![pod_using("data-0")],
+            ..Default::default()
+        };
+        assert!(replace_unused_bound_pvs(&in_use).is_empty());
+        let unused = Snapshot {
+            pods: vec![],
+            ..in_use
+        };
+        let actions = replace_unused_bound_pvs(&unused);
+        assert!(
+            matches!(&actions[0], Action::Remove { name, uid, .. } if name == "pvc-x" && uid == "pv-uid")
+        );
+        let again = created(&actions, ResourceKind::PersistentVolume);
+        assert_eq!(again, vec!["pvc-x"]);
+        let Action::Create { object, .. } = &actions[1] else {
+            panic!("create expected: {actions:?}")
+        };
+        assert_eq!(obj::str_at(object, "/metadata/uid"), None);
+        assert_eq!(
+            obj::str_at(object, "/spec/hostPath/path"),
+            Some("/state/pvs/pvc-x_ns_data-0")
+        );
+        let replaced_once = Snapshot {
+            pvs: vec![object.clone()],
+            ..unused
+        };
+        assert!(replace_unused_bound_pvs(&replaced_once).is_empty());
     }
 
     #[test]

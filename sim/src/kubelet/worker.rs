@@ -62,6 +62,8 @@ struct Running {
     pid: u32,
     container_id: String,
     started_at: DateTime<Utc>,
+    /// The claim's volume the server runs on, if any.
+    volume: Option<PathBuf>,
 }
 
 struct Termination {
@@ -301,20 +303,50 @@ impl Worker {
 
     /// Keeps the orphaned container running, bound to its address (so established
     /// connections keep being served), until it exits or the sim shuts down. Its volume
-    /// is no longer claimed: like a real node, which mounts a ReadWriteOnce volume into
-    /// every pod on that node, the replacement's container starts on the same data dir
-    /// and meets only mariadbd's own file locks.
+    /// is split (a storage that does not fence the old writer, split-brain): the zombie's
+    /// server keeps its files, moved aside to `<volume>.zombie-<uid>`, and the volume gets
+    /// a crash-consistent copy taken with the zombie stopped, so the replacement's
+    /// container starts on it and serves while the zombie serves too. Both incarnations
+    /// of the name acknowledge writes at once, which at-most-one must catch.
     fn linger_as_zombie(&mut self) -> Step {
         if !self.zombie {
             self.zombie = true;
-            let pid = self.running.as_ref().map(|r| r.pid).unwrap_or_default();
+            let (pid, volume) = self
+                .running
+                .as_ref()
+                .map(|r| (r.pid, r.volume.clone()))
+                .unwrap_or_default();
             tracing::warn!(
                 pod = %self.pod_ref(), uid = %self.uid, pid, ip = ?self.ip,
                 "fault pod:zombie-on-force-delete: pod object force-deleted, its container keeps running"
             );
+            if let Some(volume) = volume {
+                self.split_volume(pid, &volume);
+            }
             self.kubelet.deps.release_dirs(&self.uid);
         }
         Step::Wait(None)
+    }
+
+    /// Moves the zombie's data aside and leaves a copy at `volume` (see
+    /// [`Worker::linger_as_zombie`]). The zombie is stopped while it is copied.
+    fn split_volume(&self, pid: u32, volume: &std::path::Path) {
+        let mut aside = volume.as_os_str().to_owned();
+        aside.push(format!(".zombie-{}", self.uid));
+        let aside = PathBuf::from(aside);
+        process::signal_group(pid, libc::SIGSTOP);
+        let split = mariadb::split_data_dir(volume, &aside);
+        process::signal_group(pid, libc::SIGCONT);
+        match split {
+            Ok(()) => tracing::warn!(
+                pod = %self.pod_ref(), uid = %self.uid, volume = %volume.display(), aside = %aside.display(),
+                "fault pod:zombie-on-force-delete: the zombie keeps the volume's data aside; its replacement gets a copy"
+            ),
+            Err(e) => tracing::warn!(
+                pod = %self.pod_ref(), uid = %self.uid, error = %crate::errors::chain(&e),
+                "fault pod:zombie-on-force-delete: the volume could not be split; the replacement meets the zombie's file locks"
+            ),
+        }
     }
 
     /// The kubelet confirms the deletion once the container is gone.
@@ -563,6 +595,7 @@ impl Worker {
             pid,
             container_id: format!("kube-sim://{}", uuid::Uuid::new_v4().simple()),
             started_at: Utc::now(),
+            volume: data.from_claim.then(|| data.path.clone()),
         });
         if !self.kubelet.register(&self.uid, pid) {
             tracing::info!(pod = %self.pod_ref(), "node went down while starting the container; killed it");

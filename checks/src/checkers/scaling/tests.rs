@@ -120,20 +120,50 @@ fn scale_up_in_order_passes() {
     );
 }
 
+/// Ready is current health: upstream halts a scale-up while any lower pod is not Running
+/// and Ready, however Ready it was before.
 #[test]
-fn predecessor_that_was_ready_then_flapped_still_counts() {
+fn a_predecessor_that_lost_ready_halts_scale_up() {
     let v = up(vec![
         applied(pod("mysql-3", "u3")),
         applied(pod("mysql-3", "u3").not_ready()),
         applied(pod("mysql-4", "u4")),
     ]);
-    assert!(v.is_pass(), "{v}");
+    assert_eq!(
+        v.evidence(),
+        [
+            "pod mysql-4 (uid u4) was first observed at seq 6 while pod mysql-3 (uid u3) was not \
+          Running and Ready (last observed at seq 5: phase Running, not ready, restarts 0, node \
+          worker)"
+        ],
+        "{v}"
+    );
+}
+
+/// Every lower ordinal counts, not only the predecessor.
+#[test]
+fn any_lower_pod_not_ready_halts_scale_up() {
+    let v = up(vec![
+        applied(pod("mysql-1", "u1").not_ready()),
+        applied(pod("mysql-3", "u3")),
+        applied(pod("mysql-1", "u1")),
+        applied(pod("mysql-4", "u4")),
+    ]);
+    assert_eq!(
+        v.evidence(),
+        [
+            "pod mysql-3 (uid u3) was first observed at seq 5 while pod mysql-1 (uid u1) was not \
+          Running and Ready (last observed at seq 4: phase Running, not ready, restarts 0, node \
+          worker)"
+        ],
+        "{v}"
+    );
 }
 
 #[rstest]
 #[case::parallel_creation(
         vec![applied(pod("mysql-3", "u3").pending()), applied(pod("mysql-4", "u4").pending())],
-        "pod mysql-4 (uid u4) was first observed at seq 5 before pod mysql-3 (uid u3) was observed Ready"
+        "pod mysql-4 (uid u4) was first observed at seq 5 while pod mysql-3 (uid u3) was not Running and Ready"
     )]
 #[case::predecessor_missing(
         vec![applied(pod("mysql-4", "u4").pending())],
@@ -150,7 +180,7 @@ fn predecessor_that_was_ready_then_flapped_still_counts() {
             applied(pod("mysql-3", "u3b").pending()),
             applied(pod("mysql-4", "u4")),
         ],
-        "before pod mysql-3 (uid u3b) was observed Ready"
+        "while pod mysql-3 (uid u3b) was not Running and Ready"
     )]
 fn out_of_order_scale_up_is_named(#[case] tail: Vec<Event>, #[case] expected: &str) {
     let v = up(tail);
@@ -177,7 +207,7 @@ fn predecessor_last_state_before_the_window_decides() {
     );
     assert!(v.is_fail(), "{v}");
     assert!(
-        v.evidence()[0].contains("before pod mysql-0 (uid u0) was observed Ready"),
+        v.evidence()[0].contains("while pod mysql-0 (uid u0) was not Running and Ready"),
         "{v}"
     );
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::cluster::preflight;
 use crate::cluster::sim::{self, SimSettings};
-use crate::drive::chaos::SimChaos;
+use crate::drive::chaos::{ControlServer, SimChaos};
 use crate::drive::wait::Timeouts;
 
 pub(super) async fn provision_sim(settings: TargetSettings) -> Result<Cluster, TargetError> {
@@ -131,7 +131,10 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
         kubeconfig: Some(process.kubeconfig.clone()),
         context: None,
         timeouts: Timeouts::defaults_for(TargetKind::Upstream).scaled(settings.timeout_scale),
-        chaos: Ok(Arc::new(SimChaos::upstream(process.url.clone()))),
+        chaos: Ok(Arc::new(SimChaos::of(
+            ControlServer::KubeUpstream,
+            process.url.clone(),
+        ))),
         kind_cluster: None,
         cleanups: vec![process.cleanup],
         sim: Some(process),

@@ -55,6 +55,7 @@ pub fn pod_state(pod: &Pod) -> PodState {
         claims,
         owner_uid,
         pod_ip: status.and_then(|s| s.pod_ip.clone()),
+        annotations: pod.annotations().clone(),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn pv_state(pv: &PersistentVolume) -> PvState {
         claim_uid: claim.and_then(|c| c.uid.clone()),
         reclaim_policy: spec.and_then(|s| s.persistent_volume_reclaim_policy.clone()),
         node,
+        terminating: pv.metadata.deletion_timestamp.is_some(),
     }
 }
 
@@ -182,17 +184,18 @@ pub fn endpoint_slice_state(slice: &EndpointSlice) -> EndpointSliceState {
 }
 
 /// The ControllerRevision's name, uid, number and the StatefulSet its controller
-/// ownerReference names (another kind of owner, or none, leaves `owner` empty).
+/// ownerReference names, by name and uid (another kind of owner, or none, leaves both
+/// empty).
 pub fn controller_revision_state(revision: &ControllerRevision) -> ControllerRevisionState {
     let owner = revision
         .owner_references()
         .iter()
-        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")
-        .map(|o| o.name.clone());
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet");
     ControllerRevisionState {
         name: revision.name_any(),
         uid: revision.uid().unwrap_or_default(),
         revision: revision.revision.unwrap_or_default(),
-        owner,
+        owner: owner.map(|o| o.name.clone()),
+        owner_uid: owner.map(|o| o.uid.clone()),
     }
 }
