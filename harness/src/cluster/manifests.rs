@@ -340,18 +340,6 @@ impl Overrides {
         Ok(Self::from_settings(&Settings::global()?.manifest))
     }
 
-    /// [`Overrides::from_env`] on `cluster`: without `E2E_IMAGE`, the image the target's
-    /// nodes carry in place of the documented one (upstream's real nodes have no registry).
-    pub fn for_cluster(
-        cluster: &crate::cluster::target::Cluster,
-    ) -> Result<Overrides, SettingsError> {
-        let mut overrides = Self::from_env()?;
-        if overrides.image.is_none() {
-            overrides.image = cluster.default_workload_image().map(str::to_owned);
-        }
-        Ok(overrides)
-    }
-
     pub fn from_settings(settings: &ManifestSettings) -> Overrides {
         Overrides {
             image: settings.image.clone(),

@@ -336,6 +336,19 @@ impl Cluster {
         self.kind
     }
 
+    /// The manifest overrides of the process's settings on this cluster: without
+    /// `E2E_IMAGE`, the image the target's nodes carry in place of the documented one
+    /// (upstream's real nodes have no registry).
+    pub fn manifest_overrides(
+        &self,
+    ) -> Result<crate::cluster::manifests::Overrides, crate::support::settings::SettingsError> {
+        let mut overrides = crate::cluster::manifests::Overrides::from_env()?;
+        if overrides.image.is_none() {
+            overrides.image = self.default_workload_image().map(str::to_owned);
+        }
+        Ok(overrides)
+    }
+
     /// The real nodes' runtime and workload image, when the harness started them.
     pub fn node_facts(&self) -> Option<&NodeFacts> {
         self.nodes.as_ref()

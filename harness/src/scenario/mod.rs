@@ -22,7 +22,7 @@ use kube::{Client, ResourceExt};
 use checks::history::{Entry, History};
 use checks::{CheckResult, IdentityExpect, Verdict};
 
-use crate::cluster::manifests::{MysqlManifests, Overrides};
+use crate::cluster::manifests::MysqlManifests;
 use crate::cluster::namespace::TestNamespace;
 use crate::cluster::target::{Cluster, TargetKind};
 use crate::drive::chaos::NodeChaos;
@@ -139,7 +139,7 @@ impl TestEnv {
         let client = cluster.client().await?;
         let timeouts = cluster.timeouts().clone();
         let namespace = TestNamespace::create(&client, test).await?;
-        let overrides = Overrides::for_cluster(cluster)?;
+        let overrides = cluster.manifest_overrides()?;
         let manifests =
             MysqlManifests::load_documented(&crate::support::settings::repo_root(), &overrides)?;
         let history = History::new();

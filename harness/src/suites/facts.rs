@@ -10,7 +10,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams};
 use sha2::{Digest, Sha256};
 
-use crate::cluster::manifests::{MysqlManifests, Overrides};
+use crate::cluster::manifests::MysqlManifests;
 use crate::cluster::storage::{ClassFacts, default_class};
 use crate::cluster::target::Cluster;
 use crate::report::certification::{CaseFacts, CertificationError, RunFacts, StorageFacts};
@@ -30,7 +30,8 @@ pub async fn record(
 }
 
 async fn gather(cluster: &Cluster, cases: &[Case]) -> RunFacts {
-    let manifests = Overrides::for_cluster(cluster)
+    let manifests = cluster
+        .manifest_overrides()
         .map_err(|e| errors::chain(&e))
         .and_then(|o| {
             MysqlManifests::load_documented(&repo_root(), &o).map_err(|e| errors::chain(&e))
@@ -139,6 +140,7 @@ fn digest(manifests: &MysqlManifests) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::manifests::Overrides;
 
     fn documented(overrides: &Overrides) -> MysqlManifests {
         MysqlManifests::load_documented(&repo_root(), overrides).expect("documented manifests")
