@@ -135,8 +135,36 @@ fn ready_line_control_endpoints_and_clean_sigterm() {
     }
 }
 
-/// A start that fails after the pod network exists (no binaries) exits 2, names the
-/// missing binary, and removes the network and the run dir.
+/// Real nodes (the default) check their binaries before anything is made: a missing one
+/// exits 2, is named with the script that builds it, and nothing is created.
+#[test]
+fn missing_node_binaries_exit_2_before_anything_is_made() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root (pod network)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let out = Command::new(LAUNCHER)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .env("UPSTREAM_BIN_DIR", tmp.path().join("no-binaries"))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run launcher");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing a node binary"), "{stderr}");
+    assert!(stderr.contains("scripts/build-upstream.sh"), "{stderr}");
+    assert!(!stderr.contains("pod network created"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no ready line");
+    assert_nothing_left(&run_dir);
+}
+
+/// A start that fails after the pod network exists (hollow nodes, no binaries) exits 2,
+/// names the missing binary, and removes the network and the run dir.
 #[test]
 fn failed_start_exits_2_and_cleans_up() {
     // SAFETY: geteuid cannot fail.
@@ -151,7 +179,7 @@ fn failed_start_exits_2_and_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
     let out = Command::new(LAUNCHER)
-        .args(["--nodes", "2", "--run-dir"])
+        .args(["--node-kind", "hollow", "--nodes", "2", "--run-dir"])
         .arg(&run_dir)
         .env("UPSTREAM_BIN_DIR", tmp.path().join("no-binaries"))
         // The run id is read from an info line: scripts/test.sh exports RUST_LOG=warn.
