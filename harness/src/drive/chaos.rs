@@ -569,7 +569,10 @@ mod tests {
         assert!(sim.describe().starts_with("kube-sim control endpoints"));
         let upstream = SimChaos::of(ControlServer::KubeUpstream, "http://127.0.0.1:1");
         let note = upstream.kill_fidelity();
-        assert!(note.starts_with("kube-upstream stops the node"), "{note}");
+        assert!(
+            note.starts_with("kube-upstream kills the real node's init"),
+            "{note}"
+        );
         assert!(!note.contains("kube-sim"), "{note}");
         assert!(
             upstream
