@@ -402,76 +402,12 @@ impl PodNetwork {
     /// Creates the bridge and one namespace per node (in order: node i gets 10.X.<i+1>.0).
     /// `run_id`: 1-12 characters [a-z0-9] (see [`new_run_id`]).
     pub fn create(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
-        let uid = euid();
-        if uid != 0 {
-            return Err(NetnsError::NotRoot { uid });
-        }
-        if run_id.is_empty()
-            || run_id.len() > 12
-            || !run_id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(NetnsError::InvalidRunId(run_id.to_owned()));
-        }
-        if let Some(node) = node_names.get(254) {
-            return Err(NetnsError::TooManyNodes { node: node.clone() });
-        }
-        let tag = tag(run_id);
-        let bridge = format!("stsbr{tag}");
-        let marker_dir = Path::new(STATE_DIR).join(run_id);
-
-        let lock = StateLock::acquire()?;
-        fs::create_dir_all(&marker_dir).map_err(state_err(&marker_dir))?;
-        let owner = marker_dir.join("owner");
-        fs::write(&owner, owner_line()).map_err(state_err(&owner))?;
-        let bridge_file = marker_dir.join("bridge");
-        fs::write(&bridge_file, &bridge).map_err(state_err(&bridge_file))?;
-
-        // From here on, a failure drops `net`, which removes what exists.
-        let mut net = PodNetwork {
-            run_id: run_id.to_owned(),
-            bridge: bridge.clone(),
-            x: 0,
-            nodes: BTreeMap::new(),
-            marker_dir,
-            removed: false,
-        };
-        let routed = routed_prefixes()?;
-        let x = pick_second_octet(&routed).ok_or_else(|| NetnsError::NoFreeSubnet {
-            routed: routed
-                .iter()
-                .filter(|(a, _)| a.octets()[0] == 10)
-                .map(|(a, l)| format!("{a}/{l}"))
-                .collect(),
-        })?;
-        net.x = x;
-        ip(&["link", "add", &bridge, "type", "bridge"])?;
-        ip(&["addr", "add", &format!("10.{x}.0.1/16"), "dev", &bridge])?;
-        ip(&["link", "set", &bridge, "up"])?;
-        drop(lock);
-
+        let mut net = Self::create_bridge(run_id, node_names, "16", 254)?;
+        let x = net.x;
         for (i, node) in node_names.iter().enumerate() {
             let third =
                 u8::try_from(i + 1).map_err(|_| NetnsError::TooManyNodes { node: node.clone() })?;
-            let netns = format!("sts-{run_id}-{node}");
-            let host_veth = format!("sth{tag}-{i}");
-            ip(&["netns", "add", &netns])?;
-            let node_net = Arc::new(NodeNetwork {
-                node: node.clone(),
-                netns: netns.clone(),
-                host_veth: host_veth.clone(),
-                x,
-                third,
-                routed: false,
-                pods: Mutex::new(BTreeSet::new()),
-            });
-            net.nodes.insert(node.clone(), node_net);
-            ip(&[
-                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
-            ])?;
-            ip(&["link", "set", &host_veth, "master", &bridge, "up"])?;
-            ip(&["-n", &netns, "link", "set", "lo", "up"])?;
+            let netns = net.add_node(node, i, third, false)?.netns_name().to_owned();
             ip(&[
                 "-n",
                 &netns,
@@ -485,7 +421,7 @@ impl PodNetwork {
         }
         tracing::info!(
             run = run_id,
-            %bridge,
+            bridge = %net.bridge,
             host_ip = %net.host_ip(),
             nodes = node_names.len(),
             "pod network created"
@@ -500,7 +436,7 @@ impl PodNetwork {
     /// host's is never touched) and sends the Service range to the host, where nothing
     /// forwards further: no route leaves the machine.
     pub fn create_routed(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
-        let mut net = Self::create_bridge(run_id, node_names, "24")?;
+        let mut net = Self::create_bridge(run_id, node_names, "24", 253)?;
         let x = net.x;
         for (i, node) in node_names.iter().enumerate() {
             let third =
@@ -566,6 +502,7 @@ impl PodNetwork {
         run_id: &str,
         node_names: &[String],
         prefix: &str,
+        max_nodes: usize,
     ) -> Result<PodNetwork, NetnsError> {
         let uid = euid();
         if uid != 0 {
@@ -579,7 +516,7 @@ impl PodNetwork {
         {
             return Err(NetnsError::InvalidRunId(run_id.to_owned()));
         }
-        if let Some(node) = node_names.get(253) {
+        if let Some(node) = node_names.get(max_nodes) {
             return Err(NetnsError::TooManyNodes { node: node.clone() });
         }
         let tag = tag(run_id);
