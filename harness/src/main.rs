@@ -1,6 +1,7 @@
 //! `sts-conformance`: provision a target, apply or render the documented manifests, and
 //! check what this machine can run.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -270,8 +271,14 @@ impl RunPlan {
 }
 
 fn list_cases(plan: &RunPlan) -> Result<Done> {
+    let mut out = std::io::stdout().lock();
     for case in plan.cases() {
-        println!("{:<40} {}", case.name, case.promise.title());
+        let written = writeln!(out, "{:<40} {}", case.name, case.promise.title());
+        // A reader that stops early (`| head`) ends the listing, not the process with a panic.
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            other => other.context("failed to print the cases")?,
+        }
     }
     Ok(Done::Success)
 }

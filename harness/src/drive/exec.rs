@@ -26,6 +26,12 @@ pub enum ExecError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// The API server refused the exec upgrade with 403: RBAC (or an admission plugin) denies
+    /// `create` on `pods/exec`. Said plainly because kube's error carries only the status code.
+    #[error(
+        "forbidden: the API server refused `{command}` in pod {pod} (403 on the exec upgrade): the caller may not create resource \"pods/exec\""
+    )]
+    Forbidden { pod: String, command: String },
     #[error("failed to read the output of `{command}` in pod {pod}")]
     Read {
         pod: String,
@@ -99,12 +105,7 @@ async fn run_to_exit(
     let mut process = api
         .exec(pod, command.to_vec(), &params)
         .await
-        .map_err(|source| ExecError::Start {
-            pod: pod.to_owned(),
-            container: container.to_owned(),
-            command: shown.to_owned(),
-            source: Box::new(source),
-        })?;
+        .map_err(|source| start_error(pod, container, shown, source))?;
     let status = process.take_status();
     let (stdout, stderr) = tokio::join!(read_all(process.stdout()), read_all(process.stderr()));
     let read_error = |source| ExecError::Read {
@@ -133,6 +134,24 @@ async fn run_to_exit(
         stderr,
         code,
     })
+}
+
+fn start_error(pod: &str, container: &str, command: &str, source: kube::Error) -> ExecError {
+    use kube::client::UpgradeConnectionError::ProtocolSwitch;
+    match source {
+        kube::Error::UpgradeConnection(ProtocolSwitch(http::StatusCode::FORBIDDEN)) => {
+            ExecError::Forbidden {
+                pod: pod.to_owned(),
+                command: command.to_owned(),
+            }
+        }
+        source => ExecError::Start {
+            pod: pod.to_owned(),
+            container: container.to_owned(),
+            command: command.to_owned(),
+            source: Box::new(source),
+        },
+    }
 }
 
 async fn read_all(reader: Option<impl AsyncRead + Unpin>) -> std::io::Result<String> {
@@ -253,5 +272,33 @@ mod tests {
         assert_eq!(exit_code(&two), Ok(2));
         let not_run = failure("InternalError", None, "container mysql not found");
         assert_eq!(exit_code(&not_run), Err("container mysql not found".into()));
+    }
+
+    fn upgrade_refused(status: http::StatusCode) -> kube::Error {
+        kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::ProtocolSwitch(status))
+    }
+
+    #[test]
+    fn a_refused_exec_upgrade_names_the_missing_permission() {
+        let forbidden = start_error(
+            "mysql-0",
+            "mysql",
+            "getent hosts x",
+            upgrade_refused(http::StatusCode::FORBIDDEN),
+        );
+        assert!(matches!(forbidden, ExecError::Forbidden { .. }));
+        assert!(
+            forbidden
+                .to_string()
+                .contains(r#"forbidden: the API server refused `getent hosts x` in pod mysql-0"#)
+        );
+        assert!(forbidden.to_string().contains(r#"resource "pods/exec""#));
+        let other = start_error(
+            "mysql-0",
+            "mysql",
+            "getent hosts x",
+            upgrade_refused(http::StatusCode::BAD_GATEWAY),
+        );
+        assert!(matches!(other, ExecError::Start { .. }));
     }
 }
