@@ -5,6 +5,9 @@
 #   localhost/sts-conformance/pause:catatonit  the pod sandbox (Debian's static catatonit -P)
 #   localhost/sts-conformance/mariadb:10.11    the MySQL-compatible workload: Debian bookworm's
 #                                              MariaDB with images/mariadb/entrypoint.sh
+#   localhost/sts-conformance/debian:bookworm-minbase
+#                                              the certification image's base (Dockerfile's
+#                                              BASE; stands in for debian:bookworm-slim)
 # Rootfs by debootstrap (minbase), layer by tar, image by umoci, archive by skopeo.
 # Output: .upstream/images/<name>.tar; skipped when newer than this script and its inputs.
 # Needs root (debootstrap, chroot).
@@ -42,6 +45,13 @@ archive() {
   mv "$archive.tmp" "$archive"
 }
 
+# A Debian minbase root filesystem in $1.
+minbase() {
+  say "debootstrap $suite (minbase) from $mirror"
+  debootstrap --variant=minbase "$suite" "$1" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+    { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+}
+
 build_pause() {
   local image=pause name=localhost/sts-conformance/pause:catatonit
   if up_to_date "$image"; then say "$name up to date"; return; fi
@@ -59,9 +69,7 @@ build_mariadb() {
   local entrypoint="$root/images/mariadb/entrypoint.sh"
   if up_to_date "$image" "$entrypoint"; then say "$name up to date"; return; fi
   local start=$SECONDS rootfs="$work/rootfs"
-  say "debootstrap $suite (minbase) from $mirror"
-  debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  minbase "$rootfs"
   # Packages must not start services inside the chroot.
   printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d" && chmod +x "$rootfs/usr/sbin/policy-rc.d"
   say "installing mariadb-server into the image"
@@ -80,9 +88,35 @@ build_mariadb() {
   say "$name built in $((SECONDS - start)) s ($(du -h "$out/$image.tar" | cut -f1))"
 }
 
+# What debian:bookworm-slim is, made here: minbase without docs, apt lists or logs. The
+# certification image (Dockerfile) builds on it when no registry serves debian:bookworm-slim.
+build_certify_base() {
+  local image=certify-base name=localhost/sts-conformance/debian:bookworm-minbase
+  if up_to_date "$image"; then say "$name up to date"; return; fi
+  local start=$SECONDS rootfs="$work/base-rootfs"
+  minbase "$rootfs"
+  # As the slim images do: apt keeps no package caches and dpkg installs no documentation,
+  # so a Dockerfile's `apt-get install` adds only the packages.
+  cat >"$rootfs/etc/apt/apt.conf.d/90sts-conformance-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+  printf 'path-exclude /usr/share/%s/*\n' doc man info locale >"$rootfs/etc/dpkg/dpkg.cfg.d/90sts-conformance-nodoc"
+  chroot "$rootfs" apt-get clean
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/{doc,man,info} "$rootfs"/var/log/*.log \
+    "$rootfs"/var/cache/debconf/*-old
+  layer_from "$rootfs" "$work/base-layer.tar"
+  archive "$name" "$work/base-layer.tar" "$out/$image.tar" \
+    --config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --config.cmd=bash
+  say "$name built in $((SECONDS - start)) s ($(du -h "$out/$image.tar" | cut -f1))"
+}
+
 [[ "$(id -u)" -eq 0 ]] || { say "needs root (debootstrap and chroot); skipping"; exit 0; }
 for tool in debootstrap umoci skopeo; do
   command -v "$tool" >/dev/null || { say "$tool missing: run scripts/setup.sh"; exit 1; }
 done
 build_pause
 build_mariadb
+build_certify_base

@@ -2,8 +2,8 @@
 # Builds the official binaries of the upstream target from the pinned Go modules in tools/ into
 # .upstream/bin (ignored): the control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler), kubectl, and what its real nodes run (kubelet, kube-proxy, containerd with its
-# runc shim and ctr, CoreDNS). Each group is skipped when its binaries are newer than its tools
-# module and this script. runc and the CNI plugins come from Debian packages (scripts/setup.sh).
+# runc shim and ctr, CoreDNS), and Sonobuoy (scripts/certify-local.sh). Each group is skipped
+# when its binaries are newer than its tools module and this script. runc and the CNI plugins come from Debian packages (scripts/setup.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${UPSTREAM_BIN_DIR:-$root/.upstream/bin}"
@@ -71,6 +71,14 @@ build_coredns() {
     -ldflags "-s -w -X $pkg/coremain.GitCommit=$(module_sum coredns $pkg "$version")" -o "$out/coredns" $pkg)
 }
 
+build_sonobuoy() {
+  local version pkg=github.com/vmware-tanzu/sonobuoy
+  version="$(module_version sonobuoy $pkg)"
+  # The module's source says the previous release; its release build stamps the version.
+  (cd "$root/tools/sonobuoy" && go build -trimpath -ldflags "-s -w -X $pkg/pkg/buildinfo.Version=$version \
+    -X $pkg/pkg/buildinfo.GitSHA=$(module_sum sonobuoy $pkg "$version")" -o "$out/sonobuoy" $pkg)
+}
+
 build_group() {
   local tool="$1" what="$2" fn="$3"; shift 3
   built=("$@")
@@ -88,4 +96,5 @@ build_group etcd "etcd" build_etcd etcd
 build_group containerd "containerd $(module_version containerd github.com/containerd/containerd/v2)" build_containerd \
   containerd containerd-shim-runc-v2 ctr
 build_group coredns "CoreDNS $(module_version coredns github.com/coredns/coredns)" build_coredns coredns
+build_group sonobuoy "Sonobuoy $(module_version sonobuoy github.com/vmware-tanzu/sonobuoy)" build_sonobuoy sonobuoy
 echo "build-upstream: done in $((SECONDS - start)) s"

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Least privilege, proven against the real API server (the upstream target, RBAC on):
-#  1. the e2e suites pass through the kubeconfig target with a ServiceAccount token bound only
-#     to manifests/certification/rbac.yaml;
+#  1. the node-chaos cases pass through the kubeconfig target with a ServiceAccount token bound
+#     only to manifests/certification/rbac.yaml (every other case runs with the same
+#     permissions as a real pod, the certification Job of scripts/certify-local.sh, which has
+#     no node commands and skips these);
 #  2. with any one rule of that ClusterRole removed, a test that needs it fails with the API
 #     server's forbidden message naming the resource.
 # It also checks the certification manifests with `kubectl apply --dry-run=server`.
 # Needs root (the upstream target's network namespaces) and the built official binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/upstream.sh
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "least-privilege: SKIPPED: not root; the upstream target creates network namespaces" >&2
@@ -23,33 +26,16 @@ e2e=$(cargo test -q --locked --test e2e --no-run --message-format=json |
 dir=$(mktemp -d)
 up_pid=""
 stop() {
-  if [ -n "$up_pid" ]; then kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  upstream_stop
   rm -rf "$dir"
 }
 trap stop EXIT
-mkfifo "$dir/stdin"
-"${CARGO_TARGET_DIR:-target}/debug/kube-upstream" --run-dir "$dir/run" --kubeconfig "$dir/admin" \
-  --exit-on-stdin-close <"$dir/stdin" >"$dir/stdout" 2>"$dir/stderr" &
-up_pid=$!
-exec 9>"$dir/stdin"
-control=""
-for _ in $(seq 1 1800); do
-  control=$(sed -n 's/^kube-upstream ready: .* control=\([^ ]*\) .*/\1/p' "$dir/stdout")
-  [ -n "$control" ] && break
-  kill -0 "$up_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$control" ]; then
-  echo "least-privilege: kube-upstream did not get ready within 180 s; its stderr:" >&2
-  tail -20 "$dir/stderr" >&2
-  exit 1
-fi
+upstream_start "$dir"
 
 admin() { "$kubectl" --kubeconfig "$dir/admin" "$@"; }
 # The real nodes carry a locally built MariaDB image (no registry): the suites use it, as the
 # upstream target does, unless E2E_IMAGE says otherwise.
-image=$(sed -n 's/^kube-upstream ready: .* image=\([^ ]*\).*/\1/p' "$dir/stdout")
-[ -z "$image" ] || export E2E_IMAGE="${E2E_IMAGE:-$image}"
+[ -z "$node_image" ] || export E2E_IMAGE="${E2E_IMAGE:-$node_image}"
 # The certification manifests (not the Sonobuoy plugin, which Sonobuoy reads) are valid for
 # the real API server.
 admin apply --dry-run=server -f manifests/certification/namespace.yaml
@@ -76,39 +62,14 @@ export E2E_CONTAINER_CRASH_CMD="curl -fsS -X POST $control/sim/v1/namespaces/{na
 reports="${E2E_REPORT_DIR:-reports}/least-privilege"
 rc=0
 
-echo "least-privilege: the e2e suites with only manifests/certification/rbac.yaml's permissions"
-if ! E2E_REPORT_DIR="$reports/full" "$e2e" --test-threads=2 >"$dir/full.log" 2>&1; then
-  echo "FAIL: the suites do not pass with the certification RBAC:" >&2
+echo "least-privilege: the node-chaos cases with only manifests/certification/rbac.yaml's permissions"
+if ! E2E_REPORT_DIR="$reports/full" "$e2e" --test-threads=2 container_crash node_kill moving_off_a_dead_node \
+  >"$dir/full.log" 2>&1; then
+  echo "FAIL: the node-chaos cases do not pass with the certification RBAC:" >&2
   grep -E '^test .* FAILED|forbidden' "$dir/full.log" | head -20 >&2
   rc=1
 else
   grep -E '^test result' "$dir/full.log"
-fi
-
-# The certification Job's own mode: `sts-conformance run --target in-cluster` with the token
-# and CA where a pod has them (/var/run/secrets/kubernetes.io/serviceaccount, on a tmpfs over
-# /run in a private mount namespace, so this machine's /run is untouched) and
-# KUBERNETES_SERVICE_HOST/PORT, as the kubelet sets them; pods reached at their IPs.
-echo "least-privilege: sts-conformance run --target in-cluster with the same token"
-cargo build -q --locked -p harness --bin sts-conformance
-hostport=${server#https://}
-if ! unshare --mount --propagation private -- bash -c '
-    set -e
-    mount -t tmpfs tmpfs /run
-    sa=/var/run/secrets/kubernetes.io/serviceaccount
-    mkdir -p "$sa"
-    cp "$1" "$sa/ca.crt"
-    printf %s "$2" >"$sa/token"
-    printf sts-conformance >"$sa/namespace"
-    exec env -u KUBECONFIG -u E2E_TARGET KUBERNETES_SERVICE_HOST="${3%:*}" \
-      KUBERNETES_SERVICE_PORT="${3##*:}" "$4" run --target in-cluster --report-dir "$5"
-  ' _ "$dir/ca.crt" "$token" "$hostport" "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" \
-  "$reports/in-cluster" >"$dir/in-cluster.log" 2>&1; then
-  echo "FAIL: sts-conformance run --target in-cluster does not pass with the certification RBAC:" >&2
-  grep -E '\] (FAIL|ERROR)|error|forbidden' "$dir/in-cluster.log" | head -20 >&2
-  rc=1
-else
-  grep -E '^sts-conformance: [0-9]+ passed' "$dir/in-cluster.log"
 fi
 
 # Each rule (by its first resource, or by resource:verbs where one resource has two rules),
@@ -120,16 +81,15 @@ declare -A needs=(
   [statefulsets/scale]="three_to_five_via_scale_subresource"
   [controllerrevisions]="rolling_update_replaces_pods_highest_ordinal_first"
   [endpointslices]="identity::"
+  [pods/exec]="identity::"
   [nodes]="identity::"
   [persistentvolumes]="identity::"
   [storageclasses]="identity::"
   [storageclasses:create,delete]="retained_volumes_outlive_their_claims"
   [persistentvolumes:patch,delete]="retained_volumes_outlive_their_claims"
 )
-# Rules no test here can prove needed, and why (they are exercised on kind and real clusters).
-declare -A unprovable=(
-  [pods/exec]="not yet proven by removal: the real nodes serve exec and the full runs above use it (the in-cluster DNS lookup), but the removal run is issue 17's"
-)
+# Rules no test here can prove needed, and why (none today: every rule is proven by removal).
+declare -A unprovable=()
 rules=$(admin get clusterrole sts-conformance -o jsonpath='{range .rules[*]}{.resources}{" "}{.verbs}{"\n"}{end}')
 index=0
 while IFS=' ' read -r resources verbs; do

@@ -55,10 +55,11 @@ need_iproute2() {
 
 # The upstream target's real nodes: runc (crun refuses this machine's hybrid cgroups), Debian's
 # CNI plugins (bridge, host-local, loopback), iptables for kube-proxy, and what builds the
-# images from Debian packages with no registry (debootstrap, umoci, skopeo).
+# images from Debian packages with no registry (debootstrap, umoci, skopeo), and buildah,
+# which builds the certification image from the Dockerfile with no Docker engine.
 need_node_packages() {
   local missing=() pkg
-  for pkg in runc containernetworking-plugins iptables debootstrap umoci skopeo; do
+  for pkg in runc containernetworking-plugins iptables debootstrap umoci skopeo buildah; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -eq 0 ]; then say "real-node packages: installed (runc $(runc --version | head -1 | awk '{print $3}'))"; return; fi

@@ -45,6 +45,10 @@ struct Cli {
     /// The image archives the real nodes load (scripts/build-images.sh).
     #[arg(long, default_value_os_t = realnode::default_image_dir())]
     images_dir: PathBuf,
+    /// One more image archive (docker-archive or OCI tar) every real node loads, as
+    /// `kind load image-archive` does; repeatable.
+    #[arg(long = "load-image", value_name = "ARCHIVE")]
+    load_images: Vec<PathBuf>,
     /// Number of worker nodes (`upstream-worker`, `upstream-worker2`, ...).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
     nodes: u16,
@@ -471,7 +475,8 @@ async fn start_real(
     running: &mut Running,
 ) -> Result<(PathBuf, String, String), MainError> {
     let bin_dir = kube_upstream::controlplane::default_bin_dir();
-    let inputs = NodeInputs::find(&bin_dir, &cli.images_dir).map_err(MainError::NodeInputs)?;
+    let inputs = NodeInputs::find(&bin_dir, &cli.images_dir, &cli.load_images)
+        .map_err(MainError::NodeInputs)?;
     let names = node_names(cli.nodes);
     let run_id = netns::new_run_id();
     let network = PodNetwork::create_routed(&run_id, &names).map_err(MainError::Network)?;

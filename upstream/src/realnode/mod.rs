@@ -106,9 +106,14 @@ pub struct NodeInputs {
 }
 
 impl NodeInputs {
-    /// Finds the official binaries in `bin_dir`, runc and unshare on the PATH, and the image
-    /// archives in `image_dir`; the error names the first one missing and how to get it.
-    pub fn find(bin_dir: &Path, image_dir: &Path) -> Result<NodeInputs, RealNodeError> {
+    /// Finds the official binaries in `bin_dir`, runc and unshare on the PATH, the image
+    /// archives in `image_dir` and the `extra_images` asked for; the error names the first one
+    /// missing and how to get it.
+    pub fn find(
+        bin_dir: &Path,
+        image_dir: &Path,
+        extra_images: &[PathBuf],
+    ) -> Result<NodeInputs, RealNodeError> {
         for binary in [
             "containerd",
             "containerd-shim-runc-v2",
@@ -156,6 +161,17 @@ impl NodeInputs {
                 });
             }
             images.push(path);
+        }
+        for path in extra_images {
+            if !path.is_file() {
+                return Err(RealNodeError::Missing {
+                    what: "an image archive to load (--load-image)",
+                    path: path.clone(),
+                    hint: "give the path of an existing docker-archive or OCI tar",
+                });
+            }
+            // The node's init reads it from another working directory.
+            images.push(std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         }
         Ok(NodeInputs {
             bin_dir: bin_dir.to_owned(),
