@@ -96,6 +96,18 @@ pub fn default_image_dir() -> PathBuf {
     }
 }
 
+/// The official binaries each node runs, from the bin dir (scripts/build-upstream.sh).
+pub const NODE_BINARIES: [&str; 5] = [
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "kubelet",
+    "kube-proxy",
+];
+
+/// The image archives every node loads, from the images dir (scripts/build-images.sh).
+pub const IMAGE_ARCHIVES: [&str; 2] = ["pause.tar", "mariadb.tar"];
+
 /// The binaries and images the nodes need.
 #[derive(Clone, Debug)]
 pub struct NodeInputs {
@@ -109,13 +121,7 @@ impl NodeInputs {
     /// Finds the official binaries in `bin_dir`, runc and unshare on the PATH, and the image
     /// archives in `image_dir`; the error names the first one missing and how to get it.
     pub fn find(bin_dir: &Path, image_dir: &Path) -> Result<NodeInputs, RealNodeError> {
-        for binary in [
-            "containerd",
-            "containerd-shim-runc-v2",
-            "ctr",
-            "kubelet",
-            "kube-proxy",
-        ] {
+        for binary in NODE_BINARIES {
             let path = bin_dir.join(binary);
             if !path.is_file() {
                 return Err(RealNodeError::Missing {
@@ -146,7 +152,7 @@ impl NodeInputs {
             }
         }
         let mut images = vec![];
-        for image in ["pause.tar", "mariadb.tar"] {
+        for image in IMAGE_ARCHIVES {
             let path = image_dir.join(image);
             if !path.is_file() {
                 return Err(RealNodeError::Missing {
