@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long, default_value_os_t = realnode::default_image_dir())]
     images_dir: PathBuf,
     /// Number of worker nodes (`upstream-worker`, `upstream-worker2`, ...).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=253))]
     nodes: u16,
     /// Keep the run dir (logs, data) and the kubeconfig on exit.
     #[arg(long)]
