@@ -116,8 +116,7 @@ async fn drive(cluster: &Cluster, test: &str, step: Step) -> anyhow::Result<Vec<
         Step::Deploy3AndResolveInCluster => {
             env.deploy(3).await?;
             env.settle().await?;
-            let dns = env.resolve_names_in_cluster(3).await?;
-            anyhow::ensure!(dns.resolved(), "kube-sim serves exec, yet: {dns:?}");
+            env.resolve_names_in_cluster(3).await?;
             vec![checks::dns_resolution(
                 &env.entries(),
                 &env.identity_expect(3),

@@ -5,7 +5,7 @@
 //! - `POST /sim/v1/namespaces/{namespace}/pods/{name}/crash`
 //! - `GET /sim/v1/info`
 //!
-//! The actions go to the hollow nodes through [`NodeControl`]; success answers a `Status`
+//! The actions go to the real nodes through [`NodeControl`]; success answers a `Status`
 //! with `status: Success` (200), an unknown node or pod 404, a failed action 409, exactly as
 //! kube-sim does.
 
@@ -38,40 +38,34 @@ pub enum ControlError {
     Failed(String),
 }
 
-/// What the control endpoints need from the hollow nodes (implemented by `node`).
+/// What the control endpoints need from the nodes (implemented by `realnode`).
 pub trait NodeControl: Send + Sync + 'static {
-    /// Stops the node: heartbeats (status and Lease) stop and its pods' processes get
-    /// SIGKILL, so the real node-lifecycle controller marks it Unknown.
+    /// Kills the node (its kubelet, containerd and containers at once), so its status and
+    /// Lease stop and the node-lifecycle controller marks it Unknown.
     fn stop_node<'a>(&'a self, name: &'a str) -> ControlFuture<'a>;
-    /// Starts a stopped node again: heartbeats resume and its pods are started again.
+    /// Starts a killed node again on the same directories; its kubelet restarts its pods.
     fn start_node<'a>(&'a self, name: &'a str) -> ControlFuture<'a>;
-    /// Kills the pod's container process (SIGKILL); the node restarts it like a kubelet
+    /// Kills the pod's container process (SIGKILL); the kubelet restarts it
     /// (restartCount + 1, lastState terminated).
     fn crash_pod<'a>(&'a self, namespace: &'a str, name: &'a str) -> ControlFuture<'a>;
 }
 
 /// Static facts for `GET /sim/v1/info`.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct Info {
     /// The API server's `/version` gitVersion, e.g. `v1.37.2`.
     pub server_version: String,
-    /// The hollow nodes' names.
+    /// The nodes' names.
     pub nodes: Vec<String>,
     /// The StorageClasses the provisioner serves.
     pub storage_classes: Vec<String>,
     /// The admin kubeconfig.
     pub kubeconfig: String,
-    /// `real` (official kubelet and containerd) or `hollow`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_kind: Option<String>,
     /// The nodes' `kubelet --version` and `containerd --version`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubelet_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_runtime: Option<String>,
+    pub kubelet_version: String,
+    pub container_runtime: String,
     /// The MySQL-compatible image the nodes carry (no registry: mysql:5.7 is not available).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workload_image: Option<String>,
+    pub workload_image: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,9 +252,12 @@ async fn info(State(state): State<ControlState>) -> Response {
         "nodes": nodes,
         "storageClasses": state.info.storage_classes,
         "kubeconfig": state.info.kubeconfig,
-        "hollowNodes": true,
+        "nodeKind": "real",
+        "kubeletVersion": state.info.kubelet_version,
+        "containerRuntime": state.info.container_runtime,
+        "workloadImage": state.info.workload_image,
         "runtime": true,
-        "note": "the official Kubernetes control plane with hollow nodes: no containers, images, probes or exec",
+        "note": "the official Kubernetes control plane with real nodes: the official kubelet, containerd, runc, CNI and kube-proxy",
     });
     (StatusCode::OK, axum::Json(body)).into_response()
 }
@@ -325,10 +322,9 @@ mod tests {
             nodes: vec!["w1".into()],
             storage_classes: vec!["standard".into()],
             kubeconfig: "/tmp/k".into(),
-            node_kind: None,
-            kubelet_version: None,
-            container_runtime: None,
-            workload_image: None,
+            kubelet_version: "Kubernetes v1.37.2".into(),
+            container_runtime: "containerd github.com/containerd/containerd/v2 v2.4.2".into(),
+            workload_image: "localhost/sts-conformance/mariadb:10.11".into(),
         };
         let server = ControlServer::start(fake.clone(), info, None)
             .await
@@ -354,6 +350,9 @@ mod tests {
         assert_eq!(body["target"], "upstream");
         assert_eq!(body["serverVersion"], "v1.37.2");
         assert_eq!(body["nodes"][0]["name"], "w1");
+        assert_eq!(body["nodeKind"], "real");
+        assert_eq!(body["kubeletVersion"], "Kubernetes v1.37.2");
+        assert!(body.get("hollowNodes").is_none());
         let (code, _) = request(addr, "GET", "/nope").await;
         assert_eq!(code, 404);
         assert_eq!(

@@ -1,17 +1,16 @@
-//! The official Kubernetes control plane on this machine, with hollow nodes.
+//! The official Kubernetes control plane on this machine, with real nodes.
 //!
 //! `controlplane` starts etcd → kube-apiserver → kube-controller-manager → kube-scheduler
 //! (official binaries built by scripts/build-upstream.sh) with a PKI from `pki`; `netns` gives
-//! pods ordinary addresses in network namespaces the process creates; `node` runs hollow nodes
-//! that speak only the public API like a kubelet and run each pod as a real mariadbd;
-//! `provisioner` is a local-path dynamic provisioner; `control` serves node stop/start and
-//! container crash to the harness.
+//! each node a network namespace and routes its pods' block; `dns` runs CoreDNS; `realnode`
+//! runs the official kubelet, containerd, runc, CNI and kube-proxy per node; `provisioner` is
+//! a local-path dynamic provisioner; `control` serves node stop/start and container crash to
+//! the harness.
 
 pub mod control;
 pub mod controlplane;
 pub mod dns;
 pub mod netns;
-pub mod node;
 pub mod pki;
 pub mod provisioner;
 pub mod realnode;

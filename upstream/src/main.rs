@@ -1,11 +1,14 @@
-//! `kube-upstream`: the official Kubernetes control plane on this machine with hollow nodes,
-//! until SIGINT/SIGTERM (or stdin EOF with `--exit-on-stdin-close`).
+//! `kube-upstream`: the official Kubernetes control plane on this machine with real nodes
+//! (the official kubelet, containerd, runc, CNI and kube-proxy), until SIGINT/SIGTERM (or
+//! stdin EOF with `--exit-on-stdin-close`).
 //!
-//! Order: stale runs cleaned → pod network (bridge + one namespace per node) → PKI and
-//! control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) → hollow
-//! nodes and the local-path provisioner → control server → one ready line on stdout:
+//! Order: stale runs cleaned → node binaries and images found → pod network (bridge + one
+//! namespace per node) → PKI and control plane (etcd, kube-apiserver,
+//! kube-controller-manager, kube-scheduler) → cluster DNS → local-path provisioner → real
+//! nodes, each Ready → control server → one ready line on stdout:
 //!
-//! `kube-upstream ready: kubeconfig=<path> control=http://127.0.0.1:<port> version=<gitVersion>`
+//! `kube-upstream ready: kubeconfig=<path> control=http://127.0.0.1:<port> version=<gitVersion>
+//! nodes=real kubelet=<release> containerd=<release> image=<workload image>`
 //!
 //! Shutdown reverses it; every process, namespace, link and the run dir are removed on normal
 //! exit, error exit, SIGTERM and Ctrl-C (unless `--keep`). Exit code 2: this machine cannot
@@ -20,14 +23,13 @@ use kube_upstream::control::{ControlServer, Info, NodeControl};
 use kube_upstream::controlplane::{ControlPlane, ControlPlaneConfig, ControlPlaneError};
 use kube_upstream::dns::{ClusterDns, DnsError};
 use kube_upstream::netns::{self, NetnsError, PodNetwork};
-use kube_upstream::node::{self, NodeOptions, PodNet};
 use kube_upstream::realnode::{self, NodeInputs, RealNodeError, RealNodes};
 use kube_upstream::{provisioner, report};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "kube-upstream",
-    about = "The official Kubernetes control plane with hollow nodes whose pods are real MariaDB servers"
+    about = "The official Kubernetes control plane with real nodes (kubelet, containerd, runc, CNI, kube-proxy) whose pods run a MariaDB image"
 )]
 struct Cli {
     /// Everything of this run goes here (PKI, etcd data, logs, volumes); default: a new
@@ -37,11 +39,6 @@ struct Cli {
     /// Where to write the admin kubeconfig (default: <run dir>/admin.kubeconfig).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// What the worker nodes are: `real` (the official kubelet, containerd, runc, CNI and
-    /// kube-proxy, one network, pid and mount namespace per node) or `hollow` (Rust agents
-    /// whose pods are bare mariadbd processes).
-    #[arg(long, value_enum, default_value_t = NodeKind::Real)]
-    node_kind: NodeKind,
     /// The image archives the real nodes load (scripts/build-images.sh).
     #[arg(long, default_value_os_t = realnode::default_image_dir())]
     images_dir: PathBuf,
@@ -50,7 +47,7 @@ struct Cli {
     #[arg(long = "load-image", value_name = "ARCHIVE")]
     load_images: Vec<PathBuf>,
     /// Number of worker nodes (`upstream-worker`, `upstream-worker2`, ...).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=254))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=253))]
     nodes: u16,
     /// Keep the run dir (logs, data) and the kubeconfig on exit.
     #[arg(long)]
@@ -61,18 +58,6 @@ struct Cli {
     /// kube-controller-manager --node-monitor-grace-period.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     node_monitor_grace_period: Duration,
-    /// Path of the mariadbd binary (default: PATH, then /usr/sbin).
-    #[arg(long)]
-    mariadbd: Option<PathBuf>,
-    /// Path of mariadb-install-db (default: PATH, then /usr/bin).
-    #[arg(long)]
-    mariadb_install_db: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum NodeKind {
-    Real,
-    Hollow,
 }
 
 /// The workload image the real nodes carry (built by scripts/build-images.sh).
@@ -109,15 +94,6 @@ enum MainError {
     Network(#[source] NetnsError),
     #[error("failed to start the control plane")]
     ControlPlane(#[source] ControlPlaneError),
-    #[error("{what} not found{}: install it with `apt-get install mariadb-server`, or pass --{what} PATH", explicit.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default())]
-    MariaDb {
-        what: &'static str,
-        explicit: Option<PathBuf>,
-    },
-    #[error("failed to prepare MariaDB")]
-    MariaDbSetup(#[source] kube_sim::mariadb::MariaDbError),
-    #[error("failed to start the hollow nodes")]
-    Nodes(#[source] node::NodeError),
     #[error("the real nodes cannot run here")]
     NodeInputs(#[source] RealNodeError),
     #[error("failed to start the real nodes")]
@@ -239,34 +215,12 @@ impl ExitRequest {
     }
 }
 
-fn find_binary(
-    explicit: Option<&Path>,
-    what: &'static str,
-    dirs: &[&str],
-) -> Result<PathBuf, MainError> {
-    if let Some(p) = explicit {
-        return if p.is_file() {
-            Ok(p.to_owned())
-        } else {
-            Err(MainError::MariaDb {
-                what,
-                explicit: Some(p.to_owned()),
-            })
-        };
-    }
-    kube_sim::process::find_on_path(what, dirs).ok_or(MainError::MariaDb {
-        what,
-        explicit: None,
-    })
-}
-
 /// What runs, for an orderly shutdown in reverse.
 #[derive(Default)]
 struct Running {
     network: Option<PodNetwork>,
     control_plane: Option<ControlPlane>,
-    nodes: Option<Arc<node::Nodes>>,
-    real_nodes: Option<Arc<RealNodes>>,
+    nodes: Option<Arc<RealNodes>>,
     dns: Option<ClusterDns>,
     provisioner: Option<provisioner::Provisioner>,
     control: Option<ControlServer>,
@@ -281,9 +235,6 @@ impl Running {
             p.shutdown().await;
         }
         if let Some(nodes) = self.nodes.take() {
-            nodes.shutdown().await;
-        }
-        if let Some(nodes) = self.real_nodes.take() {
             nodes.shutdown().await;
         }
         if let Some(dns) = self.dns.take() {
@@ -321,21 +272,14 @@ async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
         signal = exit.wait() => Err(MainError::Interrupted(signal)),
     };
     let result = match result {
-        Ok((kubeconfig, control, version)) => {
-            let image = match (cli.node_kind, &running.real_nodes) {
-                (NodeKind::Real, Some(nodes)) => {
-                    let (kubelet, containerd) = nodes.versions().await;
-                    format!(
-                        " nodes=real kubelet={} containerd={} image={WORKLOAD_IMAGE}",
-                        realnode::release(&kubelet),
-                        realnode::release(&containerd)
-                    )
-                }
-                _ => " nodes=hollow".to_owned(),
-            };
+        Ok(started) => {
             println!(
-                "kube-upstream ready: kubeconfig={} control={control} version={version}{image}",
-                kubeconfig.display()
+                "kube-upstream ready: kubeconfig={} control={} version={} nodes=real kubelet={} containerd={} image={WORKLOAD_IMAGE}",
+                started.kubeconfig.display(),
+                started.control,
+                started.version,
+                realnode::release(&started.kubelet),
+                realnode::release(&started.containerd),
             );
             tracing::info!(after = ?began.elapsed(), "ready");
             let why = exit.wait().await;
@@ -357,12 +301,21 @@ async fn run(cli: Cli, mut exit: ExitRequest) -> Result<(), MainError> {
     result
 }
 
-/// Starts everything into `running`; returns (kubeconfig, control URL, server version).
-async fn start(
-    cli: &Cli,
-    run_dir: &Path,
-    running: &mut Running,
-) -> Result<(PathBuf, String, String), MainError> {
+/// What the ready line says.
+struct Started {
+    kubeconfig: PathBuf,
+    /// The control server's URL.
+    control: String,
+    /// The API server's gitVersion.
+    version: String,
+    /// `kubelet --version` and `containerd --version` of the nodes.
+    kubelet: String,
+    containerd: String,
+}
+
+/// Starts everything into `running`, in order: routed pod network, control plane, cluster
+/// DNS, provisioner, real nodes (each Ready), control server.
+async fn start(cli: &Cli, run_dir: &Path, running: &mut Running) -> Result<Started, MainError> {
     let cleaned = netns::cleanup_stale().map_err(MainError::Stale)?;
     for run in &cleaned.runs {
         realnode::remove_cgroups(run);
@@ -370,110 +323,6 @@ async fn start(
     if !cleaned.runs.is_empty() {
         tracing::info!(runs = ?cleaned.runs, "removed stale pod networks and cgroups of dead runs");
     }
-    if cli.node_kind == NodeKind::Real {
-        return start_real(cli, run_dir, running).await;
-    }
-    let mariadbd = find_binary(
-        cli.mariadbd.as_deref(),
-        "mariadbd",
-        &["/usr/sbin", "/usr/local/sbin"],
-    )?;
-    let install_db = find_binary(
-        cli.mariadb_install_db.as_deref(),
-        "mariadb-install-db",
-        &["/usr/bin", "/usr/sbin", "/usr/local/bin"],
-    )?;
-
-    let names = node_names(cli.nodes);
-    let run_id = netns::new_run_id();
-    let network = PodNetwork::create(&run_id, &names).map_err(MainError::Network)?;
-    let host_ip = network.host_ip();
-    let node_nets: Vec<(String, Arc<dyn PodNet>)> = names
-        .iter()
-        .filter_map(|n| {
-            network
-                .node(n)
-                .map(|net| (n.clone(), net as Arc<dyn PodNet>))
-        })
-        .collect();
-    if !cli.keep
-        && let Err(e) = network.note_owned_dir(run_dir)
-    {
-        tracing::warn!(error = %report(&e), "run dir not recorded for stale cleanup");
-    }
-    running.network = Some(network);
-
-    let mut config = ControlPlaneConfig::new(run_dir, host_ip);
-    config.kubeconfig = cli.kubeconfig.clone();
-    config.keep = cli.keep;
-    config.node_monitor_grace_period = cli.node_monitor_grace_period;
-    let cp = ControlPlane::start(config)
-        .await
-        .map_err(MainError::ControlPlane)?;
-    let client = cp.client();
-    let version = cp.version().git_version.clone();
-    let kubeconfig = cli
-        .kubeconfig
-        .clone()
-        .unwrap_or_else(|| cp.kubeconfig().to_owned());
-    let spawner = cp.spawner();
-    tracing::info!(after = ?cp.ready_after(), %version, "control plane ready");
-    running.control_plane = Some(cp);
-
-    let provisioner = provisioner::start(client.clone(), &run_dir.join("volumes"))
-        .await
-        .map_err(MainError::Provisioner)?;
-    running.provisioner = Some(provisioner);
-
-    let mariadb = kube_sim::mariadb::MariaDb::new(
-        mariadbd,
-        install_db,
-        run_dir.join("mariadb"),
-        kube_sim::kubelet::process::running_as_root(),
-    )
-    .map_err(MainError::MariaDbSetup)?;
-    let nodes = node::start_nodes(
-        client.clone(),
-        node_nets,
-        &run_dir.join("nodes"),
-        Arc::new(mariadb),
-        spawner,
-        &version,
-        NodeOptions::default(),
-    )
-    .await
-    .map_err(MainError::Nodes)?;
-    let nodes = Arc::new(nodes);
-    running.nodes = Some(nodes.clone());
-
-    let info = Info {
-        server_version: version.clone(),
-        nodes: names,
-        storage_classes: provisioner::storage_classes()
-            .iter()
-            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
-            .collect(),
-        kubeconfig: kubeconfig.display().to_string(),
-        node_kind: Some("hollow".into()),
-        kubelet_version: None,
-        container_runtime: None,
-        workload_image: None,
-    };
-    let control = ControlServer::start(nodes as Arc<dyn NodeControl>, info, Some(client))
-        .await
-        .map_err(MainError::Control)?;
-    let url = control.url();
-    running.control = Some(control);
-    Ok((kubeconfig, url, version))
-}
-
-/// The control plane with real nodes: routed pod network, control plane, cluster DNS,
-/// provisioner, nodes (each Ready), control server.
-async fn start_real(
-    cli: &Cli,
-    run_dir: &Path,
-    running: &mut Running,
-) -> Result<(PathBuf, String, String), MainError> {
     let bin_dir = kube_upstream::controlplane::default_bin_dir();
     let inputs = NodeInputs::find(&bin_dir, &cli.images_dir, &cli.load_images)
         .map_err(MainError::NodeInputs)?;
@@ -541,7 +390,7 @@ async fn start_real(
             .await
             .map_err(MainError::RealNodes)?,
     );
-    running.real_nodes = Some(nodes.clone());
+    running.nodes = Some(nodes.clone());
     let (kubelet, containerd) = nodes.versions().await;
     tracing::info!(%kubelet, %containerd, "real nodes ready");
 
@@ -553,17 +402,22 @@ async fn start_real(
             .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
             .collect(),
         kubeconfig: kubeconfig.display().to_string(),
-        node_kind: Some("real".into()),
-        kubelet_version: Some(kubelet),
-        container_runtime: Some(containerd),
-        workload_image: Some(WORKLOAD_IMAGE.into()),
+        kubelet_version: kubelet.clone(),
+        container_runtime: containerd.clone(),
+        workload_image: WORKLOAD_IMAGE.into(),
     };
     let control = ControlServer::start(nodes as Arc<dyn NodeControl>, info, Some(client))
         .await
         .map_err(MainError::Control)?;
-    let url = control.url();
+    let control_url = control.url();
     running.control = Some(control);
-    Ok((kubeconfig, url, version))
+    Ok(Started {
+        kubeconfig,
+        control: control_url,
+        version,
+        kubelet,
+        containerd,
+    })
 }
 
 #[cfg(test)]

@@ -1,27 +1,29 @@
-//! Pod addresses the real API server accepts: one network namespace per hollow node, joined
-//! to the host by a veth pair on a per-run Linux bridge.
+//! The nodes' network: one network namespace per node, joined to the host by a veth pair on
+//! a per-run Linux bridge, each node routing its own pod block (its CNI bridge lives in its
+//! namespace).
 //!
 //! ```text
-//! host: bridge stsbr<hex> 10.X.0.1/16
-//!   ├─ veth sth<hex>-0 ── netns sts-<run>-<node0>: eth0 10.X.1.1/16, pods 10.X.1.2.. (/32)
-//!   ├─ veth sth<hex>-1 ── netns sts-<run>-<node1>: eth0 10.X.2.1/16, pods 10.X.2.2..
+//! host: bridge stsbr<hex> 10.X.0.1/24, routes 10.X.<i+1>.0/24 via node i
+//!   ├─ veth sth<hex>-0 ── netns sts-<run>-<node0>: eth0 10.X.0.2/24, pods 10.X.1.0/24
+//!   ├─ veth sth<hex>-1 ── netns sts-<run>-<node1>: eth0 10.X.0.3/24, pods 10.X.2.0/24
 //!   └─ ...
 //! ```
 //!
 //! `X` is the first /16 of 10.240.0.0/12 that nothing on the machine routes yet. Namespaces
-//! get no default route; nothing touches ip_forward, iptables or NAT: traffic flows only
-//! between the host and the namespaces. Everything is removed by [`PodNetwork::remove`] (or
+//! get no default route; nothing touches the host's ip_forward, iptables or NAT: traffic
+//! flows only between the host and the namespaces. Everything is removed by
+//! [`PodNetwork::remove`] (or
 //! on drop); a marker under `/run/sts-conformance/<run>` names the owning process so
 //! [`cleanup_stale`] removes what a killed run left behind. Needs root.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Where run markers live (tmpfs: gone after a reboot, as are namespaces and links).
 pub const STATE_DIR: &str = "/run/sts-conformance";
@@ -32,6 +34,9 @@ pub const SERVICE_RANGE: &str = "10.96.0.0/12";
 
 /// The /16 candidates: 10.240.0.0/16 ..= 10.255.0.0/16 (10.240.0.0/12).
 const SECOND_OCTETS: std::ops::RangeInclusive<u8> = 240..=255;
+
+/// Nodes per run: the link block 10.X.0.0/24 holds the host (.1) and nodes .2-.254.
+const MAX_NODES: usize = 253;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
@@ -49,12 +54,8 @@ pub enum NetnsError {
     Ip { args: String, stderr: String },
     #[error("no free /16 in 10.240.0.0/12: every one is routed on this machine ({routed:?})")]
     NoFreeSubnet { routed: Vec<String> },
-    #[error("node {node}: too many nodes (at most 254)")]
+    #[error("node {node}: too many nodes (at most {MAX_NODES})")]
     TooManyNodes { node: String },
-    #[error("node {node}: every pod address 10.{x}.{third}.2-254 is in use")]
-    PodAddressesExhausted { node: String, x: u8, third: u8 },
-    #[error("node {node}: pod address {ip} was not allocated here")]
-    UnknownPodIp { node: String, ip: Ipv4Addr },
     #[error("failed to access {}", path.display())]
     State {
         path: PathBuf,
@@ -231,7 +232,8 @@ fn pick_second_octet(routed: &[(Ipv4Addr, u8)]) -> Option<u8> {
     })
 }
 
-/// One hollow node's namespace and address block.
+/// One node's namespace and address block: the node's address is on the link block
+/// 10.X.0.0/24 and its pods' block 10.X.<i+1>.0/24 sits behind it.
 #[derive(Debug)]
 pub struct NodeNetwork {
     node: String,
@@ -239,10 +241,6 @@ pub struct NodeNetwork {
     host_veth: String,
     x: u8,
     third: u8,
-    /// Real-node layout ([`PodNetwork::create_routed`]): the node's address is on the link
-    /// block 10.X.0.0/24 and its pods' block 10.X.<i+1>.0/24 sits behind it.
-    routed: bool,
-    pods: Mutex<BTreeSet<u8>>,
 }
 
 impl NodeNetwork {
@@ -255,22 +253,17 @@ impl NodeNetwork {
         &self.netns
     }
 
-    /// The node's own address in its namespace: its InternalIP (10.X.<i+1>.1; 10.X.0.<i+2>
-    /// in the routed layout).
+    /// The node's own address in its namespace: its InternalIP, 10.X.0.<i+2>.
     pub fn node_ip(&self) -> Ipv4Addr {
-        if self.routed {
-            Ipv4Addr::new(10, self.x, 0, self.third + 1)
-        } else {
-            Ipv4Addr::new(10, self.x, self.third, 1)
-        }
+        Ipv4Addr::new(10, self.x, 0, self.third + 1)
     }
 
-    /// The node's pod block, 10.X.<i+1>.0/24: its `podCIDR` (routed layout).
+    /// The node's pod block, 10.X.<i+1>.0/24: its `podCIDR`.
     pub fn pod_cidr(&self) -> String {
         format!("10.{}.{}.0/24", self.x, self.third)
     }
 
-    /// The pods' gateway on the node's CNI bridge, 10.X.<i+1>.1 (routed layout).
+    /// The pods' gateway on the node's CNI bridge, 10.X.<i+1>.1.
     pub fn pod_gateway(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, self.x, self.third, 1)
     }
@@ -278,66 +271,6 @@ impl NodeNetwork {
     /// The host end of the node's veth pair (on the bridge).
     pub fn host_veth(&self) -> &str {
         &self.host_veth
-    }
-
-    /// The interface inside the namespace that carries the node and pod addresses.
-    pub fn interface(&self) -> &str {
-        "eth0"
-    }
-
-    /// Adds the lowest free pod address (10.X.<i+1>.2..=254, as a /32 on eth0) and returns it.
-    pub fn allocate_pod_ip(&self) -> Result<Ipv4Addr, NetnsError> {
-        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(last) = (2..=254u8).find(|o| !pods.contains(o)) else {
-            return Err(NetnsError::PodAddressesExhausted {
-                node: self.node.clone(),
-                x: self.x,
-                third: self.third,
-            });
-        };
-        let addr = Ipv4Addr::new(10, self.x, self.third, last);
-        ip(&[
-            "-n",
-            &self.netns,
-            "addr",
-            "add",
-            &format!("{addr}/32"),
-            "dev",
-            "eth0",
-        ])?;
-        pods.insert(last);
-        Ok(addr)
-    }
-
-    /// Removes a pod address [`allocate_pod_ip`](Self::allocate_pod_ip) gave out.
-    pub fn release_pod_ip(&self, addr: Ipv4Addr) -> Result<(), NetnsError> {
-        let o = addr.octets();
-        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        if o[0] != 10 || o[1] != self.x || o[2] != self.third || !pods.contains(&o[3]) {
-            return Err(NetnsError::UnknownPodIp {
-                node: self.node.clone(),
-                ip: addr,
-            });
-        }
-        ip(&[
-            "-n",
-            &self.netns,
-            "addr",
-            "del",
-            &format!("{addr}/32"),
-            "dev",
-            "eth0",
-        ])?;
-        pods.remove(&o[3]);
-        Ok(())
-    }
-
-    /// The pod addresses currently given out.
-    pub fn pod_ips(&self) -> Vec<Ipv4Addr> {
-        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        pods.iter()
-            .map(|o| Ipv4Addr::new(10, self.x, self.third, *o))
-            .collect()
     }
 
     /// Makes `command` run inside this node's namespace: the namespace file is opened now
@@ -399,49 +332,20 @@ pub struct PodNetwork {
 }
 
 impl PodNetwork {
-    /// Creates the bridge and one namespace per node (in order: node i gets 10.X.<i+1>.0).
-    /// `run_id`: 1-12 characters [a-z0-9] (see [`new_run_id`]).
-    pub fn create(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
-        let mut net = Self::create_bridge(run_id, node_names, "16", 254)?;
-        let x = net.x;
-        for (i, node) in node_names.iter().enumerate() {
-            let third =
-                u8::try_from(i + 1).map_err(|_| NetnsError::TooManyNodes { node: node.clone() })?;
-            let netns = net.add_node(node, i, third, false)?.netns_name().to_owned();
-            ip(&[
-                "-n",
-                &netns,
-                "addr",
-                "add",
-                &format!("10.{x}.{third}.1/16"),
-                "dev",
-                "eth0",
-            ])?;
-            ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
-        }
-        tracing::info!(
-            run = run_id,
-            bridge = %net.bridge,
-            host_ip = %net.host_ip(),
-            nodes = node_names.len(),
-            "pod network created"
-        );
-        Ok(net)
-    }
-
-    /// The real nodes' layout: the bridge carries only the link block 10.X.0.0/24 (host
-    /// 10.X.0.1, node i 10.X.0.<i+2>); node i routes its pods' block 10.X.<i+1>.0/24 (its CNI
-    /// bridge lives in its namespace), and the host and every other node reach that block
-    /// through node i's address. Each node forwards (its own namespace's `ip_forward`; the
-    /// host's is never touched) and sends the Service range to the host, where nothing
-    /// forwards further: no route leaves the machine.
+    /// Creates the bridge and one namespace per node. The bridge carries only the link block
+    /// 10.X.0.0/24 (host 10.X.0.1, node i 10.X.0.<i+2>); node i routes its pods' block
+    /// 10.X.<i+1>.0/24 (its CNI bridge lives in its namespace), and the host and every other
+    /// node reach that block through node i's address. Each node forwards (its own
+    /// namespace's `ip_forward`; the host's is never touched) and sends the Service range to
+    /// the host, where nothing forwards further: no route leaves the machine. `run_id`: 1-12
+    /// characters [a-z0-9] (see [`new_run_id`]).
     pub fn create_routed(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
-        let mut net = Self::create_bridge(run_id, node_names, "24", 253)?;
+        let mut net = Self::create_bridge(run_id, node_names)?;
         let x = net.x;
         for (i, node) in node_names.iter().enumerate() {
             let third =
                 u8::try_from(i + 1).map_err(|_| NetnsError::TooManyNodes { node: node.clone() })?;
-            let node_net = net.add_node(node, i, third, true)?;
+            let node_net = net.add_node(node, i, third)?;
             let netns = node_net.netns_name().to_owned();
             ip(&[
                 "-n",
@@ -497,13 +401,8 @@ impl PodNetwork {
     }
 
     /// The marker, the lock-protected choice of a free /16 and the bridge with the host's
-    /// address (`10.X.0.1/<prefix>`).
-    fn create_bridge(
-        run_id: &str,
-        node_names: &[String],
-        prefix: &str,
-        max_nodes: usize,
-    ) -> Result<PodNetwork, NetnsError> {
+    /// address (`10.X.0.1/24`).
+    fn create_bridge(run_id: &str, node_names: &[String]) -> Result<PodNetwork, NetnsError> {
         let uid = euid();
         if uid != 0 {
             return Err(NetnsError::NotRoot { uid });
@@ -516,7 +415,7 @@ impl PodNetwork {
         {
             return Err(NetnsError::InvalidRunId(run_id.to_owned()));
         }
-        if let Some(node) = node_names.get(max_nodes) {
+        if let Some(node) = node_names.get(MAX_NODES) {
             return Err(NetnsError::TooManyNodes { node: node.clone() });
         }
         let tag = tag(run_id);
@@ -549,13 +448,7 @@ impl PodNetwork {
         })?;
         net.x = x;
         ip(&["link", "add", &bridge, "type", "bridge"])?;
-        ip(&[
-            "addr",
-            "add",
-            &format!("10.{x}.0.1/{prefix}"),
-            "dev",
-            &bridge,
-        ])?;
+        ip(&["addr", "add", &format!("10.{x}.0.1/24"), "dev", &bridge])?;
         ip(&["link", "set", &bridge, "up"])?;
         drop(lock);
         Ok(net)
@@ -567,7 +460,6 @@ impl PodNetwork {
         node: &str,
         i: usize,
         third: u8,
-        routed: bool,
     ) -> Result<Arc<NodeNetwork>, NetnsError> {
         let netns = format!("sts-{}-{node}", self.run_id);
         let host_veth = format!("sth{}-{i}", tag(&self.run_id));
@@ -578,8 +470,6 @@ impl PodNetwork {
             host_veth: host_veth.clone(),
             x: self.x,
             third,
-            routed,
-            pods: Mutex::new(BTreeSet::new()),
         });
         self.nodes.insert(node.to_owned(), node_net.clone());
         ip(&[
@@ -588,10 +478,6 @@ impl PodNetwork {
         ip(&["link", "set", &host_veth, "master", &self.bridge, "up"])?;
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         Ok(node_net)
-    }
-
-    pub fn run_id(&self) -> &str {
-        &self.run_id
     }
 
     /// The host's address on the bridge (10.X.0.1): the API server binds and advertises it.

@@ -4,7 +4,7 @@
 //!   `WaitForFirstConsumer`, reclaim `Delete`, each PV pinned to the node the scheduler
 //!   selected by `kubernetes.io/hostname` nodeAffinity;
 //! - `network`: provisioner `sts-conformance.dev/network`, `Immediate`, reclaim `Delete`,
-//!   PVs no node owns (every hollow node shares this machine's disk), so a pod may move.
+//!   PVs no node owns (every node shares this machine's disk), so a pod may move.
 //!
 //! The PV controller names the provisioner on a claim (`volume.kubernetes.io/storage-provisioner`)
 //! and, for `WaitForFirstConsumer`, the scheduler names the node

@@ -49,7 +49,7 @@ async fn control_plane_starts_serves_and_stops_clean() {
         .with_test_writer()
         .try_init();
     let run = netns::new_run_id();
-    let mut net = PodNetwork::create(&run, &["w0".to_string()]).expect("pod network");
+    let mut net = PodNetwork::create_routed(&run, &["w0".to_string()]).expect("pod network");
     let bridge = net.bridge().to_owned();
     let tmp = tempfile::tempdir().expect("tempdir");
     let run_dir = tmp.path().join("run");

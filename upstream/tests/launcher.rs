@@ -1,6 +1,7 @@
 //! The `kube-upstream` binary end to end: one ready line, the control endpoints, and nothing
-//! left after SIGTERM, stdin EOF or a failed start. Needs root, the official binaries and
-//! mariadbd; otherwise each test is skipped with the reason printed.
+//! left after SIGTERM, stdin EOF or a failed start. Needs root, the official binaries, the
+//! image archives and the host's runc and CNI plugins; otherwise each test is skipped with
+//! the reason printed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use kube_upstream::controlplane::{Binaries, default_bin_dir};
 use kube_upstream::netns;
+use kube_upstream::realnode::{IMAGE_ARCHIVES, NODE_BINARIES, NodeInputs, default_image_dir};
 
 const LAUNCHER: &str = env!("CARGO_BIN_EXE_kube-upstream");
 
@@ -20,8 +22,8 @@ fn skip_reason() -> Option<String> {
     if let Err(e) = Binaries::find(&default_bin_dir()) {
         return Some(e.to_string());
     }
-    if !Path::new("/usr/sbin/mariadbd").exists() {
-        return Some("mariadbd not installed".into());
+    if let Err(e) = NodeInputs::find(&default_bin_dir(), &default_image_dir(), &[]) {
+        return Some(kube_upstream::report(&e));
     }
     None
 }
@@ -163,8 +165,25 @@ fn missing_node_binaries_exit_2_before_anything_is_made() {
     assert_nothing_left(&run_dir);
 }
 
-/// A start that fails after the pod network exists (hollow nodes, no binaries) exits 2,
-/// names the missing binary, and removes the network and the run dir.
+/// The node binaries and image archives as empty files (enough for the launcher's check
+/// before the pod network) and no control-plane binary: the start fails after the network
+/// exists, at etcd.
+fn node_inputs_without_control_plane(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bin = dir.join("bin");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&images).unwrap();
+    for binary in NODE_BINARIES {
+        std::fs::write(bin.join(binary), "").unwrap();
+    }
+    for archive in IMAGE_ARCHIVES {
+        std::fs::write(images.join(archive), "").unwrap();
+    }
+    (bin, images)
+}
+
+/// A start that fails after the pod network exists (node binaries present, no control-plane
+/// binary) exits 2, names the missing binary, and removes the network and the run dir.
 #[test]
 fn failed_start_exits_2_and_cleans_up() {
     // SAFETY: geteuid cannot fail.
@@ -172,16 +191,21 @@ fn failed_start_exits_2_and_cleans_up() {
         eprintln!("SKIPPED: needs root (pod network)");
         return;
     }
-    if !Path::new("/usr/sbin/mariadbd").exists() {
-        eprintln!("SKIPPED: mariadbd not installed");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bin, images) = node_inputs_without_control_plane(tmp.path());
+    if let Err(e) = NodeInputs::find(&bin, &images, &[]) {
+        // runc, unshare or a CNI plugin missing on the host: the start would stop before
+        // the network.
+        eprintln!("SKIPPED: {}", kube_upstream::report(&e));
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
     let out = Command::new(LAUNCHER)
-        .args(["--node-kind", "hollow", "--nodes", "2", "--run-dir"])
+        .args(["--nodes", "2", "--run-dir"])
         .arg(&run_dir)
-        .env("UPSTREAM_BIN_DIR", tmp.path().join("no-binaries"))
+        .arg("--images-dir")
+        .arg(&images)
+        .env("UPSTREAM_BIN_DIR", &bin)
         // The run id is read from an info line: scripts/test.sh exports RUST_LOG=warn.
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

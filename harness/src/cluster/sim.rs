@@ -1,5 +1,5 @@
 //! Launching a local target as a child process: kube-sim (the Kubernetes API test double) or
-//! kube-upstream (the official control plane with hollow nodes). Both are launched alike.
+//! kube-upstream (the official control plane with real nodes). Both are launched alike.
 //!
 //! The child is spawned with `std::process` (not tied to any test's tokio runtime) and
 //! `--exit-on-stdin-close` with its stdin held open by this process: when the test binary
@@ -22,13 +22,15 @@ use crate::support::process::tail_lines;
 
 /// The line kube-sim prints on stdout once it serves requests.
 pub const READY_PREFIX: &str = "kube-sim listening on ";
-/// The line kube-upstream prints once its control plane and hollow nodes are ready:
-/// `kube-upstream ready: kubeconfig=<path> control=<url> version=<gitVersion>`.
+/// The line kube-upstream prints once its control plane and real nodes are ready:
+/// `kube-upstream ready: kubeconfig=<path> control=<url> version=<gitVersion> nodes=real
+/// kubelet=<release> containerd=<release> image=<workload image>`.
 pub const UPSTREAM_READY_PREFIX: &str = "kube-upstream ready: ";
 pub const UPSTREAM_BIN_NAME: &str = "kube-upstream";
 pub const SUITE_UPSTREAM_BIN_NAME: &str = "e2e-kube-upstream";
 /// Bound on kube-upstream's ready line: etcd, the API server, the controllers, the
-/// scheduler and three hollow nodes (about 12 s here).
+/// scheduler, CoreDNS and three real nodes (32 s here; 63-82 s while builds shared the
+/// cores, README).
 pub const UPSTREAM_START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Which local target a launched process is: both print a ready line naming the URL of their

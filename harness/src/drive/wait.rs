@@ -102,7 +102,7 @@ impl Timeouts {
     pub fn defaults_for(target: TargetKind) -> Timeouts {
         match target {
             TargetKind::Sim => Timeouts::sim_defaults(),
-            // Real controllers, but hollow nodes start mariadbd in about a second like the sim.
+            // Real controllers and real nodes (kubelet, containerd, images), as on kind.
             TargetKind::Kind
             | TargetKind::Kubeconfig
             | TargetKind::InCluster

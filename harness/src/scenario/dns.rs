@@ -1,12 +1,10 @@
 //! The in-cluster DNS step: from inside one Ready pod of the set, look up every ordinal's
 //! name under the headless Service (`getent hosts` through exec) and record each answer in
-//! the History, for `checks::dns_resolution` to judge. Skipped, with the reason in the
-//! report, where the target's nodes serve no exec.
+//! the History, for `checks::dns_resolution` to judge.
 
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use k8s_openapi::api::core::v1::Pod;
 
 use checks::history::{Event, Resolution};
 
@@ -27,40 +25,6 @@ pub const DNS_SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The documented StatefulSet's container: mysql:5.7 (Oracle Linux) has `getent`.
 const CONTAINER: &str = "mysql";
 
-/// The prefix of a node's container runtime that runs pods without containers
-/// (kube-upstream's hollow nodes): such a node serves no exec.
-const HOLLOW_RUNTIME: &str = "hollow://";
-
-/// Whether the lookups ran, or why they could not.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InClusterDns {
-    /// Every ordinal's name was looked up and recorded.
-    Resolved,
-    /// Exec is not available here; the reason is in the report's notes.
-    Unavailable(String),
-}
-
-impl InClusterDns {
-    pub fn resolved(&self) -> bool {
-        matches!(self, InClusterDns::Resolved)
-    }
-
-    /// The DNS check on `entries`, or the check listed as skipped with the reason the
-    /// lookups could not run here (never silently absent).
-    pub fn check(
-        &self,
-        entries: &[checks::history::Entry],
-        expect: &checks::IdentityExpect,
-    ) -> checks::CheckResult {
-        match self {
-            InClusterDns::Resolved => checks::dns_resolution(entries, expect),
-            InClusterDns::Unavailable(reason) => {
-                checks::CheckResult::skipped(checks::DNS_CHECK, reason.clone())
-            }
-        }
-    }
-}
-
 /// `<pod>.<service>.<namespace>.svc.<domain>`: the name a headless Service gives a pod
 /// whose hostname and subdomain are set.
 pub fn pod_fqdn(pod: &str, service: &str, namespace: &str) -> String {
@@ -69,11 +33,8 @@ pub fn pod_fqdn(pod: &str, service: &str, namespace: &str) -> String {
 
 impl TestEnv {
     /// Looks up the DNS name of each of the `replicas` ordinals from inside one Ready pod
-    /// of the set and records every answer; or says in the report why it cannot.
-    pub async fn resolve_names_in_cluster(
-        &self,
-        replicas: u32,
-    ) -> Result<InClusterDns, ScenarioError> {
+    /// of the set and records every answer.
+    pub async fn resolve_names_in_cluster(&self, replicas: u32) -> Result<(), ScenarioError> {
         let expect = self.identity_expect(replicas);
         let mut pods = Vec::new();
         for ordinal in expect.start..expect.start + replicas {
@@ -89,9 +50,6 @@ impl TestEnv {
                 ))
             })?;
         let from_name = from.metadata.name.clone().unwrap_or_default();
-        if let Some(reason) = self.hollow_node_of(from).await? {
-            return Ok(self.dns_unavailable(reason));
-        }
         let namespace = self.namespace.name();
         self.history.mark(format!(
             "resolve the DNS names of {} under Service {} from inside pod {from_name}",
@@ -115,39 +73,7 @@ impl TestEnv {
             self.history
                 .record(Event::Resolved(resolution(&from_name, name, answer)));
         }
-        Ok(InClusterDns::Resolved)
-    }
-
-    fn dns_unavailable(&self, reason: String) -> InClusterDns {
-        self.note(format!(
-            "DNS names not resolved from inside the cluster: {reason}"
-        ));
-        InClusterDns::Unavailable(reason)
-    }
-
-    /// Why the node running `pod` serves no exec, if it runs pods without containers.
-    async fn hollow_node_of(&self, pod: &Pod) -> Result<Option<String>, ScenarioError> {
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
-            return Ok(None);
-        };
-        let runtime = self
-            .nodes()
-            .get(node)
-            .await
-            .map_err(|source| ScenarioError::Api {
-                action: "get",
-                object: format!("node {node}"),
-                source,
-            })?
-            .status
-            .and_then(|s| s.node_info)
-            .map(|i| i.container_runtime_version)
-            .unwrap_or_default();
-        Ok(runtime.starts_with(HOLLOW_RUNTIME).then(|| {
-            format!(
-                "node {node} runs pods without containers (runtime {runtime}) and serves no exec"
-            )
-        }))
+        Ok(())
     }
 
     /// Looks `name` up from inside `from` until it gives exactly `ip` (no address at all

@@ -33,7 +33,7 @@ use crate::report::Report;
 use crate::support::settings::{PodReachSetting, Settings, SettingsError};
 
 pub use backup::{BackupError, BackupFile, Drill};
-pub use dns::{CLUSTER_DOMAIN, DNS_SETTLE_TIMEOUT, InClusterDns, pod_fqdn};
+pub use dns::{CLUSTER_DOMAIN, DNS_SETTLE_TIMEOUT, pod_fqdn};
 pub use nodes::{
     KilledNode, OUT_OF_SERVICE_TAINT, UNREACHABLE_TOLERATION, downtime_note, patch_out_of_service,
 };

@@ -18,19 +18,19 @@ pub(super) fn cases() -> Vec<Case> {
 /// hostname = pod name and subdomain = the governing headless Service, the
 /// `statefulset.kubernetes.io/pod-name` and `apps.kubernetes.io/pod-index` labels, its own
 /// bound PVC `<template>-<sts>-<ordinal>` (1Gi, ReadWriteOnce), and a DNS endpoint
-/// (EndpointSlice `hostname`) per ready ordinal; where pods can be exec'd into, each ready
-/// ordinal's name `<pod>.<service>.<namespace>.svc.cluster.local` resolves, from inside a
-/// pod of the set, to exactly that pod's IP.
+/// (EndpointSlice `hostname`) per ready ordinal; each ready ordinal's name
+/// `<pod>.<service>.<namespace>.svc.cluster.local` resolves, from inside a pod of the set,
+/// to exactly that pod's IP.
 async fn stable_ordinal_identity(env: &TestEnv) -> Checks {
     env.deploy(3).await?;
     env.settle().await?;
     env.note(env.probe_storage().await?.to_string());
-    let dns = env.resolve_names_in_cluster(3).await?;
+    env.resolve_names_in_cluster(3).await?;
     env.settle().await?;
     let entries = env.entries();
     let expect = env.identity_expect(3);
     Ok(vec![
         checks::ordinal_identity(&entries, &expect),
-        dns.check(&entries, &expect),
+        checks::dns_resolution(&entries, &expect),
     ])
 }

@@ -72,7 +72,7 @@ async fn acknowledged_rows_survive(env: &TestEnv, fault: Fault) -> Checks {
     env.settle().await?;
     // Resolved before the fault and again after recovery: a recreated pod's name must
     // follow it (a DNS still answering the old address fails).
-    let dns = env.resolve_names_in_cluster(REPLICAS).await?;
+    env.resolve_names_in_cluster(REPLICAS).await?;
     let pod = env.pod_name(VICTIM);
     let start = env.history.mark(format!("{fault:?} on {pod}"));
     // A writer runs through every fault, so at-most-one judges acknowledged writes and
@@ -94,10 +94,8 @@ async fn acknowledged_rows_survive(env: &TestEnv, fault: Fault) -> Checks {
     env.wait_ready(REPLICAS as i32).await?;
     write_after_recovery(env, &pod, start, through).await?;
     env.read_everywhere(REPLICAS).await?;
-    if dns.resolved() {
-        env.settle().await?;
-        env.resolve_names_in_cluster(REPLICAS).await?;
-    }
+    env.settle().await?;
+    env.resolve_names_in_cluster(REPLICAS).await?;
     env.settle().await?;
     let end = env.history.mark("recovered and read back");
     let entries = env.entries();
@@ -107,7 +105,7 @@ async fn acknowledged_rows_survive(env: &TestEnv, fault: Fault) -> Checks {
         checks::at_most_one(&entries, (start, end)),
         checks::no_lost_writes(&entries),
         checks::ordinal_identity(&entries, &identity),
-        dns.check(&entries, &identity),
+        checks::dns_resolution(&entries, &identity),
     ];
     if expect == Recreation::NewPod {
         results.push(checks::deleted_pods_stop_serving(&entries, (start, end)));

@@ -40,7 +40,7 @@ pub struct SettingsError {
 pub enum TargetKind {
     Kind,
     Kubeconfig,
-    /// The official control plane built here, with hollow nodes (kube-upstream).
+    /// The official control plane and real nodes built here (kube-upstream).
     Upstream,
     Sim,
     /// The cluster the harness runs in, as a pod (the certification Job).

@@ -96,6 +96,18 @@ pub fn default_image_dir() -> PathBuf {
     }
 }
 
+/// The official binaries each node runs, from the bin dir (scripts/build-upstream.sh).
+pub const NODE_BINARIES: [&str; 5] = [
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "kubelet",
+    "kube-proxy",
+];
+
+/// The image archives every node loads, from the images dir (scripts/build-images.sh).
+pub const IMAGE_ARCHIVES: [&str; 2] = ["pause.tar", "mariadb.tar"];
+
 /// The binaries and images the nodes need.
 #[derive(Clone, Debug)]
 pub struct NodeInputs {
@@ -114,13 +126,7 @@ impl NodeInputs {
         image_dir: &Path,
         extra_images: &[PathBuf],
     ) -> Result<NodeInputs, RealNodeError> {
-        for binary in [
-            "containerd",
-            "containerd-shim-runc-v2",
-            "ctr",
-            "kubelet",
-            "kube-proxy",
-        ] {
+        for binary in NODE_BINARIES {
             let path = bin_dir.join(binary);
             if !path.is_file() {
                 return Err(RealNodeError::Missing {
@@ -151,7 +157,7 @@ impl NodeInputs {
             }
         }
         let mut images = vec![];
-        for image in ["pause.tar", "mariadb.tar"] {
+        for image in IMAGE_ARCHIVES {
             let path = image_dir.join(image);
             if !path.is_file() {
                 return Err(RealNodeError::Missing {

@@ -1,5 +1,5 @@
 //! The targets run as a process on this machine: kube-sim (the test double) and
-//! kube-upstream (the official control plane with hollow nodes), each launched, reached
+//! kube-upstream (the official control plane with real nodes), each launched, reached
 //! through the kubeconfig it writes, and stopped again when it does not answer.
 
 use std::sync::Arc;
@@ -60,7 +60,7 @@ pub(super) async fn provision_sim(settings: TargetSettings) -> Result<Cluster, T
     })
 }
 
-/// Launches kube-upstream (the official control plane with hollow nodes). Node stop/start and
+/// Launches kube-upstream (the official control plane with real nodes). Node stop/start and
 /// container crashes go through its control endpoints, as for kube-sim.
 pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Cluster, TargetError> {
     upstream_usable().map_err(TargetError::UpstreamUnusable)?;
@@ -118,7 +118,7 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
             config.cluster_url
         ),
         None => format!(
-            "the official Kubernetes control plane built from {} with hollow nodes (no containers, images, probes or exec), at {}",
+            "the official Kubernetes control plane and real nodes built from {} (their versions and workload image unknown: not on kube-upstream's ready line), at {}",
             upstream_bin_dir().display(),
             config.cluster_url
         ),
@@ -144,7 +144,7 @@ pub(super) async fn provision_upstream(settings: TargetSettings) -> Result<Clust
 }
 
 /// The real nodes' facts from kube-upstream's ready line (`nodes=real kubelet=...
-/// containerd=... image=...`), None for hollow nodes.
+/// containerd=... image=...`), None when its stdout or those fields cannot be read.
 fn upstream_node_facts(process: &sim::SimProcess) -> Option<NodeFacts> {
     let stdout = std::fs::read_to_string(
         process
