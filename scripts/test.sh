@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's tests: unit and integration tests of every crate, the e2e suites against
 # kube-sim, the self-test that proves every check can fail, the e2e suites through the
-# kubeconfig target, and the e2e suites against the official control plane (upstream).
+# kubeconfig target, the e2e suites against the official control plane (upstream), least
+# privilege, and the certification Job and Sonobuoy plugin (certify-local).
 # This is the README's test command and what .ci/run calls. Each phase prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,10 +57,16 @@ bash scripts/least-privilege.sh 2>&1 | tee -a "$log"
 least_rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] || rc=$least_rc
 phase "least privilege (certification RBAC) on the official control plane"
+# Certification as a vendor runs it: the image built from the Dockerfile, the Job as a real
+# pod with only its RBAC, and the Sonobuoy plugin run by Sonobuoy, on real nodes.
+bash scripts/certify-local.sh 2>&1 | tee -a "$log"
+certify_rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] || rc=$certify_rc
+phase "certification Job and Sonobuoy on real nodes (certify-local)"
 # One document per run, as a vendor would hand it over (the self-test's reports, which
 # fail on purpose, are kept apart in reports/selftest/).
 for dir in "$reports" "$reports/kubeconfig" "$reports/upstream" "$reports/upstream-network" \
-  "$reports/least-privilege/full"; do
+  "$reports/least-privilege/full" "$reports/certify"; do
   "${CARGO_TARGET_DIR:-target}/debug/sts-conformance" report --dir "$dir" >/dev/null &&
     echo "run report: $dir/index.md ($(grep -E '^[0-9]+ tests:' "$dir/index.md"))"
 done
