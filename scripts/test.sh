@@ -83,6 +83,27 @@ elif leaks=$(grep -rlF -- "$secret" "$log" "$reports"); then
 else
   echo "secret scan: the root password appears in no test output or report"
 fi
+# A target that can run a case must not skip it: a skip there would hide a broken path as
+# an "ok" test. Each report directory lists the only cases it may skip, and why.
+declare -A may_skip=(
+  ["$reports/kubeconfig"]="" ["$reports/upstream-network"]="" ["$reports/least-privilege/full"]=""
+  # node-bound default class: the pod cannot leave its node; the kubeconfig run (kube-sim's
+  # network class) and upstream-network run this case
+  ["$reports"]="survival-NodeLostPodMoves" ["$reports/run"]="survival-NodeLostPodMoves"
+  ["$reports/upstream"]="survival-NodeLostPodMoves"
+  # no node commands inside a pod; least-privilege runs these with the same RBAC
+  ["$reports/certify"]="survival-ContainerCrash survival-NodeKill survival-NodeLostPodMoves"
+)
+for dir in "${!may_skip[@]}"; do
+  for junit in "$dir"/*/junit.xml; do
+    [ -f "$junit" ] && grep -q '<skipped' "$junit" || continue
+    case_name=$(basename "$(dirname "$junit")")
+    if [[ " ${may_skip[$dir]} " != *" $case_name "* ]]; then
+      echo "FAIL: $case_name was skipped in $dir, a target that can run it: $(grep -o 'message="[^"]*"' "$junit" | head -1)" >&2
+      rc=1
+    fi
+  done
+done
 # Only the runner's own "test result:" lines: test output may print "N passed" too.
 count() { grep -E '^test result:' "$log" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
 passed=$(count passed)

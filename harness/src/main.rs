@@ -77,11 +77,13 @@ enum Command {
         /// certification Job: the pod's service account, pods reached by IP.
         #[arg(long, value_enum)]
         target: Option<TargetArg>,
-        /// Run only the cases whose name contains one of these (repeatable).
-        #[arg(long)]
+        /// Run only the cases whose name contains one of these (repeatable; E2E_FOCUS takes
+        /// a comma-separated list, e.g. in a Sonobuoy plugin's env).
+        #[arg(long, env = "E2E_FOCUS", value_delimiter = ',')]
         focus: Vec<String>,
-        /// Leave out the cases whose name contains one of these (repeatable).
-        #[arg(long)]
+        /// Leave out the cases whose name contains one of these (repeatable; E2E_SKIP takes a
+        /// comma-separated list).
+        #[arg(long, env = "E2E_SKIP", value_delimiter = ',')]
         skip: Vec<String>,
         /// Where the reports go (default: E2E_REPORT_DIR, else reports/).
         #[arg(long)]

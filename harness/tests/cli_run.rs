@@ -20,6 +20,8 @@ fn run(args: &[&str], env: &[(&str, &OsStr)], reports: &std::path::Path) -> Outp
         .env_remove("E2E_KUBE_CONTEXT")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("RUST_LOG")
+        .env_remove("E2E_FOCUS")
+        .env_remove("E2E_SKIP")
         .envs(env.iter().copied());
     cmd.output().expect("run sts-conformance run")
 }
@@ -125,6 +127,8 @@ fn no_matching_case_exits_two_and_says_so() {
 fn list_names_every_case_and_its_promise() {
     let out = Command::new(BIN)
         .args(["run", "--list"])
+        .env_remove("E2E_FOCUS")
+        .env_remove("E2E_SKIP")
         .output()
         .expect("run --list");
     let (stdout, stderr) = text(&out);
@@ -133,6 +137,32 @@ fn list_names_every_case_and_its_promise() {
     assert!(
         stdout.contains("pods created and deleted in a strict order"),
         "{stdout}"
+    );
+}
+
+/// A Sonobuoy plugin's args are fixed: E2E_FOCUS and E2E_SKIP (comma-separated) select its
+/// cases, and the flags, when given, win.
+#[test]
+fn focus_and_skip_come_from_the_environment_unless_flags_are_given() {
+    let list = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["run", "--list"])
+            .args(args)
+            .env("E2E_FOCUS", "identity,scale-up-0")
+            .env("E2E_SKIP", "Subresource")
+            .output()
+            .expect("run --list");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(&[]), ["identity"]);
+    assert_eq!(
+        list(&["--focus", "retention-5", "--skip", "none"]),
+        ["retention-5-3-5"]
     );
 }
 

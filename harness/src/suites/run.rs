@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use checks::{CheckResult, Verdict};
+
+use crate::cluster::manifests::MysqlManifests;
 use crate::cluster::target::Cluster;
+use crate::report::Report;
+use crate::scenario::STEPS_CHECK;
 use crate::suites::{Case, CaseStatus, Progress, run_case};
-use crate::support::errors;
+use crate::support::{errors, settings};
 
 /// The file a failed case's namespace dump is written to, in its report folder.
 pub const DUMP_FILE: &str = "namespace-dump.txt";
@@ -146,13 +151,46 @@ pub async fn run_cases(
             }
             Err(err) => {
                 let why = errors::chain(&err);
-                say(format!("[{done}/{total}] ERROR {name}: {why}"));
+                let mut line = format!("[{done}/{total}] ERROR {name}: {why}");
+                if let Err(e) = report_not_run(cluster, &options.report_dir, &name, &why) {
+                    line.push_str(&format!(" (and its report could not be written: {e})"));
+                }
+                say(line);
                 summary.errors.push((name, why));
             }
         }
     }
     heartbeat.abort();
     summary
+}
+
+/// A case that could not even be set up still gets its report, failed under
+/// [`STEPS_CHECK`] with the error: junit readers (Sonobuoy, dashboards) then count it as
+/// failed instead of not seeing it at all.
+fn report_not_run(
+    cluster: &Cluster,
+    report_dir: &Path,
+    test: &str,
+    why: &str,
+) -> Result<(), crate::report::ReportError> {
+    let failed = CheckResult::new(
+        STEPS_CHECK,
+        Verdict::Fail {
+            evidence: vec![format!("the test could not be set up: {why}")],
+        },
+    );
+    let secrets: Vec<String> = cluster
+        .manifest_overrides()
+        .ok()
+        .and_then(|o| MysqlManifests::load_documented(&settings::repo_root(), &o).ok())
+        .and_then(|m| m.root_password())
+        .into_iter()
+        .collect();
+    Report::new(&cluster.description(), test, vec![failed]).write_all(
+        &report_dir.join(crate::scenario::report_folder(test)),
+        &[],
+        &secrets,
+    )
 }
 
 /// Writes a failed case's namespace dump beside its report; says where (or why not).
